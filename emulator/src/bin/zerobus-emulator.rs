@@ -1,0 +1,141 @@
+//! `zerobus-emulator`: run the local Zerobus service from the command line.
+//!
+//! Prints exactly one line on stdout when ready:
+//! `ready grpc=http://HOST:PORT http=http://HOST:PORT warehouse=DIR`; logs go to stderr.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use zerobus_emulator::{Emulator, EmulatorConfig, Faults, TableSpec};
+
+/// A local Zerobus Ingest service that lands records in Delta tables.
+#[derive(Parser, Debug)]
+#[command(name = "zerobus-emulator", version)]
+struct Args {
+    /// Directory for the Delta tables (created if missing).
+    #[arg(long)]
+    warehouse: PathBuf,
+    /// gRPC listen address (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    grpc_addr: SocketAddr,
+    /// HTTP (OAuth + Unity Catalog) listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    http_addr: SocketAddr,
+    /// Accepted OAuth client id.
+    #[arg(long, default_value = zerobus_emulator::DEFAULT_CLIENT_ID)]
+    client_id: String,
+    /// Accepted OAuth client secret.
+    #[arg(long, default_value = zerobus_emulator::DEFAULT_CLIENT_SECRET, hide_default_value = true)]
+    client_secret: String,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl_secs: u64,
+    /// A table to create: 'main.default.t:id BIGINT NOT NULL, name STRING, ...' (repeatable).
+    #[arg(long = "table")]
+    tables: Vec<TableSpec>,
+    /// Milliseconds a table's writer gathers rows into one Delta commit.
+    #[arg(long, default_value_t = 50)]
+    commit_interval_ms: u64,
+    /// Fault: announce a close once a stream has taken N records.
+    #[arg(long)]
+    close_stream_after_records: Option<u64>,
+    /// Fault: probability (0..1) that a stream creation or ingest request gets UNAVAILABLE.
+    #[arg(long, default_value_t = 0.0)]
+    unavailable_rate: f64,
+    /// Fault: delay each acknowledgement by N milliseconds.
+    #[arg(long, default_value_t = 0)]
+    ack_delay_ms: u64,
+    /// Seconds after which a stream is closed (announced), as the service does.
+    #[arg(long, default_value_t = 900)]
+    max_stream_duration_secs: u64,
+    /// Acknowledge records without decoding or writing them (client benchmarks).
+    #[arg(long)]
+    discard: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake_core::writer::stats=error")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zerobus-emulator: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let config = EmulatorConfig {
+        warehouse: args.warehouse,
+        grpc_addr: args.grpc_addr,
+        http_addr: args.http_addr,
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        token_ttl: Duration::from_secs(args.token_ttl_secs),
+        tables: args.tables,
+        commit_interval: Duration::from_millis(args.commit_interval_ms),
+        max_stream_duration: Duration::from_secs(args.max_stream_duration_secs),
+        faults: Faults {
+            close_stream_after_records: args.close_stream_after_records,
+            unavailable_rate: args.unavailable_rate,
+            ack_delay: Duration::from_millis(args.ack_delay_ms),
+        },
+        discard: args.discard,
+    };
+    let emulator = match Emulator::start(config).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("zerobus-emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "ready grpc={} http={} warehouse={}",
+            emulator.grpc_url(),
+            emulator.http_url(),
+            emulator.warehouse().display()
+        );
+        let _ = out.flush();
+    }
+    wait_for_signal().await;
+    tracing::info!("stopping: announcing close to open streams and committing acknowledged data");
+    emulator.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

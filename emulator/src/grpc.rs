@@ -1,0 +1,483 @@
+//! The `databricks.zerobus.Zerobus/EphemeralStream` service.
+//!
+//! One session per gRPC stream: the first message creates the stream (checked against
+//! the token, the table and the descriptor), then every ingest request is decoded, queued
+//! for the table's next Delta commit, and acknowledged — cumulatively, in order — only
+//! once that commit is durable. Planned closes (token expiry, the fault
+//! `close_stream_after_records`, shutdown) are announced with a `CloseStreamSignal` and
+//! end the stream cleanly after a grace period, acknowledging what was committed.
+//!
+//! Status codes follow the SDK's classification: InvalidArgument, NotFound,
+//! Unauthenticated, PermissionDenied and Unimplemented are final; Unavailable and
+//! Internal make the SDK recover the stream.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use databricks_zerobus_ingest_sdk::databricks::zerobus::{
+    ephemeral_stream_request::Payload as RequestPayload,
+    ephemeral_stream_response::Payload as ResponsePayload, ingest_record_batch_request::Batch,
+    ingest_record_request::Record, zerobus_server::Zerobus, CloseStreamSignal,
+    CreateIngestStreamRequest, CreateIngestStreamResponse, EphemeralStreamRequest,
+    EphemeralStreamResponse, IngestRecordResponse, PersistentStreamRequest,
+    PersistentStreamResponse, RecordType, RetireStreamRequest, RetireStreamResponse,
+};
+use futures::Stream;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{Authority, TokenRejection};
+use crate::catalog::{parse_table_name, Catalog, Table, MAX_COLUMNS};
+use crate::cells::Cell;
+use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES};
+use crate::Faults;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+type Outbox = mpsc::Sender<Result<EphemeralStreamResponse, Status>>;
+
+/// How long a stream stays open after its `CloseStreamSignal`.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(1000);
+
+/// State shared by every session.
+pub(crate) struct Shared {
+    pub catalog: Arc<Catalog>,
+    pub authority: Authority,
+    pub faults: Faults,
+    pub discard: bool,
+    pub max_stream_duration: Duration,
+    pub shutdown: watch::Receiver<bool>,
+    pub streams_opened: AtomicU64,
+}
+
+/// The gRPC service object.
+pub(crate) struct ZerobusService {
+    pub shared: Arc<Shared>,
+}
+
+fn response(payload: ResponsePayload) -> EphemeralStreamResponse {
+    EphemeralStreamResponse { payload: Some(payload) }
+}
+
+fn injected_unavailable(shared: &Shared) -> bool {
+    shared.faults.unavailable_rate > 0.0 && rand::random::<f64>() < shared.faults.unavailable_rate
+}
+
+#[tonic::async_trait]
+impl Zerobus for ZerobusService {
+    type EphemeralStreamStream = ResponseStream<EphemeralStreamResponse>;
+    type PersistentStreamStream = ResponseStream<PersistentStreamResponse>;
+
+    async fn ephemeral_stream(
+        &self,
+        request: Request<Streaming<EphemeralStreamRequest>>,
+    ) -> Result<Response<Self::EphemeralStreamStream>, Status> {
+        let shared = self.shared.clone();
+        let auth_header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let claims = shared.authority.verify(auth_header.as_deref()).map_err(|r| match r {
+            TokenRejection::Missing | TokenRejection::Invalid | TokenRejection::Expired => {
+                Status::unauthenticated(r.to_string())
+            }
+        })?;
+        if *shared.shutdown.borrow() {
+            return Err(Status::unavailable("the Zerobus emulator is shutting down; retry against a running instance"));
+        }
+        if injected_unavailable(&shared) {
+            return Err(Status::unavailable("injected fault: service temporarily unavailable (--unavailable-rate)"));
+        }
+        let header_table = request
+            .metadata()
+            .get("x-databricks-zerobus-table-name")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let session = Session {
+                shared,
+                tx,
+                token_deadline: Instant::now() + claims.remaining,
+                token_table: claims.table,
+                header_table,
+            };
+            session.run(inbound).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn persistent_stream(
+        &self,
+        _request: Request<Streaming<PersistentStreamRequest>>,
+    ) -> Result<Response<Self::PersistentStreamStream>, Status> {
+        Err(Status::unimplemented(
+            "persistent (exactly-once) streams are in development in Zerobus and not emulated; use ephemeral streams",
+        ))
+    }
+
+    async fn retire_stream(
+        &self,
+        _request: Request<RetireStreamRequest>,
+    ) -> Result<Response<RetireStreamResponse>, Status> {
+        Err(Status::unimplemented("persistent streams are not emulated"))
+    }
+}
+
+/// How a stream's records are read.
+enum Decoder {
+    Proto(ProtoPlan),
+    Json,
+}
+
+/// An ordered event for the acknowledgement task.
+enum AckEvent {
+    /// Acknowledge `offset` once the commit behind `done` is durable.
+    Commit { offset: i64, done: oneshot::Receiver<Result<u64, String>> },
+    /// Acknowledge `offset` at once (discard mode).
+    Ready { offset: i64 },
+    /// After everything before it is acknowledged, end the stream with this status.
+    Fail(Status),
+    /// After everything before it is acknowledged, end the stream cleanly.
+    Close,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    tx: Outbox,
+    token_deadline: Instant,
+    token_table: Option<String>,
+    header_table: Option<String>,
+}
+
+impl Session {
+    async fn fail(&self, status: Status) {
+        tracing::info!(code = ?status.code(), message = status.message(), "refusing stream");
+        let _ = self.tx.send(Err(status)).await;
+    }
+
+    /// Check the create request; on success returns the table and how to decode.
+    fn open(&self, req: &CreateIngestStreamRequest) -> Result<(Arc<Table>, Decoder), Status> {
+        let name = req
+            .table_name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Status::invalid_argument("create_stream needs table_name (catalog.schema.table)"))?;
+        let (c, s, t) = parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let full = format!("{c}.{s}.{t}");
+        if let Some(h) = &self.header_table {
+            if !h.eq_ignore_ascii_case(name) {
+                return Err(Status::invalid_argument(format!(
+                    "header x-databricks-zerobus-table-name '{h}' does not match the stream's table '{name}'"
+                )));
+            }
+        }
+        if let Some(scoped) = &self.token_table {
+            if !scoped.eq_ignore_ascii_case(&full) {
+                return Err(Status::permission_denied(format!(
+                    "the token was issued for table '{scoped}', not '{full}': request a token for this table"
+                )));
+            }
+        }
+        let table = self.shared.catalog.get(&full).ok_or_else(|| {
+            Status::not_found(format!(
+                "table '{full}' does not exist: Zerobus does not create tables; create it first (Unity Catalog API or the emulator's --table)"
+            ))
+        })?;
+        let record_type = req.record_type.unwrap_or(RecordType::Proto as i32);
+        let decoder = match RecordType::try_from(record_type) {
+            Ok(RecordType::Proto) => {
+                let bytes = req.descriptor_proto.as_deref().ok_or_else(|| {
+                    Status::invalid_argument(format!("a PROTO stream for '{full}' needs descriptor_proto"))
+                })?;
+                let desc = prost_types::DescriptorProto::decode(bytes).map_err(|e| {
+                    Status::invalid_argument(format!("descriptor_proto for '{full}' is not a DescriptorProto: {e}"))
+                })?;
+                if desc.field.len() > MAX_COLUMNS {
+                    return Err(Status::invalid_argument(format!(
+                        "the descriptor has {} fields; Zerobus supports at most {MAX_COLUMNS} columns",
+                        desc.field.len()
+                    )));
+                }
+                let plan = ProtoPlan::new(&table.columns, &desc).map_err(|e| {
+                    Status::invalid_argument(format!("the descriptor does not match table '{full}': {e}"))
+                })?;
+                Decoder::Proto(plan)
+            }
+            Ok(RecordType::Json) => Decoder::Json,
+            Ok(RecordType::Avro) => {
+                return Err(Status::unimplemented("AVRO streams are not supported by the emulator; use PROTO or JSON"))
+            }
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "record_type {record_type} is not valid: use PROTO (1) or JSON (2)"
+                )))
+            }
+        };
+        Ok((table, decoder))
+    }
+
+    async fn run(self, mut inbound: Streaming<EphemeralStreamRequest>) {
+        let create = match inbound.message().await {
+            Ok(Some(EphemeralStreamRequest { payload: Some(RequestPayload::CreateStream(c)) })) => c,
+            Ok(Some(_)) => {
+                return self.fail(Status::invalid_argument("the first message of a stream must be create_stream")).await
+            }
+            Ok(None) | Err(_) => return,
+        };
+        let (table, decoder) = match self.open(&create) {
+            Ok(v) => v,
+            Err(status) => return self.fail(status).await,
+        };
+        let n = self.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
+        let stream_id = format!("emu-{:016x}-{n}", rand::random::<u64>());
+        tracing::info!(table = %table.full_name, %stream_id, "stream created");
+        let created = response(ResponsePayload::CreateStreamResponse(CreateIngestStreamResponse {
+            stream_id: Some(stream_id.clone()),
+        }));
+        if self.tx.send(Ok(created)).await.is_err() {
+            return;
+        }
+
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let acker = tokio::spawn(acknowledge(ack_rx, self.tx.clone(), self.shared.faults.ack_delay));
+        let mut shutdown = self.shared.shutdown.clone();
+        let max_deadline = Instant::now() + self.shared.max_stream_duration;
+        let mut next_offset: i64 = 0;
+        let mut records: u64 = 0;
+        let mut closing: Option<Instant> = None;
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+        loop {
+            let planned = closing.is_none();
+            tokio::select! {
+                biased;
+                _ = shutdown.changed(), if planned => {
+                    closing = Some(self.signal_close("the service is shutting down").await);
+                }
+                _ = tokio::time::sleep_until(self.token_deadline), if planned => {
+                    closing = Some(self.signal_close("the stream's token expires").await);
+                }
+                _ = tokio::time::sleep_until(max_deadline), if planned => {
+                    closing = Some(self.signal_close("the stream reached its maximum lifetime").await);
+                }
+                _ = tokio::time::sleep_until(closing.unwrap_or(far)), if !planned => {
+                    let _ = ack_tx.send(AckEvent::Close);
+                    break;
+                }
+                msg = inbound.message() => {
+                    let req = match msg {
+                        Ok(Some(r)) => r,
+                        Ok(None) => {
+                            // Client finished sending: acknowledge what is pending, then end.
+                            let _ = ack_tx.send(AckEvent::Close);
+                            break;
+                        }
+                        Err(status) => {
+                            tracing::debug!(%stream_id, ?status, "client went away");
+                            break;
+                        }
+                    };
+                    let (offset, payload) = match req.payload {
+                        Some(RequestPayload::IngestRecord(r)) => (r.offset_id, r.record.map(Payload::One)),
+                        Some(RequestPayload::IngestRecordBatch(b)) => (b.offset_id, b.batch.map(Payload::Many)),
+                        Some(RequestPayload::CreateStream(_)) => {
+                            let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument("create_stream was sent twice on one stream")));
+                            break;
+                        }
+                        None => (None, None),
+                    };
+                    let Some(offset) = offset else {
+                        let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument("an ingest request has no offset_id")));
+                        break;
+                    };
+                    if offset != next_offset {
+                        let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(format!(
+                            "offset_id {offset} is out of order: expected {next_offset}"
+                        ))));
+                        break;
+                    }
+                    if injected_unavailable(&self.shared) {
+                        let _ = self.tx.send(Err(Status::unavailable(
+                            "injected fault: stream interrupted (--unavailable-rate)",
+                        ))).await;
+                        break;
+                    }
+                    next_offset += 1;
+                    let rows = match self.decode(&decoder, payload, &table, offset) {
+                        Ok(rows) => rows,
+                        Err(status) => {
+                            let _ = ack_tx.send(AckEvent::Fail(status));
+                            break;
+                        }
+                    };
+                    records += rows.len as u64;
+                    let event = match rows.rows {
+                        None => AckEvent::Ready { offset },
+                        Some(rows) => match table.writer.submit(rows).await {
+                            Ok(done) => AckEvent::Commit { offset, done },
+                            Err(e) => AckEvent::Fail(Status::not_found(format!("table '{}': {e}", table.full_name))),
+                        },
+                    };
+                    let failed = matches!(event, AckEvent::Fail(_));
+                    let _ = ack_tx.send(event);
+                    if failed {
+                        break;
+                    }
+                    if planned {
+                        if let Some(limit) = self.shared.faults.close_stream_after_records {
+                            if records >= limit {
+                                closing = Some(self.signal_close("injected fault: --close-stream-after-records").await);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        drop(ack_tx);
+        let _ = acker.await;
+        tracing::info!(%stream_id, records, "stream ended");
+    }
+
+    async fn signal_close(&self, why: &str) -> Instant {
+        tracing::info!(reason = why, "closing stream after a grace period");
+        let signal = response(ResponsePayload::CloseStreamSignal(CloseStreamSignal {
+            duration: Some(prost_types::Duration {
+                seconds: CLOSE_GRACE.as_secs() as i64,
+                nanos: CLOSE_GRACE.subsec_nanos() as i32,
+            }),
+        }));
+        let _ = self.tx.send(Ok(signal)).await;
+        Instant::now() + CLOSE_GRACE
+    }
+
+    fn decode(&self, decoder: &Decoder, payload: Option<Payload>, table: &Table, offset: i64) -> Result<Decoded, Status> {
+        let name = &table.full_name;
+        let cols = &table.columns;
+        let refuse = |i: usize, e: String| {
+            Status::invalid_argument(format!("table '{name}', request offset {offset}, record {i}: {e}"))
+        };
+        let payload = payload.ok_or_else(|| Status::invalid_argument(format!("request offset {offset} carries no record")))?;
+        let discard = self.shared.discard;
+        match (decoder, payload) {
+            (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => {
+                Ok(Decoded::from_iter(discard, [bytes].iter(), |b| plan.decode(b)).map_err(|(i, e)| refuse(i, e))?)
+            }
+            (Decoder::Proto(plan), Payload::Many(Batch::ProtoEncodedBatch(batch))) => {
+                Ok(Decoded::from_iter(discard, batch.records.iter(), |b| plan.decode(b)).map_err(|(i, e)| refuse(i, e))?)
+            }
+            (Decoder::Json, Payload::One(Record::JsonRecord(text))) => {
+                Ok(Decoded::from_iter(discard, [text].iter(), |t| decode_json(cols, t)).map_err(|(i, e)| refuse(i, e))?)
+            }
+            (Decoder::Json, Payload::Many(Batch::JsonBatch(batch))) => {
+                Ok(Decoded::from_iter(discard, batch.records.iter(), |t| decode_json(cols, t)).map_err(|(i, e)| refuse(i, e))?)
+            }
+            (Decoder::Proto(_), _) => Err(Status::invalid_argument(format!(
+                "request offset {offset}: this stream was created for PROTO records"
+            ))),
+            (Decoder::Json, _) => Err(Status::invalid_argument(format!(
+                "request offset {offset}: this stream was created for JSON records"
+            ))),
+        }
+    }
+}
+
+enum Payload {
+    One(Record),
+    Many(Batch),
+}
+
+/// Decoded rows of one request (`None` in discard mode) and their count.
+struct Decoded {
+    rows: Option<Vec<Vec<Cell>>>,
+    len: usize,
+}
+
+trait RecordLen {
+    fn record_len(&self) -> usize;
+}
+impl RecordLen for Vec<u8> {
+    fn record_len(&self) -> usize {
+        self.len()
+    }
+}
+impl RecordLen for String {
+    fn record_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Decoded {
+    fn from_iter<'a, T: RecordLen + 'a>(
+        discard: bool,
+        records: impl ExactSizeIterator<Item = &'a T>,
+        decode: impl Fn(&T) -> Result<Vec<Cell>, String>,
+    ) -> Result<Decoded, (usize, String)> {
+        let len = records.len();
+        if discard {
+            for (i, r) in records.enumerate() {
+                if r.record_len() > MAX_RECORD_BYTES {
+                    return Err((i, format!("record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit", r.record_len())));
+                }
+            }
+            return Ok(Decoded { rows: None, len });
+        }
+        let mut rows = Vec::with_capacity(len);
+        for (i, r) in records.enumerate() {
+            rows.push(decode(r).map_err(|e| (i, e))?);
+        }
+        Ok(Decoded { rows: Some(rows), len })
+    }
+}
+
+/// Send acknowledgements in offset order, each after its commit is durable.
+async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, delay: Duration) {
+    let ack = |offset: i64| {
+        Ok(response(ResponsePayload::IngestRecordResponse(IngestRecordResponse {
+            durability_ack_up_to_offset: Some(offset),
+        })))
+    };
+    while let Some(event) = events.recv().await {
+        match event {
+            AckEvent::Commit { offset, done } => match done.await {
+                Ok(Ok(_version)) => {
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    if tx.send(ack(offset)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!("the Delta commit failed, nothing from offset {offset} on was acknowledged: {e}"))))
+                        .await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = tx.send(Err(Status::unavailable("the table writer stopped; retry"))).await;
+                    return;
+                }
+            },
+            AckEvent::Ready { offset } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                if tx.send(ack(offset)).await.is_err() {
+                    return;
+                }
+            }
+            AckEvent::Fail(status) => {
+                tracing::info!(code = ?status.code(), message = status.message(), "ending stream with an error");
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+            AckEvent::Close => return,
+        }
+    }
+}

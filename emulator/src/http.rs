@@ -1,0 +1,209 @@
+//! HTTP: the OAuth token endpoint the SDKs call (`POST /oidc/v1/token`) and the subset of
+//! the Unity Catalog tables API that clients use to learn (or, locally, create) a table's
+//! schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{table_from_authorization_details, Authority};
+use crate::catalog::{Catalog, CatalogError};
+use crate::types::{UcField, UcType};
+
+pub(crate) struct HttpState {
+    pub catalog: Arc<Catalog>,
+    pub authority: Authority,
+}
+
+type Shared = State<Arc<HttpState>>;
+
+pub(crate) fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/oidc/v1/token", post(token))
+        .route("/api/2.1/unity-catalog/tables", post(create_table).get(list_tables))
+        .route(
+            "/api/2.1/unity-catalog/tables/{full_name}",
+            get(get_table).delete(delete_table),
+        )
+        .with_state(state)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error_code": code, "message": message.into()}))).into_response()
+}
+
+fn catalog_error(e: CatalogError) -> Response {
+    let status = match e {
+        CatalogError::InvalidName(_) | CatalogError::InvalidColumns(_) => StatusCode::BAD_REQUEST,
+        CatalogError::AlreadyExists(_) => StatusCode::CONFLICT,
+        CatalogError::NotFound(_) => StatusCode::NOT_FOUND,
+        CatalogError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.code(), e.to_string())
+}
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+}
+
+async fn token(State(state): Shared, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if grant != "client_credentials" {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "the emulator supports grant_type=client_credentials only",
+        );
+    }
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| BASE64.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+    let (id, secret) = match basic {
+        Some(pair) => pair,
+        None => match (form.get("client_id"), form.get("client_secret")) {
+            (Some(i), Some(s)) => (i.clone(), s.clone()),
+            _ => {
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "client credentials are missing: send HTTP Basic auth or client_id and client_secret",
+                )
+            }
+        },
+    };
+    if !state.authority.check_client(&id, &secret) {
+        tracing::info!(client_id = %id, "token refused: wrong client id or secret");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed: the client id or secret is wrong",
+        );
+    }
+    let table = form.get("authorization_details").and_then(|d| table_from_authorization_details(d));
+    let token = state.authority.issue(table.as_deref());
+    Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": state.authority.ttl().as_secs().max(1),
+        "scope": form.get("scope").cloned().unwrap_or_else(|| "all-apis".into()),
+    }))
+    .into_response()
+}
+
+fn require_token(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
+    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+    state
+        .authority
+        .verify(header)
+        .map(|_| ())
+        .map_err(|r| error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", r.to_string()))
+}
+
+#[derive(Deserialize)]
+struct ColumnIn {
+    name: String,
+    #[serde(default)]
+    type_name: Option<String>,
+    #[serde(default)]
+    type_text: Option<String>,
+    #[serde(default)]
+    type_json: Option<String>,
+    #[serde(default)]
+    nullable: Option<bool>,
+    #[serde(default)]
+    position: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct CreateTableIn {
+    name: String,
+    catalog_name: String,
+    schema_name: String,
+    #[serde(default)]
+    columns: Vec<ColumnIn>,
+}
+
+fn column_from_request(c: &ColumnIn) -> Result<UcField, String> {
+    let ty = if let Some(j) = c.type_json.as_deref().filter(|j| !j.trim().is_empty()) {
+        let v: Value = serde_json::from_str(j).map_err(|e| format!("column '{}': type_json is not JSON: {e}", c.name))?;
+        UcType::from_json(&v).map_err(|e| format!("column '{}': {e}", c.name))?
+    } else if let Some(t) = c.type_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        UcType::parse(t).map_err(|e| format!("column '{}': {e}", c.name))?
+    } else if let Some(t) = c.type_name.as_deref().filter(|t| !t.trim().is_empty()) {
+        UcType::parse(t).map_err(|e| format!("column '{}': {e}", c.name))?
+    } else {
+        return Err(format!("column '{}' has no type_name, type_text or type_json", c.name));
+    };
+    Ok(UcField {
+        name: c.name.clone(),
+        ty,
+        nullable: c.nullable.unwrap_or(true),
+    })
+}
+
+async fn create_table(State(state): Shared, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = require_token(&state, &headers) {
+        return r;
+    }
+    let req: CreateTableIn = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", format!("bad request body: {e}")),
+    };
+    let mut cols: Vec<&ColumnIn> = req.columns.iter().collect();
+    cols.sort_by_key(|c| c.position.unwrap_or(i64::MAX));
+    let columns = match cols.into_iter().map(column_from_request).collect::<Result<Vec<_>, _>>() {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e),
+    };
+    let full = format!("{}.{}.{}", req.catalog_name, req.schema_name, req.name);
+    match state.catalog.create(&full, columns).await {
+        Ok(t) => Json(t.info_json()).into_response(),
+        Err(e) => catalog_error(e),
+    }
+}
+
+async fn get_table(State(state): Shared, headers: HeaderMap, Path(full): Path<String>) -> Response {
+    if let Err(r) = require_token(&state, &headers) {
+        return r;
+    }
+    match state.catalog.get(&full) {
+        Some(t) => Json(t.info_json()).into_response(),
+        None => catalog_error(CatalogError::NotFound(full)),
+    }
+}
+
+async fn list_tables(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Err(r) = require_token(&state, &headers) {
+        return r;
+    }
+    let tables: Vec<Value> = state
+        .catalog
+        .list(q.get("catalog_name").map(String::as_str), q.get("schema_name").map(String::as_str))
+        .iter()
+        .map(|t| t.info_json())
+        .collect();
+    Json(json!({ "tables": tables })).into_response()
+}
+
+async fn delete_table(State(state): Shared, headers: HeaderMap, Path(full): Path<String>) -> Response {
+    if let Err(r) = require_token(&state, &headers) {
+        return r;
+    }
+    match state.catalog.delete(&full).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => catalog_error(e),
+    }
+}
