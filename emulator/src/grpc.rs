@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     pub discard: bool,
     pub max_stream_duration: Duration,
     pub shutdown: watch::Receiver<bool>,
-    pub streams_opened: AtomicU64,
+    pub streams_opened: Arc<AtomicU64>,
 }
 
 /// The gRPC service object.
@@ -329,11 +329,13 @@ impl Session {
                     if failed {
                         break;
                     }
-                    if planned {
-                        if let Some(limit) = self.shared.faults.close_stream_after_records {
-                            if records >= limit {
-                                closing = Some(self.signal_close("injected fault: --close-stream-after-records").await);
-                            }
+                    if let Some(limit) = self.shared.faults.close_stream_after_records {
+                        if records >= limit {
+                            // The fault takes nothing more on this stream: what was taken is
+                            // acknowledged, the stream ends, the client resends the rest.
+                            self.signal_close("injected fault: --close-stream-after-records").await;
+                            let _ = ack_tx.send(AckEvent::Close);
+                            break;
                         }
                     }
                 }

@@ -206,6 +206,7 @@ pub struct EmulatorHandle {
     client_id: String,
     client_secret: String,
     catalog: Arc<Catalog>,
+    streams_opened: Arc<AtomicU64>,
     shutdown: watch::Sender<bool>,
     grpc_task: JoinHandle<()>,
     http_task: JoinHandle<()>,
@@ -262,6 +263,7 @@ impl Emulator {
         let http_addr = http_listener.local_addr().map_err(|e| EmulatorError::Io(e.to_string()))?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let streams_opened = Arc::new(AtomicU64::new(0));
         let service = grpc::ZerobusService {
             shared: Arc::new(grpc::Shared {
                 catalog: catalog.clone(),
@@ -270,7 +272,7 @@ impl Emulator {
                 discard: config.discard,
                 max_stream_duration: config.max_stream_duration,
                 shutdown: shutdown_rx.clone(),
-                streams_opened: AtomicU64::new(0),
+                streams_opened: streams_opened.clone(),
             }),
         };
         let server = ZerobusServer::new(service)
@@ -315,6 +317,7 @@ impl Emulator {
             client_id: config.client_id,
             client_secret: config.client_secret,
             catalog,
+            streams_opened,
             shutdown,
             grpc_task,
             http_task,
@@ -369,6 +372,11 @@ impl EmulatorHandle {
         let cols = parse_columns(columns).map_err(|e| EmulatorError::Config(format!("table '{name}': {e}")))?;
         let t = self.catalog.create(name, cols).await?;
         Ok(t.location.clone())
+    }
+
+    /// Streams successfully created since start (reconnections included).
+    pub fn streams_opened(&self) -> u64 {
+        self.streams_opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Directory of a table's Delta table, if it exists.
