@@ -40,8 +40,8 @@ impl fmt::Display for TokenRejection {
 /// What a valid token says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
-    /// Seconds since the epoch after which the token is refused.
-    pub expires_at: u64,
+    /// Milliseconds since the epoch after which the token is refused.
+    pub expires_at_ms: u64,
     /// Table the token was scoped to (`catalog.schema.table`), if the request named one.
     pub table: Option<String>,
     /// When the token expires, measured from now (zero if already past).
@@ -69,10 +69,10 @@ impl fmt::Debug for Authority {
     }
 }
 
-fn now_secs() -> u64 {
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
@@ -132,7 +132,7 @@ impl Authority {
 
     /// Issue a token, optionally scoped to one table.
     pub fn issue(&self, table: Option<&str>) -> String {
-        let expires_at = now_secs() + self.ttl.as_secs().max(1);
+        let expires_at = now_ms() + (self.ttl.as_millis() as u64).max(1000);
         let table_part = URL_SAFE_NO_PAD.encode(table.unwrap_or(""));
         let mut nonce = [0u8; 9];
         rand::rng().fill_bytes(&mut nonce);
@@ -164,7 +164,7 @@ impl Authority {
         if parts.next() != Some("zbe1") {
             return Err(TokenRejection::Invalid);
         }
-        let expires_at: u64 = parts
+        let expires_at_ms: u64 = parts
             .next()
             .and_then(|s| s.parse().ok())
             .ok_or(TokenRejection::Invalid)?;
@@ -173,14 +173,14 @@ impl Authority {
             .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .filter(|t| !t.is_empty());
-        let now = now_secs();
-        if now >= expires_at {
+        let now = now_ms();
+        if now >= expires_at_ms {
             return Err(TokenRejection::Expired);
         }
         Ok(TokenClaims {
-            expires_at,
+            expires_at_ms,
             table,
-            remaining: Duration::from_secs(expires_at - now),
+            remaining: Duration::from_millis(expires_at_ms - now),
         })
     }
 }
@@ -243,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Authority::open(dir.path(), "id".into(), "x".into(), Duration::from_secs(1)).unwrap();
         let t = a.issue(None);
-        std::thread::sleep(Duration::from_millis(2100));
+        std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(a.verify(Some(&t)), Err(TokenRejection::Expired));
     }
 }
