@@ -158,8 +158,11 @@ impl Authority {
         let (payload, sig) = token.rsplit_once('.').ok_or(TokenRejection::Invalid)?;
         let mut mac = HmacSha256::new_from_slice(&self.key).map_err(|_| TokenRejection::Invalid)?;
         mac.update(payload.as_bytes());
-        let sig_bytes = URL_SAFE_NO_PAD.decode(sig).map_err(|_| TokenRejection::Invalid)?;
-        mac.verify_slice(&sig_bytes).map_err(|_| TokenRejection::Invalid)?;
+        let sig_bytes = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| TokenRejection::Invalid)?;
+        mac.verify_slice(&sig_bytes)
+            .map_err(|_| TokenRejection::Invalid)?;
         let mut parts = payload.split('.');
         if parts.next() != Some("zbe1") {
             return Err(TokenRejection::Invalid);
@@ -219,7 +222,13 @@ mod tests {
     #[test]
     fn tokens_verify_expire_and_resist_tampering() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Authority::open(dir.path(), "id".into(), "s3cret".into(), Duration::from_secs(60)).unwrap();
+        let a = Authority::open(
+            dir.path(),
+            "id".into(),
+            "s3cret".into(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let t = a.issue(Some("main.default.t"));
         let claims = a.verify(Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(claims.table.as_deref(), Some("main.default.t"));
@@ -231,7 +240,13 @@ mod tests {
         assert_eq!(a.verify(None), Err(TokenRejection::Missing));
 
         // Same warehouse, new process: the key is reused, the token still verifies.
-        let b = Authority::open(dir.path(), "id".into(), "s3cret".into(), Duration::from_secs(60)).unwrap();
+        let b = Authority::open(
+            dir.path(),
+            "id".into(),
+            "s3cret".into(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         assert!(b.verify(Some(&t)).is_ok());
         assert!(a.check_client("id", "s3cret"));
         assert!(!a.check_client("id", "wrong"));
@@ -241,7 +256,8 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Authority::open(dir.path(), "id".into(), "x".into(), Duration::from_secs(1)).unwrap();
+        let a =
+            Authority::open(dir.path(), "id".into(), "x".into(), Duration::from_secs(1)).unwrap();
         let t = a.issue(None);
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(a.verify(Some(&t)), Err(TokenRejection::Expired));

@@ -63,7 +63,9 @@ impl CatalogError {
     /// UC's `error_code` for this error.
     pub fn code(&self) -> &'static str {
         match self {
-            CatalogError::InvalidName(_) | CatalogError::InvalidColumns(_) => "INVALID_PARAMETER_VALUE",
+            CatalogError::InvalidName(_) | CatalogError::InvalidColumns(_) => {
+                "INVALID_PARAMETER_VALUE"
+            }
             CatalogError::AlreadyExists(_) => "TABLE_ALREADY_EXISTS",
             CatalogError::NotFound(_) => "TABLE_DOES_NOT_EXIST",
             CatalogError::Storage(_) => "INTERNAL_ERROR",
@@ -80,9 +82,14 @@ pub fn parse_table_name(full: &str) -> Result<(String, String, String), CatalogE
         )));
     }
     for p in &parts {
-        validate_identifier(p).map_err(|e| CatalogError::InvalidName(format!("table name '{full}': {e}")))?;
+        validate_identifier(p)
+            .map_err(|e| CatalogError::InvalidName(format!("table name '{full}': {e}")))?;
     }
-    Ok((parts[0].to_ascii_lowercase(), parts[1].to_ascii_lowercase(), parts[2].to_ascii_lowercase()))
+    Ok((
+        parts[0].to_ascii_lowercase(),
+        parts[1].to_ascii_lowercase(),
+        parts[2].to_ascii_lowercase(),
+    ))
 }
 
 /// All tables of one warehouse.
@@ -94,14 +101,24 @@ pub struct Catalog {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Catalog {
     /// Open the warehouse, finding the Delta tables already in it.
-    pub async fn open(warehouse: &Path, commit_interval: Duration) -> Result<Catalog, CatalogError> {
-        std::fs::create_dir_all(warehouse)
-            .map_err(|e| CatalogError::Storage(format!("cannot create warehouse {}: {e}", warehouse.display())))?;
+    pub async fn open(
+        warehouse: &Path,
+        commit_interval: Duration,
+    ) -> Result<Catalog, CatalogError> {
+        std::fs::create_dir_all(warehouse).map_err(|e| {
+            CatalogError::Storage(format!(
+                "cannot create warehouse {}: {e}",
+                warehouse.display()
+            ))
+        })?;
         let catalog = Catalog {
             warehouse: warehouse.to_path_buf(),
             commit_interval,
@@ -114,14 +131,21 @@ impl Catalog {
                     if !t.join("_delta_log").is_dir() {
                         continue;
                     }
-                    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+                    let name = |p: &Path| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or("")
+                            .to_string()
+                    };
                     let full = format!("{}.{}.{}", name(&c), name(&s), name(&t));
                     match catalog.load(&full, &t).await {
                         Ok(table) => {
                             tracing::info!(table = %full, "found existing table");
                             catalog.insert(table);
                         }
-                        Err(e) => tracing::warn!(path = %t.display(), error = %e, "skipping unreadable table"),
+                        Err(e) => {
+                            tracing::warn!(path = %t.display(), error = %e, "skipping unreadable table")
+                        }
                     }
                 }
             }
@@ -139,8 +163,12 @@ impl Catalog {
 
     async fn load(&self, full: &str, location: &Path) -> Result<Table, CatalogError> {
         let (catalog, schema, name) = parse_table_name(full)?;
-        let uri = location.to_str().ok_or_else(|| CatalogError::Storage("path is not UTF-8".into()))?;
-        let delta = BlindDeltaTable::try_new(uri).await.map_err(|e| CatalogError::Storage(e.to_string()))?;
+        let uri = location
+            .to_str()
+            .ok_or_else(|| CatalogError::Storage("path is not UTF-8".into()))?;
+        let delta = BlindDeltaTable::try_new(uri)
+            .await
+            .map_err(|e| CatalogError::Storage(e.to_string()))?;
         let columns = delta
             .schema()
             .fields()
@@ -170,10 +198,16 @@ impl Catalog {
     }
 
     /// Create a table; its Delta table is written before this returns.
-    pub async fn create(&self, full: &str, columns: Vec<UcField>) -> Result<Arc<Table>, CatalogError> {
+    pub async fn create(
+        &self,
+        full: &str,
+        columns: Vec<UcField>,
+    ) -> Result<Arc<Table>, CatalogError> {
         let (catalog, schema, name) = parse_table_name(full)?;
         if columns.is_empty() {
-            return Err(CatalogError::InvalidColumns(format!("table '{full}' needs at least one column")));
+            return Err(CatalogError::InvalidColumns(format!(
+                "table '{full}' needs at least one column"
+            )));
         }
         if columns.len() > MAX_COLUMNS {
             return Err(CatalogError::InvalidColumns(format!(
@@ -183,10 +217,15 @@ impl Catalog {
         }
         let mut seen = std::collections::HashSet::new();
         for c in &columns {
-            validate_identifier(&c.name).map_err(|e| CatalogError::InvalidColumns(format!("table '{full}': {e}")))?;
-            c.ty.validate(&c.name).map_err(|e| CatalogError::InvalidColumns(format!("table '{full}': {e}")))?;
+            validate_identifier(&c.name)
+                .map_err(|e| CatalogError::InvalidColumns(format!("table '{full}': {e}")))?;
+            c.ty.validate(&c.name)
+                .map_err(|e| CatalogError::InvalidColumns(format!("table '{full}': {e}")))?;
             if !seen.insert(c.name.to_ascii_lowercase()) {
-                return Err(CatalogError::InvalidColumns(format!("table '{full}': column '{}' appears twice", c.name)));
+                return Err(CatalogError::InvalidColumns(format!(
+                    "table '{full}': column '{}' appears twice",
+                    c.name
+                )));
             }
         }
         let fields = columns
@@ -203,7 +242,9 @@ impl Catalog {
         if location.join("_delta_log").exists() {
             return Err(CatalogError::AlreadyExists(key));
         }
-        storage::create_table(&location, &name, fields).await.map_err(CatalogError::Storage)?;
+        storage::create_table(&location, &name, fields)
+            .await
+            .map_err(CatalogError::Storage)?;
         let table = self.load(&key, &location).await?;
         tracing::info!(table = %key, columns = table.columns.len(), "created table");
         Ok(self.insert(table))
@@ -211,7 +252,11 @@ impl Catalog {
 
     /// Look a table up by its three-part name (case-insensitive).
     pub fn get(&self, full: &str) -> Option<Arc<Table>> {
-        self.tables.read().ok()?.get(&full.to_ascii_lowercase()).cloned()
+        self.tables
+            .read()
+            .ok()?
+            .get(&full.to_ascii_lowercase())
+            .cloned()
     }
 
     /// Tables, optionally of one catalog and schema, sorted by name.
@@ -237,8 +282,9 @@ impl Catalog {
         let removed = self.tables.write().ok().and_then(|mut m| m.remove(&key));
         let table = removed.ok_or_else(|| CatalogError::NotFound(key.clone()))?;
         table.writer.mark_dropped();
-        std::fs::remove_dir_all(&table.location)
-            .map_err(|e| CatalogError::Storage(format!("cannot delete {}: {e}", table.location.display())))?;
+        std::fs::remove_dir_all(&table.location).map_err(|e| {
+            CatalogError::Storage(format!("cannot delete {}: {e}", table.location.display()))
+        })?;
         tracing::info!(table = %key, "dropped table");
         Ok(())
     }
@@ -249,7 +295,14 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.is_dir() && !p.file_name().and_then(|n| n.to_str()).unwrap_or(".").starts_with('.'))
+                .filter(|p| {
+                    p.is_dir()
+                        && !p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or(".")
+                            .starts_with('.')
+                })
                 .collect()
         })
         .unwrap_or_default();

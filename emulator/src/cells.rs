@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, ListArray, MapArray,
-    RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, Int8Array, ListArray, MapArray, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, SchemaRef, TimeUnit};
@@ -48,7 +48,10 @@ pub fn rows_to_batch(schema: &SchemaRef, rows: Vec<Vec<Cell>>) -> Result<RecordB
     let mut columns: Vec<Vec<Cell>> = (0..ncols).map(|_| Vec::with_capacity(nrows)).collect();
     for row in rows {
         if row.len() != ncols {
-            return Err(format!("row has {} values, table has {ncols} columns", row.len()));
+            return Err(format!(
+                "row has {} values, table has {ncols} columns",
+                row.len()
+            ));
         }
         for (col, cell) in columns.iter_mut().zip(row) {
             col.push(cell);
@@ -65,7 +68,9 @@ pub fn rows_to_batch(schema: &SchemaRef, rows: Vec<Vec<Cell>>) -> Result<RecordB
 
 fn nulls_of(cells: &[Cell]) -> Option<NullBuffer> {
     if cells.iter().any(|c| matches!(c, Cell::Null)) {
-        Some(NullBuffer::from_iter(cells.iter().map(|c| !matches!(c, Cell::Null))))
+        Some(NullBuffer::from_iter(
+            cells.iter().map(|c| !matches!(c, Cell::Null)),
+        ))
     } else {
         None
     }
@@ -81,26 +86,40 @@ fn ints(cells: Vec<Cell>) -> impl Iterator<Item = Option<i64>> {
 /// Build one Arrow array of type `dt` from cells of that column.
 pub fn build_array(dt: &DataType, cells: Vec<Cell>) -> Result<ArrayRef, String> {
     Ok(match dt {
-        DataType::Boolean => Arc::new(BooleanArray::from_iter(cells.into_iter().map(|c| match c {
-            Cell::Bool(b) => Some(b),
-            _ => None,
-        }))),
-        DataType::Int8 => Arc::new(Int8Array::from_iter(ints(cells).map(|v| v.map(|v| v as i8)))),
-        DataType::Int16 => Arc::new(Int16Array::from_iter(ints(cells).map(|v| v.map(|v| v as i16)))),
-        DataType::Int32 => Arc::new(Int32Array::from_iter(ints(cells).map(|v| v.map(|v| v as i32)))),
+        DataType::Boolean => Arc::new(BooleanArray::from_iter(cells.into_iter().map(
+            |c| match c {
+                Cell::Bool(b) => Some(b),
+                _ => None,
+            },
+        ))),
+        DataType::Int8 => Arc::new(Int8Array::from_iter(
+            ints(cells).map(|v| v.map(|v| v as i8)),
+        )),
+        DataType::Int16 => Arc::new(Int16Array::from_iter(
+            ints(cells).map(|v| v.map(|v| v as i16)),
+        )),
+        DataType::Int32 => Arc::new(Int32Array::from_iter(
+            ints(cells).map(|v| v.map(|v| v as i32)),
+        )),
         DataType::Int64 => Arc::new(Int64Array::from_iter(ints(cells))),
-        DataType::Date32 => Arc::new(Date32Array::from_iter(ints(cells).map(|v| v.map(|v| v as i32)))),
-        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-            Arc::new(TimestampMicrosecondArray::from_iter(ints(cells)).with_timezone_opt(tz.clone()))
-        }
-        DataType::Float32 => Arc::new(Float32Array::from_iter(cells.into_iter().map(|c| match c {
-            Cell::F32(v) => Some(v),
-            _ => None,
-        }))),
-        DataType::Float64 => Arc::new(Float64Array::from_iter(cells.into_iter().map(|c| match c {
-            Cell::F64(v) => Some(v),
-            _ => None,
-        }))),
+        DataType::Date32 => Arc::new(Date32Array::from_iter(
+            ints(cells).map(|v| v.map(|v| v as i32)),
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => Arc::new(
+            TimestampMicrosecondArray::from_iter(ints(cells)).with_timezone_opt(tz.clone()),
+        ),
+        DataType::Float32 => Arc::new(Float32Array::from_iter(cells.into_iter().map(
+            |c| match c {
+                Cell::F32(v) => Some(v),
+                _ => None,
+            },
+        ))),
+        DataType::Float64 => Arc::new(Float64Array::from_iter(cells.into_iter().map(
+            |c| match c {
+                Cell::F64(v) => Some(v),
+                _ => None,
+            },
+        ))),
         DataType::Decimal128(p, s) => Arc::new(
             Decimal128Array::from_iter(cells.into_iter().map(|c| match c {
                 Cell::Dec(v) => Some(v),
@@ -126,12 +145,18 @@ pub fn build_array(dt: &DataType, cells: Vec<Cell>) -> Result<ArrayRef, String> 
                 if let Cell::List(items) = c {
                     children.extend(items);
                 }
-                offsets.push(i32::try_from(children.len()).map_err(|_| "list too long".to_string())?);
+                offsets
+                    .push(i32::try_from(children.len()).map_err(|_| "list too long".to_string())?);
             }
             let child = build_array(field.data_type(), children)?;
             Arc::new(
-                ListArray::try_new(field.clone(), OffsetBuffer::new(offsets.into()), child, nulls)
-                    .map_err(|e| e.to_string())?,
+                ListArray::try_new(
+                    field.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    child,
+                    nulls,
+                )
+                .map_err(|e| e.to_string())?,
             )
         }
         DataType::Struct(fields) => Arc::new(build_struct(fields, cells)?),
@@ -230,7 +255,11 @@ mod tests {
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.column(1).null_count(), 1);
         assert_eq!(batch.column(3).null_count(), 1);
-        let l = batch.column(1).as_any().downcast_ref::<ListArray>().unwrap();
+        let l = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
         assert_eq!(l.value(0).len(), 2);
         assert_eq!(batch.column(2).len(), 2);
     }

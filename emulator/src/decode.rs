@@ -61,7 +61,10 @@ fn scalar_compatible(p: Primitive, kind: &Kind) -> bool {
     match p {
         Primitive::String | Primitive::Variant | Primitive::Decimal(..) => matches!(kind, String),
         Primitive::Long | Primitive::Timestamp | Primitive::TimestampNtz => {
-            matches!(kind, Int64 | Sint64 | Sfixed64 | Int32 | Sint32 | Sfixed32 | Uint32 | Fixed32)
+            matches!(
+                kind,
+                Int64 | Sint64 | Sfixed64 | Int32 | Sint32 | Sfixed32 | Uint32 | Fixed32
+            )
         }
         Primitive::Int | Primitive::Short | Primitive::Byte | Primitive::Date => {
             matches!(kind, Int32 | Sint32 | Sfixed32)
@@ -73,12 +76,21 @@ fn scalar_compatible(p: Primitive, kind: &Kind) -> bool {
     }
 }
 
-fn plan_value(ty: &UcType, field: &FieldDescriptor, path: &str, element: bool) -> Result<Conv, String> {
+fn plan_value(
+    ty: &UcType,
+    field: &FieldDescriptor,
+    path: &str,
+    element: bool,
+) -> Result<Conv, String> {
     let kind = field.kind();
     let mismatch = || {
         format!(
             "field '{path}' has protobuf type {}{} but the column is {}",
-            if field.is_list() && !element { "repeated " } else { "" },
+            if field.is_list() && !element {
+                "repeated "
+            } else {
+                ""
+            },
             kind_name(&kind),
             ty.type_text()
         )
@@ -139,9 +151,22 @@ fn plan_column(col: &UcField, field: &FieldDescriptor, path: &str) -> Result<Con
     }
 }
 
-fn plan_struct(cols: &[UcField], message: &MessageDescriptor, prefix: &str) -> Result<StructPlan, String> {
-    let join = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
-    let by_name: HashMap<String, &UcField> = cols.iter().map(|c| (c.name.to_ascii_lowercase(), c)).collect();
+fn plan_struct(
+    cols: &[UcField],
+    message: &MessageDescriptor,
+    prefix: &str,
+) -> Result<StructPlan, String> {
+    let join = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    let by_name: HashMap<String, &UcField> = cols
+        .iter()
+        .map(|c| (c.name.to_ascii_lowercase(), c))
+        .collect();
     let mut problems = Vec::new();
     let mut matched: HashMap<String, FieldDescriptor> = HashMap::new();
     for f in message.fields() {
@@ -149,7 +174,10 @@ fn plan_struct(cols: &[UcField], message: &MessageDescriptor, prefix: &str) -> R
             Some(_) => {
                 matched.insert(f.name().to_ascii_lowercase(), f);
             }
-            None => problems.push(format!("field '{}' is not a column of the table", join(f.name()))),
+            None => problems.push(format!(
+                "field '{}' is not a column of the table",
+                join(f.name())
+            )),
         }
     }
     let mut plans = Vec::with_capacity(cols.len());
@@ -189,7 +217,10 @@ fn plan_struct(cols: &[UcField], message: &MessageDescriptor, prefix: &str) -> R
 
 impl ProtoPlan {
     /// Check `descriptor` against the table columns; every incompatibility is listed.
-    pub fn new(columns: &[UcField], descriptor: &prost_types::DescriptorProto) -> Result<ProtoPlan, String> {
+    pub fn new(
+        columns: &[UcField],
+        descriptor: &prost_types::DescriptorProto,
+    ) -> Result<ProtoPlan, String> {
         let message = databricks_zerobus_ingest_sdk::message_descriptor(descriptor)
             .map_err(|e| format!("the descriptor is not a valid protobuf message: {e}"))?;
         let root = plan_struct(columns, &message, "")?;
@@ -204,16 +235,28 @@ impl ProtoPlan {
                 bytes.len()
             ));
         }
-        let msg = DynamicMessage::decode(self.message.clone(), bytes)
-            .map_err(|e| format!("record is not a valid '{}' message: {e}", self.message.name()))?;
+        let msg = DynamicMessage::decode(self.message.clone(), bytes).map_err(|e| {
+            format!(
+                "record is not a valid '{}' message: {e}",
+                self.message.name()
+            )
+        })?;
         decode_struct(&self.root, &msg, "")
     }
 }
 
-fn decode_struct(plan: &StructPlan, msg: &DynamicMessage, prefix: &str) -> Result<Vec<Cell>, String> {
+fn decode_struct(
+    plan: &StructPlan,
+    msg: &DynamicMessage,
+    prefix: &str,
+) -> Result<Vec<Cell>, String> {
     let mut out = Vec::with_capacity(plan.cols.len());
     for col in &plan.cols {
-        let path = if prefix.is_empty() { col.name.clone() } else { format!("{prefix}.{}", col.name) };
+        let path = if prefix.is_empty() {
+            col.name.clone()
+        } else {
+            format!("{prefix}.{}", col.name)
+        };
         let cell = match &col.field {
             None => Cell::Null,
             Some(f) => match &col.conv {
@@ -247,7 +290,9 @@ fn decode_struct(plan: &StructPlan, msg: &DynamicMessage, prefix: &str) -> Resul
             },
         };
         if matches!(cell, Cell::Null) && !col.nullable {
-            return Err(format!("column '{path}' is NOT NULL but the record has no value for it"));
+            return Err(format!(
+                "column '{path}' is NOT NULL but the record has no value for it"
+            ));
         }
         out.push(cell);
     }
@@ -281,9 +326,10 @@ fn proto_value(conv: &Conv, v: &Value, path: &str) -> Result<Cell, String> {
                 (Primitive::Double, Value::F32(f)) => Ok(Cell::F64(*f as f64)),
                 (Primitive::Boolean, Value::Bool(b)) => Ok(Cell::Bool(*b)),
                 (Primitive::Binary, Value::Bytes(b)) => Ok(Cell::Bytes(b.to_vec())),
-                (Primitive::String | Primitive::Variant | Primitive::Decimal(..), Value::String(s)) => {
-                    text_value(*p, s, path)
-                }
+                (
+                    Primitive::String | Primitive::Variant | Primitive::Decimal(..),
+                    Value::String(s),
+                ) => text_value(*p, s, path),
                 _ => match int {
                     Some(i) => int_value(*p, i, path),
                     None => Err(format!("column '{path}': unexpected protobuf value {v:?}")),
@@ -292,9 +338,13 @@ fn proto_value(conv: &Conv, v: &Value, path: &str) -> Result<Cell, String> {
         }
         Conv::Struct(plan) => match v {
             Value::Message(m) => Ok(Cell::Struct(decode_struct(plan, m, path)?)),
-            other => Err(format!("column '{path}': expected a message, got {other:?}")),
+            other => Err(format!(
+                "column '{path}': expected a message, got {other:?}"
+            )),
         },
-        Conv::List(_) | Conv::Map(..) => Err(format!("column '{path}': nested collections are not supported")),
+        Conv::List(_) | Conv::Map(..) => Err(format!(
+            "column '{path}': nested collections are not supported"
+        )),
     }
 }
 
@@ -303,11 +353,20 @@ fn int_value(p: Primitive, i: i64, path: &str) -> Result<Cell, String> {
         Primitive::Byte => (i8::MIN as i64, i8::MAX as i64, "TINYINT"),
         Primitive::Short => (i16::MIN as i64, i16::MAX as i64, "SMALLINT"),
         Primitive::Int | Primitive::Date => (i32::MIN as i64, i32::MAX as i64, "INT"),
-        Primitive::Long | Primitive::Timestamp | Primitive::TimestampNtz => (i64::MIN, i64::MAX, "BIGINT"),
-        other => return Err(format!("column '{path}': an integer cannot be stored in a {} column", other.type_name())),
+        Primitive::Long | Primitive::Timestamp | Primitive::TimestampNtz => {
+            (i64::MIN, i64::MAX, "BIGINT")
+        }
+        other => {
+            return Err(format!(
+                "column '{path}': an integer cannot be stored in a {} column",
+                other.type_name()
+            ))
+        }
     };
     if i < lo || i > hi {
-        return Err(format!("column '{path}': value {i} is out of range for {name}"));
+        return Err(format!(
+            "column '{path}': value {i} is out of range for {name}"
+        ));
     }
     Ok(Cell::Int(i))
 }
@@ -323,7 +382,10 @@ fn text_value(p: Primitive, s: &str, path: &str) -> Result<Cell, String> {
         Primitive::Decimal(prec, scale) => parse_decimal(s, prec, scale)
             .map(Cell::Dec)
             .map_err(|e| format!("column '{path}': {e}")),
-        other => Err(format!("column '{path}': text cannot be stored in a {} column", other.type_name())),
+        other => Err(format!(
+            "column '{path}': text cannot be stored in a {} column",
+            other.type_name()
+        )),
     }
 }
 
@@ -368,27 +430,47 @@ pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<i128, Strin
     }
     let trimmed = digits.trim_start_matches('0');
     if trimmed.len() > precision as usize {
-        return Err(format!("'{text}' does not fit DECIMAL({precision},{scale})"));
+        return Err(format!(
+            "'{text}' does not fit DECIMAL({precision},{scale})"
+        ));
     }
-    let v: i128 = if trimmed.is_empty() { 0 } else { trimmed.parse().map_err(|_| bad())? };
+    let v: i128 = if trimmed.is_empty() {
+        0
+    } else {
+        trimmed.parse().map_err(|_| bad())?
+    };
     Ok(if neg { -v } else { v })
 }
 
 /// Decode one JSON record against the table columns.
 pub fn decode_json(columns: &[UcField], text: &str) -> Result<Vec<Cell>, String> {
     if text.len() > MAX_RECORD_BYTES {
-        return Err(format!("record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit", text.len()));
+        return Err(format!(
+            "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
+            text.len()
+        ));
     }
-    let value: Json = serde_json::from_str(text).map_err(|e| format!("record is not valid JSON: {e}"))?;
+    let value: Json =
+        serde_json::from_str(text).map_err(|e| format!("record is not valid JSON: {e}"))?;
     json_struct(columns, &value, "")
 }
 
 fn json_struct(cols: &[UcField], value: &Json, prefix: &str) -> Result<Vec<Cell>, String> {
     let Json::Object(obj) = value else {
-        let what = if prefix.is_empty() { "record".to_string() } else { format!("column '{prefix}'") };
+        let what = if prefix.is_empty() {
+            "record".to_string()
+        } else {
+            format!("column '{prefix}'")
+        };
         return Err(format!("{what} must be a JSON object"));
     };
-    let join = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+    let join = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
     let mut by_name: HashMap<String, &Json> = HashMap::with_capacity(obj.len());
     for (k, v) in obj {
         if !cols.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
@@ -404,7 +486,9 @@ fn json_struct(cols: &[UcField], value: &Json, prefix: &str) -> Result<Vec<Cell>
             Some(v) => json_value(&col.ty, v, &path)?,
         };
         if matches!(cell, Cell::Null) && !col.nullable {
-            return Err(format!("column '{path}' is NOT NULL but the record has no value for it"));
+            return Err(format!(
+                "column '{path}' is NOT NULL but the record has no value for it"
+            ));
         }
         out.push(cell);
     }
@@ -415,9 +499,15 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
     let wrong = |want: &str| format!("column '{path}': expected {want}, got {v}");
     match ty {
         UcType::Primitive(p) => match p {
-            Primitive::String => v.as_str().map(|s| Cell::Str(s.to_string())).ok_or_else(|| wrong("a string")),
+            Primitive::String => v
+                .as_str()
+                .map(|s| Cell::Str(s.to_string()))
+                .ok_or_else(|| wrong("a string")),
             Primitive::Variant => Ok(Cell::Str(v.to_string())),
-            Primitive::Boolean => v.as_bool().map(Cell::Bool).ok_or_else(|| wrong("true or false")),
+            Primitive::Boolean => v
+                .as_bool()
+                .map(Cell::Bool)
+                .ok_or_else(|| wrong("true or false")),
             Primitive::Float | Primitive::Double => {
                 let f = match v {
                     Json::Number(n) => n.as_f64(),
@@ -430,7 +520,11 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
                     _ => None,
                 }
                 .ok_or_else(|| wrong("a number"))?;
-                Ok(if *p == Primitive::Float { Cell::F32(f as f32) } else { Cell::F64(f) })
+                Ok(if *p == Primitive::Float {
+                    Cell::F32(f as f32)
+                } else {
+                    Cell::F64(f)
+                })
             }
             Primitive::Binary => {
                 let s = v.as_str().ok_or_else(|| wrong("base64 text"))?;
@@ -445,15 +539,21 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
                     Json::Number(n) => n.to_string(),
                     _ => return Err(wrong("a decimal number or decimal text")),
                 };
-                parse_decimal(&text, *prec, *scale).map(Cell::Dec).map_err(|e| format!("column '{path}': {e}"))
+                parse_decimal(&text, *prec, *scale)
+                    .map(Cell::Dec)
+                    .map_err(|e| format!("column '{path}': {e}"))
             }
             Primitive::Date => match v {
                 Json::String(s) => parse_date(s)
                     .map(|d| Cell::Int(d as i64))
                     .ok_or_else(|| wrong("days since 1970-01-01 or 'YYYY-MM-DD'")),
-                _ => json_int(v).ok_or_else(|| wrong("an integer")).and_then(|i| int_value(*p, i, path)),
+                _ => json_int(v)
+                    .ok_or_else(|| wrong("an integer"))
+                    .and_then(|i| int_value(*p, i, path)),
             },
-            _ => json_int(v).ok_or_else(|| wrong("an integer")).and_then(|i| int_value(*p, i, path)),
+            _ => json_int(v)
+                .ok_or_else(|| wrong("an integer"))
+                .and_then(|i| int_value(*p, i, path)),
         },
         UcType::Array(elem) => {
             let items = v.as_array().ok_or_else(|| wrong("an array"))?;
@@ -476,10 +576,16 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
                             UcType::Primitive(Primitive::Boolean) => match k.as_str() {
                                 "true" => Cell::Bool(true),
                                 "false" => Cell::Bool(false),
-                                _ => return Err(format!("column '{path}': map key '{k}' is not a boolean")),
+                                _ => {
+                                    return Err(format!(
+                                        "column '{path}': map key '{k}' is not a boolean"
+                                    ))
+                                }
                             },
                             UcType::Primitive(p) => {
-                                let i: i64 = k.parse().map_err(|_| format!("column '{path}': map key '{k}' is not an integer"))?;
+                                let i: i64 = k.parse().map_err(|_| {
+                                    format!("column '{path}': map key '{k}' is not an integer")
+                                })?;
                                 int_value(*p, i, path)?
                             }
                             _ => return Err(format!("column '{path}': unsupported map key type")),
@@ -489,7 +595,9 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
                 }
                 Json::Array(entries) => {
                     for e in entries {
-                        let k = e.get("key").ok_or_else(|| wrong("map entries with 'key' and 'value'"))?;
+                        let k = e
+                            .get("key")
+                            .ok_or_else(|| wrong("map entries with 'key' and 'value'"))?;
                         let key = json_value(kt, k, path)?;
                         let val = match e.get("value") {
                             None | Some(Json::Null) => Cell::Null,
@@ -508,7 +616,9 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
 
 fn json_int(v: &Json) -> Option<i64> {
     match v {
-        Json::Number(n) => n.as_i64().or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
+        Json::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
         Json::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -545,8 +655,12 @@ mod tests {
         assert_eq!(parse_decimal("1e3", 6, 2), Ok(100000));
         assert_eq!(parse_decimal("7", 3, 0), Ok(7));
         assert_eq!(parse_decimal("1.230", 5, 2), Ok(123));
-        assert!(parse_decimal("1.234", 5, 2).unwrap_err().contains("decimal places"));
-        assert!(parse_decimal("123456", 5, 0).unwrap_err().contains("does not fit"));
+        assert!(parse_decimal("1.234", 5, 2)
+            .unwrap_err()
+            .contains("decimal places"));
+        assert!(parse_decimal("123456", 5, 0)
+            .unwrap_err()
+            .contains("does not fit"));
         assert!(parse_decimal("1.2.3", 5, 0).is_err());
         assert!(parse_decimal("", 5, 0).is_err());
     }
@@ -562,14 +676,31 @@ mod tests {
     #[test]
     fn json_records_are_checked_against_the_table() {
         let cols = parse_columns("id BIGINT NOT NULL, t TINYINT, tags ARRAY<STRING>, m MAP<INT, STRING>, s STRUCT<a: DATE>").unwrap();
-        let row = decode_json(&cols, r#"{"id": 5, "t": -3, "tags": ["x"], "m": {"1": "one"}, "s": {"a": "1970-01-02"}}"#).unwrap();
+        let row = decode_json(
+            &cols,
+            r#"{"id": 5, "t": -3, "tags": ["x"], "m": {"1": "one"}, "s": {"a": "1970-01-02"}}"#,
+        )
+        .unwrap();
         assert_eq!(row[0], Cell::Int(5));
-        assert_eq!(row[3], Cell::Map(vec![(Cell::Int(1), Cell::Str("one".into()))]));
+        assert_eq!(
+            row[3],
+            Cell::Map(vec![(Cell::Int(1), Cell::Str("one".into()))])
+        );
         assert_eq!(row[4], Cell::Struct(vec![Cell::Int(1)]));
-        assert!(decode_json(&cols, r#"{"t": 1}"#).unwrap_err().contains("'id' is NOT NULL"));
-        assert!(decode_json(&cols, r#"{"id": 1, "t": 300}"#).unwrap_err().contains("out of range for TINYINT"));
-        assert!(decode_json(&cols, r#"{"id": 1, "zzz": 1}"#).unwrap_err().contains("'zzz' is not a column"));
-        assert!(decode_json(&cols, r#"{"id": 1, "tags": [null]}"#).unwrap_err().contains("element 0 is null"));
-        assert!(decode_json(&cols, "[1]").unwrap_err().contains("JSON object"));
+        assert!(decode_json(&cols, r#"{"t": 1}"#)
+            .unwrap_err()
+            .contains("'id' is NOT NULL"));
+        assert!(decode_json(&cols, r#"{"id": 1, "t": 300}"#)
+            .unwrap_err()
+            .contains("out of range for TINYINT"));
+        assert!(decode_json(&cols, r#"{"id": 1, "zzz": 1}"#)
+            .unwrap_err()
+            .contains("'zzz' is not a column"));
+        assert!(decode_json(&cols, r#"{"id": 1, "tags": [null]}"#)
+            .unwrap_err()
+            .contains("element 0 is null"));
+        assert!(decode_json(&cols, "[1]")
+            .unwrap_err()
+            .contains("JSON object"));
     }
 }

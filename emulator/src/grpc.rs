@@ -59,7 +59,9 @@ pub(crate) struct ZerobusService {
 }
 
 fn response(payload: ResponsePayload) -> EphemeralStreamResponse {
-    EphemeralStreamResponse { payload: Some(payload) }
+    EphemeralStreamResponse {
+        payload: Some(payload),
+    }
 }
 
 fn injected_unavailable(shared: &Shared) -> bool {
@@ -81,16 +83,23 @@ impl Zerobus for ZerobusService {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let claims = shared.authority.verify(auth_header.as_deref()).map_err(|r| match r {
-            TokenRejection::Missing | TokenRejection::Invalid | TokenRejection::Expired => {
-                Status::unauthenticated(r.to_string())
-            }
-        })?;
+        let claims = shared
+            .authority
+            .verify(auth_header.as_deref())
+            .map_err(|r| match r {
+                TokenRejection::Missing | TokenRejection::Invalid | TokenRejection::Expired => {
+                    Status::unauthenticated(r.to_string())
+                }
+            })?;
         if *shared.shutdown.borrow() {
-            return Err(Status::unavailable("the Zerobus emulator is shutting down; retry against a running instance"));
+            return Err(Status::unavailable(
+                "the Zerobus emulator is shutting down; retry against a running instance",
+            ));
         }
         if injected_unavailable(&shared) {
-            return Err(Status::unavailable("injected fault: service temporarily unavailable (--unavailable-rate)"));
+            return Err(Status::unavailable(
+                "injected fault: service temporarily unavailable (--unavailable-rate)",
+            ));
         }
         let header_table = request
             .metadata()
@@ -109,7 +118,9 @@ impl Zerobus for ZerobusService {
             };
             session.run(inbound).await;
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn persistent_stream(
@@ -138,7 +149,10 @@ enum Decoder {
 /// An ordered event for the acknowledgement task.
 enum AckEvent {
     /// Acknowledge `offset` once the commit behind `done` is durable.
-    Commit { offset: i64, done: oneshot::Receiver<Result<u64, String>> },
+    Commit {
+        offset: i64,
+        done: oneshot::Receiver<Result<u64, String>>,
+    },
     /// Acknowledge `offset` at once (discard mode).
     Ready { offset: i64 },
     /// After everything before it is acknowledged, end the stream with this status.
@@ -167,8 +181,11 @@ impl Session {
             .table_name
             .as_deref()
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| Status::invalid_argument("create_stream needs table_name (catalog.schema.table)"))?;
-        let (c, s, t) = parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .ok_or_else(|| {
+                Status::invalid_argument("create_stream needs table_name (catalog.schema.table)")
+            })?;
+        let (c, s, t) =
+            parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let full = format!("{c}.{s}.{t}");
         if let Some(h) = &self.header_table {
             if !h.eq_ignore_ascii_case(name) {
@@ -193,10 +210,14 @@ impl Session {
         let decoder = match RecordType::try_from(record_type) {
             Ok(RecordType::Proto) => {
                 let bytes = req.descriptor_proto.as_deref().ok_or_else(|| {
-                    Status::invalid_argument(format!("a PROTO stream for '{full}' needs descriptor_proto"))
+                    Status::invalid_argument(format!(
+                        "a PROTO stream for '{full}' needs descriptor_proto"
+                    ))
                 })?;
                 let desc = prost_types::DescriptorProto::decode(bytes).map_err(|e| {
-                    Status::invalid_argument(format!("descriptor_proto for '{full}' is not a DescriptorProto: {e}"))
+                    Status::invalid_argument(format!(
+                        "descriptor_proto for '{full}' is not a DescriptorProto: {e}"
+                    ))
                 })?;
                 if desc.field.len() > MAX_COLUMNS {
                     return Err(Status::invalid_argument(format!(
@@ -205,13 +226,17 @@ impl Session {
                     )));
                 }
                 let plan = ProtoPlan::new(&table.columns, &desc).map_err(|e| {
-                    Status::invalid_argument(format!("the descriptor does not match table '{full}': {e}"))
+                    Status::invalid_argument(format!(
+                        "the descriptor does not match table '{full}': {e}"
+                    ))
                 })?;
                 Decoder::Proto(plan)
             }
             Ok(RecordType::Json) => Decoder::Json,
             Ok(RecordType::Avro) => {
-                return Err(Status::unimplemented("AVRO streams are not supported by the emulator; use PROTO or JSON"))
+                return Err(Status::unimplemented(
+                    "AVRO streams are not supported by the emulator; use PROTO or JSON",
+                ))
             }
             _ => {
                 return Err(Status::invalid_argument(format!(
@@ -224,9 +249,15 @@ impl Session {
 
     async fn run(self, mut inbound: Streaming<EphemeralStreamRequest>) {
         let create = match inbound.message().await {
-            Ok(Some(EphemeralStreamRequest { payload: Some(RequestPayload::CreateStream(c)) })) => c,
+            Ok(Some(EphemeralStreamRequest {
+                payload: Some(RequestPayload::CreateStream(c)),
+            })) => c,
             Ok(Some(_)) => {
-                return self.fail(Status::invalid_argument("the first message of a stream must be create_stream")).await
+                return self
+                    .fail(Status::invalid_argument(
+                        "the first message of a stream must be create_stream",
+                    ))
+                    .await
             }
             Ok(None) | Err(_) => return,
         };
@@ -237,15 +268,21 @@ impl Session {
         let n = self.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
         let stream_id = format!("emu-{:016x}-{n}", rand::random::<u64>());
         tracing::info!(table = %table.full_name, %stream_id, "stream created");
-        let created = response(ResponsePayload::CreateStreamResponse(CreateIngestStreamResponse {
-            stream_id: Some(stream_id.clone()),
-        }));
+        let created = response(ResponsePayload::CreateStreamResponse(
+            CreateIngestStreamResponse {
+                stream_id: Some(stream_id.clone()),
+            },
+        ));
         if self.tx.send(Ok(created)).await.is_err() {
             return;
         }
 
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let acker = tokio::spawn(acknowledge(ack_rx, self.tx.clone(), self.shared.faults.ack_delay));
+        let acker = tokio::spawn(acknowledge(
+            ack_rx,
+            self.tx.clone(),
+            self.shared.faults.ack_delay,
+        ));
         let mut shutdown = self.shared.shutdown.clone();
         let max_deadline = Instant::now() + self.shared.max_stream_duration;
         let mut next_offset: i64 = 0;
@@ -358,26 +395,44 @@ impl Session {
         Instant::now() + CLOSE_GRACE
     }
 
-    fn decode(&self, decoder: &Decoder, payload: Option<Payload>, table: &Table, offset: i64) -> Result<Decoded, Status> {
+    fn decode(
+        &self,
+        decoder: &Decoder,
+        payload: Option<Payload>,
+        table: &Table,
+        offset: i64,
+    ) -> Result<Decoded, Status> {
         let name = &table.full_name;
         let cols = &table.columns;
         let refuse = |i: usize, e: String| {
-            Status::invalid_argument(format!("table '{name}', request offset {offset}, record {i}: {e}"))
+            Status::invalid_argument(format!(
+                "table '{name}', request offset {offset}, record {i}: {e}"
+            ))
         };
-        let payload = payload.ok_or_else(|| Status::invalid_argument(format!("request offset {offset} carries no record")))?;
+        let payload = payload.ok_or_else(|| {
+            Status::invalid_argument(format!("request offset {offset} carries no record"))
+        })?;
         let discard = self.shared.discard;
         match (decoder, payload) {
-            (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => {
-                Ok(Decoded::from_iter(discard, [bytes].iter(), |b| plan.decode(b)).map_err(|(i, e)| refuse(i, e))?)
-            }
-            (Decoder::Proto(plan), Payload::Many(Batch::ProtoEncodedBatch(batch))) => {
-                Ok(Decoded::from_iter(discard, batch.records.iter(), |b| plan.decode(b)).map_err(|(i, e)| refuse(i, e))?)
-            }
+            (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => Ok(
+                Decoded::from_iter(discard, [bytes].iter(), |b| plan.decode(b))
+                    .map_err(|(i, e)| refuse(i, e))?,
+            ),
+            (Decoder::Proto(plan), Payload::Many(Batch::ProtoEncodedBatch(batch))) => Ok(
+                Decoded::from_iter(discard, batch.records.iter(), |b| plan.decode(b))
+                    .map_err(|(i, e)| refuse(i, e))?,
+            ),
             (Decoder::Json, Payload::One(Record::JsonRecord(text))) => {
-                Ok(Decoded::from_iter(discard, [text].iter(), |t| decode_json(cols, t)).map_err(|(i, e)| refuse(i, e))?)
+                Ok(
+                    Decoded::from_iter(discard, [text].iter(), |t| decode_json(cols, t))
+                        .map_err(|(i, e)| refuse(i, e))?,
+                )
             }
             (Decoder::Json, Payload::Many(Batch::JsonBatch(batch))) => {
-                Ok(Decoded::from_iter(discard, batch.records.iter(), |t| decode_json(cols, t)).map_err(|(i, e)| refuse(i, e))?)
+                Ok(
+                    Decoded::from_iter(discard, batch.records.iter(), |t| decode_json(cols, t))
+                        .map_err(|(i, e)| refuse(i, e))?,
+                )
             }
             (Decoder::Proto(_), _) => Err(Status::invalid_argument(format!(
                 "request offset {offset}: this stream was created for PROTO records"
@@ -424,7 +479,13 @@ impl Decoded {
         if discard {
             for (i, r) in records.enumerate() {
                 if r.record_len() > MAX_RECORD_BYTES {
-                    return Err((i, format!("record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit", r.record_len())));
+                    return Err((
+                        i,
+                        format!(
+                            "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
+                            r.record_len()
+                        ),
+                    ));
                 }
             }
             return Ok(Decoded { rows: None, len });
@@ -433,16 +494,21 @@ impl Decoded {
         for (i, r) in records.enumerate() {
             rows.push(decode(r).map_err(|e| (i, e))?);
         }
-        Ok(Decoded { rows: Some(rows), len })
+        Ok(Decoded {
+            rows: Some(rows),
+            len,
+        })
     }
 }
 
 /// Send acknowledgements in offset order, each after its commit is durable.
 async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, delay: Duration) {
     let ack = |offset: i64| {
-        Ok(response(ResponsePayload::IngestRecordResponse(IngestRecordResponse {
-            durability_ack_up_to_offset: Some(offset),
-        })))
+        Ok(response(ResponsePayload::IngestRecordResponse(
+            IngestRecordResponse {
+                durability_ack_up_to_offset: Some(offset),
+            },
+        )))
     };
     while let Some(event) = events.recv().await {
         match event {
@@ -462,7 +528,9 @@ async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, 
                     return;
                 }
                 Err(_) => {
-                    let _ = tx.send(Err(Status::unavailable("the table writer stopped; retry"))).await;
+                    let _ = tx
+                        .send(Err(Status::unavailable("the table writer stopped; retry")))
+                        .await;
                     return;
                 }
             },

@@ -29,7 +29,10 @@ type Shared = State<Arc<HttpState>>;
 pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/oidc/v1/token", post(token))
-        .route("/api/2.1/unity-catalog/tables", post(create_table).get(list_tables))
+        .route(
+            "/api/2.1/unity-catalog/tables",
+            post(create_table).get(list_tables),
+        )
         .route(
             "/api/2.1/unity-catalog/tables/{full_name}",
             get(get_table).delete(delete_table),
@@ -38,7 +41,11 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error_code": code, "message": message.into()}))).into_response()
+    (
+        status,
+        Json(json!({"error_code": code, "message": message.into()})),
+    )
+        .into_response()
 }
 
 fn catalog_error(e: CatalogError) -> Response {
@@ -52,10 +59,18 @@ fn catalog_error(e: CatalogError) -> Response {
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
-    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+    (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response()
 }
 
-async fn token(State(state): Shared, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(state): Shared,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
     if grant != "client_credentials" {
         return oauth_error(
@@ -70,7 +85,10 @@ async fn token(State(state): Shared, headers: HeaderMap, Form(form): Form<HashMa
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| BASE64.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
     let (id, secret) = match basic {
         Some(pair) => pair,
         None => match (form.get("client_id"), form.get("client_secret")) {
@@ -92,7 +110,9 @@ async fn token(State(state): Shared, headers: HeaderMap, Form(form): Form<HashMa
             "client authentication failed: the client id or secret is wrong",
         );
     }
-    let table = form.get("authorization_details").and_then(|d| table_from_authorization_details(d));
+    let table = form
+        .get("authorization_details")
+        .and_then(|d| table_from_authorization_details(d));
     let token = state.authority.issue(table.as_deref());
     Json(json!({
         "access_token": token,
@@ -138,14 +158,18 @@ struct CreateTableIn {
 
 fn column_from_request(c: &ColumnIn) -> Result<UcField, String> {
     let ty = if let Some(j) = c.type_json.as_deref().filter(|j| !j.trim().is_empty()) {
-        let v: Value = serde_json::from_str(j).map_err(|e| format!("column '{}': type_json is not JSON: {e}", c.name))?;
+        let v: Value = serde_json::from_str(j)
+            .map_err(|e| format!("column '{}': type_json is not JSON: {e}", c.name))?;
         UcType::from_json(&v).map_err(|e| format!("column '{}': {e}", c.name))?
     } else if let Some(t) = c.type_text.as_deref().filter(|t| !t.trim().is_empty()) {
         UcType::parse(t).map_err(|e| format!("column '{}': {e}", c.name))?
     } else if let Some(t) = c.type_name.as_deref().filter(|t| !t.trim().is_empty()) {
         UcType::parse(t).map_err(|e| format!("column '{}': {e}", c.name))?
     } else {
-        return Err(format!("column '{}' has no type_name, type_text or type_json", c.name));
+        return Err(format!(
+            "column '{}' has no type_name, type_text or type_json",
+            c.name
+        ));
     };
     Ok(UcField {
         name: c.name.clone(),
@@ -154,17 +178,31 @@ fn column_from_request(c: &ColumnIn) -> Result<UcField, String> {
     })
 }
 
-async fn create_table(State(state): Shared, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn create_table(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(r) = require_token(&state, &headers) {
         return r;
     }
     let req: CreateTableIn = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", format!("bad request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                format!("bad request body: {e}"),
+            )
+        }
     };
     let mut cols: Vec<&ColumnIn> = req.columns.iter().collect();
     cols.sort_by_key(|c| c.position.unwrap_or(i64::MAX));
-    let columns = match cols.into_iter().map(column_from_request).collect::<Result<Vec<_>, _>>() {
+    let columns = match cols
+        .into_iter()
+        .map(column_from_request)
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e),
     };
@@ -185,20 +223,31 @@ async fn get_table(State(state): Shared, headers: HeaderMap, Path(full): Path<St
     }
 }
 
-async fn list_tables(State(state): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_tables(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(r) = require_token(&state, &headers) {
         return r;
     }
     let tables: Vec<Value> = state
         .catalog
-        .list(q.get("catalog_name").map(String::as_str), q.get("schema_name").map(String::as_str))
+        .list(
+            q.get("catalog_name").map(String::as_str),
+            q.get("schema_name").map(String::as_str),
+        )
         .iter()
         .map(|t| t.info_json())
         .collect();
     Json(json!({ "tables": tables })).into_response()
 }
 
-async fn delete_table(State(state): Shared, headers: HeaderMap, Path(full): Path<String>) -> Response {
+async fn delete_table(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(full): Path<String>,
+) -> Response {
     if let Err(r) = require_token(&state, &headers) {
         return r;
     }

@@ -82,7 +82,8 @@ impl FromStr for TableSpec {
             ))
         })?;
         catalog::parse_table_name(name.trim()).map_err(|e| EmulatorError::Config(e.to_string()))?;
-        let columns = parse_columns(cols).map_err(|e| EmulatorError::Config(format!("table '{}': {e}", name.trim())))?;
+        let columns = parse_columns(cols)
+            .map_err(|e| EmulatorError::Config(format!("table '{}': {e}", name.trim())))?;
         Ok(TableSpec {
             name: name.trim().to_string(),
             columns,
@@ -237,7 +238,10 @@ impl Emulator {
             match catalog.create(&spec.name, spec.columns.clone()).await {
                 Ok(_) => {}
                 Err(catalog::CatalogError::AlreadyExists(name)) => {
-                    let existing = catalog.get(&name).map(|t| t.columns.clone()).unwrap_or_default();
+                    let existing = catalog
+                        .get(&name)
+                        .map(|t| t.columns.clone())
+                        .unwrap_or_default();
                     if existing != spec.columns {
                         tracing::warn!(table = %name, "table exists with a different schema; keeping the existing table");
                     }
@@ -251,16 +255,31 @@ impl Emulator {
             config.client_secret.clone(),
             config.token_ttl,
         )
-        .map_err(|e| EmulatorError::Io(format!("cannot prepare the token key in {}: {e}", warehouse.display())))?;
+        .map_err(|e| {
+            EmulatorError::Io(format!(
+                "cannot prepare the token key in {}: {e}",
+                warehouse.display()
+            ))
+        })?;
 
-        let grpc_listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|e| EmulatorError::Io(format!("cannot listen for gRPC on {}: {e}", config.grpc_addr)))?;
-        let http_listener = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|e| EmulatorError::Io(format!("cannot listen for HTTP on {}: {e}", config.http_addr)))?;
-        let grpc_addr = grpc_listener.local_addr().map_err(|e| EmulatorError::Io(e.to_string()))?;
-        let http_addr = http_listener.local_addr().map_err(|e| EmulatorError::Io(e.to_string()))?;
+        let grpc_listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
+            EmulatorError::Io(format!(
+                "cannot listen for gRPC on {}: {e}",
+                config.grpc_addr
+            ))
+        })?;
+        let http_listener = TcpListener::bind(config.http_addr).await.map_err(|e| {
+            EmulatorError::Io(format!(
+                "cannot listen for HTTP on {}: {e}",
+                config.http_addr
+            ))
+        })?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|e| EmulatorError::Io(e.to_string()))?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|e| EmulatorError::Io(e.to_string()))?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let streams_opened = Arc::new(AtomicU64::new(0));
@@ -326,7 +345,8 @@ impl Emulator {
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, EmulatorError> {
-    std::fs::create_dir_all(p).map_err(|e| EmulatorError::Io(format!("cannot create warehouse {}: {e}", p.display())))?;
+    std::fs::create_dir_all(p)
+        .map_err(|e| EmulatorError::Io(format!("cannot create warehouse {}: {e}", p.display())))?;
     p.canonicalize()
         .map_err(|e| EmulatorError::Io(format!("cannot resolve warehouse {}: {e}", p.display())))
 }
@@ -369,14 +389,16 @@ impl EmulatorHandle {
 
     /// Create a table in-process: `create_table("main.default.t", "id BIGINT NOT NULL, s STRING")`.
     pub async fn create_table(&self, name: &str, columns: &str) -> Result<PathBuf, EmulatorError> {
-        let cols = parse_columns(columns).map_err(|e| EmulatorError::Config(format!("table '{name}': {e}")))?;
+        let cols = parse_columns(columns)
+            .map_err(|e| EmulatorError::Config(format!("table '{name}': {e}")))?;
         let t = self.catalog.create(name, cols).await?;
         Ok(t.location.clone())
     }
 
     /// Streams successfully created since start (reconnections included).
     pub fn streams_opened(&self) -> u64 {
-        self.streams_opened.load(std::sync::atomic::Ordering::Relaxed)
+        self.streams_opened
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Directory of a table's Delta table, if it exists.

@@ -41,7 +41,10 @@ pub struct TableWriter {
 
 impl TableWriter {
     /// Queue rows for the next commit; waits while the queue is full.
-    pub async fn submit(&self, rows: Vec<Vec<Cell>>) -> Result<oneshot::Receiver<Result<u64, String>>, String> {
+    pub async fn submit(
+        &self,
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<oneshot::Receiver<Result<u64, String>>, String> {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Submission { rows, done })
@@ -57,8 +60,13 @@ impl TableWriter {
 }
 
 /// Create a new Delta table at `location` (an existing table there is an error).
-pub async fn create_table(location: &Path, name: &str, fields: Vec<StructField>) -> Result<(), String> {
-    std::fs::create_dir_all(location).map_err(|e| format!("cannot create {}: {e}", location.display()))?;
+pub async fn create_table(
+    location: &Path,
+    name: &str,
+    fields: Vec<StructField>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(location)
+        .map_err(|e| format!("cannot create {}: {e}", location.display()))?;
     let uri = location
         .to_str()
         .ok_or_else(|| format!("table path {} is not UTF-8", location.display()))?;
@@ -73,7 +81,10 @@ pub async fn create_table(location: &Path, name: &str, fields: Vec<StructField>)
 }
 
 /// Open the table at `location` and start its writer task.
-pub async fn start_writer(location: &Path, commit_interval: Duration) -> Result<(TableWriter, SchemaRef), String> {
+pub async fn start_writer(
+    location: &Path,
+    commit_interval: Duration,
+) -> Result<(TableWriter, SchemaRef), String> {
     let uri = location
         .to_str()
         .ok_or_else(|| format!("table path {} is not UTF-8", location.display()))?;
@@ -83,7 +94,13 @@ pub async fn start_writer(location: &Path, commit_interval: Duration) -> Result<
     let schema = table.arrow_schema().map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let dropped = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run_writer(table, schema.clone(), rx, commit_interval, dropped.clone()));
+    tokio::spawn(run_writer(
+        table,
+        schema.clone(),
+        rx,
+        commit_interval,
+        dropped.clone(),
+    ));
     Ok((TableWriter { tx, dropped }, schema))
 }
 
@@ -102,7 +119,10 @@ async fn run_writer(
             let next = if interval.is_zero() {
                 rx.try_recv().ok()
             } else {
-                tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()
+                tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
             };
             match next {
                 Some(s) => {
@@ -136,7 +156,45 @@ async fn run_writer(
     }
 }
 
-async fn commit(table: &mut BlindDeltaTable, schema: &SchemaRef, rows: Vec<Vec<Cell>>) -> Result<u64, String> {
+/// Every row of the Delta table at `location`, read from its active files.
+///
+/// A convenience for tests, examples and inspection; it reads the whole table into memory.
+pub async fn read_table(location: &Path) -> Result<Vec<arrow::array::RecordBatch>, String> {
+    use deltalake_core::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let url = url::Url::from_directory_path(location)
+        .map_err(|_| format!("{} is not an absolute directory path", location.display()))?;
+    let table = deltalake_core::DeltaTable::try_from_url(url)
+        .await
+        .map_err(|e| format!("cannot open Delta table at {}: {e}", location.display()))?;
+    let mut out = Vec::new();
+    for uri in table.get_file_uris().map_err(|e| e.to_string())? {
+        // delta-rs gives plain paths for local tables and URLs for others.
+        let path = match url::Url::parse(&uri) {
+            Ok(u) if u.scheme() == "file" => u
+                .to_file_path()
+                .map_err(|_| format!("data file {uri} is not a local file"))?,
+            Ok(u) if u.scheme().len() > 1 => {
+                return Err(format!("data file {u} is not a local file"))
+            }
+            _ => std::path::PathBuf::from(&uri),
+        };
+        let file = std::fs::File::open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for batch in reader {
+            out.push(batch.map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+        }
+    }
+    Ok(out)
+}
+
+async fn commit(
+    table: &mut BlindDeltaTable,
+    schema: &SchemaRef,
+    rows: Vec<Vec<Cell>>,
+) -> Result<u64, String> {
     let n = rows.len();
     let batch = rows_to_batch(schema, rows)?;
     let mut writer = RecordBatchWriter::for_blind_appends(table).map_err(|e| e.to_string())?;

@@ -171,7 +171,11 @@ fn parse_decimal_args(rest: &str) -> Result<Primitive> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| TypeError(format!("DECIMAL arguments must be (precision, scale), got '{rest}'")))?;
+        .ok_or_else(|| {
+            TypeError(format!(
+                "DECIMAL arguments must be (precision, scale), got '{rest}'"
+            ))
+        })?;
     let mut parts = inner.split(',').map(str::trim);
     let precision: u8 = parts
         .next()
@@ -184,7 +188,9 @@ fn parse_decimal_args(rest: &str) -> Result<Primitive> {
         None => 0,
     };
     if parts.next().is_some() {
-        return Err(TypeError(format!("DECIMAL takes at most two arguments, got '{rest}'")));
+        return Err(TypeError(format!(
+            "DECIMAL takes at most two arguments, got '{rest}'"
+        )));
     }
     if precision == 0 || precision > 38 || scale > precision {
         return Err(TypeError(format!(
@@ -249,7 +255,9 @@ impl UcType {
     pub fn to_json(&self) -> JsonValue {
         match self {
             UcType::Primitive(p) => JsonValue::String(p.spark_name()),
-            UcType::Array(e) => json!({"type": "array", "elementType": e.to_json(), "containsNull": true}),
+            UcType::Array(e) => {
+                json!({"type": "array", "elementType": e.to_json(), "containsNull": true})
+            }
             UcType::Map(k, v) => json!({
                 "type": "map", "keyType": k.to_json(), "valueType": v.to_json(), "valueContainsNull": true
             }),
@@ -282,9 +290,9 @@ impl UcType {
                 }
                 match obj.get("type").and_then(JsonValue::as_str) {
                     Some("array") => {
-                        let e = obj
-                            .get("elementType")
-                            .ok_or_else(|| TypeError("array type_json without elementType".into()))?;
+                        let e = obj.get("elementType").ok_or_else(|| {
+                            TypeError("array type_json without elementType".into())
+                        })?;
                         Ok(UcType::Array(Box::new(Self::from_json_at(e, depth + 1)?)))
                     }
                     Some("map") => {
@@ -310,10 +318,13 @@ impl UcType {
                                 .get("name")
                                 .and_then(JsonValue::as_str)
                                 .ok_or_else(|| TypeError("struct field without a name".into()))?;
-                            let ty = f
-                                .get("type")
-                                .ok_or_else(|| TypeError(format!("struct field '{name}' without a type")))?;
-                            let nullable = f.get("nullable").and_then(JsonValue::as_bool).unwrap_or(true);
+                            let ty = f.get("type").ok_or_else(|| {
+                                TypeError(format!("struct field '{name}' without a type"))
+                            })?;
+                            let nullable = f
+                                .get("nullable")
+                                .and_then(JsonValue::as_bool)
+                                .unwrap_or(true);
                             out.push(UcField {
                                 name: name.to_string(),
                                 ty: Self::from_json_at(ty, depth + 1)?,
@@ -322,10 +333,14 @@ impl UcType {
                         }
                         Ok(UcType::Struct(out))
                     }
-                    other => Err(TypeError(format!("unknown nested type {other:?} in type_json"))),
+                    other => Err(TypeError(format!(
+                        "unknown nested type {other:?} in type_json"
+                    ))),
                 }
             }
-            other => Err(TypeError(format!("type_json must be a string or an object, got {other}"))),
+            other => Err(TypeError(format!(
+                "type_json must be a string or an object, got {other}"
+            ))),
         }
     }
 
@@ -354,7 +369,8 @@ impl UcType {
                 DataType::Map(Box::new(MapType::new(k.to_delta()?, v.to_delta()?, true)))
             }
             UcType::Struct(fields) => {
-                let fields: Result<Vec<StructField>> = fields.iter().map(UcField::to_delta).collect();
+                let fields: Result<Vec<StructField>> =
+                    fields.iter().map(UcField::to_delta).collect();
                 DataType::Struct(Box::new(
                     StructType::try_new(fields?).map_err(|e| TypeError(e.to_string()))?,
                 ))
@@ -381,15 +397,23 @@ impl UcType {
                 PrimitiveType::Timestamp => Primitive::Timestamp,
                 PrimitiveType::TimestampNtz => Primitive::TimestampNtz,
                 PrimitiveType::Decimal(d) => Primitive::Decimal(d.precision(), d.scale()),
-                other => return Err(TypeError(format!("Delta type {other:?} has no UC mapping here"))),
+                other => {
+                    return Err(TypeError(format!(
+                        "Delta type {other:?} has no UC mapping here"
+                    )))
+                }
             }),
-            DataType::Array(a) => UcType::Array(Box::new(Self::from_delta(a.element_type(), None)?)),
+            DataType::Array(a) => {
+                UcType::Array(Box::new(Self::from_delta(a.element_type(), None)?))
+            }
             DataType::Map(m) => UcType::Map(
                 Box::new(Self::from_delta(m.key_type(), None)?),
                 Box::new(Self::from_delta(m.value_type(), None)?),
             ),
             DataType::Struct(s) => UcType::Struct(
-                s.fields().map(UcField::from_delta).collect::<Result<Vec<_>>>()?,
+                s.fields()
+                    .map(UcField::from_delta)
+                    .collect::<Result<Vec<_>>>()?,
             ),
             DataType::Variant(_) => UcType::Primitive(Primitive::Variant),
         })
@@ -401,14 +425,22 @@ impl UcType {
         match self {
             UcType::Primitive(_) => Ok(()),
             UcType::Array(e) => match e.as_ref() {
-                UcType::Array(_) => Err(TypeError(format!("column '{path}': nested arrays are not supported by Zerobus"))),
-                UcType::Map(..) => Err(TypeError(format!("column '{path}': arrays of maps are not supported by Zerobus"))),
+                UcType::Array(_) => Err(TypeError(format!(
+                    "column '{path}': nested arrays are not supported by Zerobus"
+                ))),
+                UcType::Map(..) => Err(TypeError(format!(
+                    "column '{path}': arrays of maps are not supported by Zerobus"
+                ))),
                 other => other.validate(path),
             },
             UcType::Map(k, v) => {
                 match k.as_ref() {
                     UcType::Primitive(
-                        Primitive::Float | Primitive::Double | Primitive::Binary | Primitive::Variant | Primitive::Decimal(..),
+                        Primitive::Float
+                        | Primitive::Double
+                        | Primitive::Binary
+                        | Primitive::Variant
+                        | Primitive::Decimal(..),
                     )
                     | UcType::Array(_)
                     | UcType::Map(..)
@@ -454,7 +486,10 @@ impl UcField {
     pub fn to_delta(&self) -> Result<StructField> {
         let field = StructField::new(self.name.clone(), self.ty.to_delta()?, self.nullable);
         Ok(if self.ty == UcType::Primitive(Primitive::Variant) {
-            field.with_metadata([(UC_TYPE_METADATA_KEY.to_string(), MetadataValue::String("VARIANT".into()))])
+            field.with_metadata([(
+                UC_TYPE_METADATA_KEY.to_string(),
+                MetadataValue::String("VARIANT".into()),
+            )])
         } else {
             field
         })
@@ -482,7 +517,10 @@ pub fn validate_identifier(name: &str) -> Result<()> {
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(TypeError(format!("name '{name}' starts with a digit")));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
         return Err(TypeError(format!(
             "name '{name}' contains '{bad}': only ASCII letters, digits and '_' are allowed"
         )));
@@ -517,7 +555,10 @@ pub fn parse_columns(text: &str) -> Result<Vec<UcField>> {
     }
     p.skip_ws();
     if p.pos != p.s.len() {
-        return Err(TypeError(format!("unexpected '{}' in column list", &p.s[p.pos..])));
+        return Err(TypeError(format!(
+            "unexpected '{}' in column list",
+            &p.s[p.pos..]
+        )));
     }
     if out.is_empty() {
         return Err(TypeError("the column list is empty".into()));
@@ -579,7 +620,10 @@ impl Parser<'_> {
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
         if len == 0 {
-            return Err(TypeError(format!("expected a name at '{rest}' in '{}'", self.s)));
+            return Err(TypeError(format!(
+                "expected a name at '{rest}' in '{}'",
+                self.s
+            )));
         }
         self.pos += len;
         Ok(rest[..len].to_string())
@@ -617,7 +661,9 @@ impl Parser<'_> {
             let rest = &self.s[self.pos..];
             let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"');
             let Some(q) = quote else {
-                return Err(TypeError(format!("COMMENT for '{name}' needs a quoted string")));
+                return Err(TypeError(format!(
+                    "COMMENT for '{name}' needs a quoted string"
+                )));
             };
             let end = rest[1..]
                 .find(q)
@@ -712,9 +758,17 @@ mod tests {
             let reparsed = UcType::parse(&c.ty.type_text()).unwrap();
             assert_eq!(reparsed, c.ty, "text round trip of {}", c.name);
             let delta = c.to_delta().unwrap();
-            assert_eq!(UcField::from_delta(&delta).unwrap(), *c, "delta round trip of {}", c.name);
+            assert_eq!(
+                UcField::from_delta(&delta).unwrap(),
+                *c,
+                "delta round trip of {}",
+                c.name
+            );
         }
-        assert_eq!(cols[4].ty.type_text(), "struct<a:int not null,b:struct<c:date>>");
+        assert_eq!(
+            cols[4].ty.type_text(),
+            "struct<a:int not null,b:struct<c:date>>"
+        );
         assert_eq!(cols[0].ty.type_name(), "LONG");
     }
 
@@ -725,7 +779,10 @@ mod tests {
         let err = parse_columns("a ARRAY<ARRAY<INT>>").unwrap_err();
         assert!(err.0.contains("nested arrays"), "{err}");
         let err = parse_columns("bad-name INT").unwrap_err();
-        assert!(err.0.contains("bad-name") || err.0.contains("unexpected"), "{err}");
+        assert!(
+            err.0.contains("bad-name") || err.0.contains("unexpected"),
+            "{err}"
+        );
         let err = parse_columns("x WIDGET").unwrap_err();
         assert!(err.0.contains("WIDGET"), "{err}");
         let err = UcType::parse("DECIMAL(40,2)").unwrap_err();

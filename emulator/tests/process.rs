@@ -27,7 +27,10 @@ fn spawn(warehouse: &std::path::Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_zerobus-emulator"))
         .arg("--warehouse")
         .arg(warehouse)
-        .args(["--table", &format!("{TABLE}:id BIGINT NOT NULL, note STRING")])
+        .args([
+            "--table",
+            &format!("{TABLE}:id BIGINT NOT NULL, note STRING"),
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -41,7 +44,11 @@ fn spawn(warehouse: &std::path::Path, extra: &[&str]) -> Running {
     let parts: Vec<&str> = line.split(' ').collect();
     assert_eq!(parts.len(), 4, "ready line: {line}");
     assert_eq!(parts[0], "ready", "ready line: {line}");
-    let field = |p: &str, key: &str| p.strip_prefix(key).unwrap_or_else(|| panic!("{key} in {line}")).to_string();
+    let field = |p: &str, key: &str| {
+        p.strip_prefix(key)
+            .unwrap_or_else(|| panic!("{key} in {line}"))
+            .to_string()
+    };
     let grpc = field(parts[1], "grpc=");
     let http = field(parts[2], "http=");
     let warehouse_out = field(parts[3], "warehouse=");
@@ -53,11 +60,21 @@ fn spawn(warehouse: &std::path::Path, extra: &[&str]) -> Running {
             .expect("port");
         assert_ne!(port, 0, "the real port is printed, not 0");
     }
-    Running { child, grpc, http, warehouse: warehouse_out }
+    Running {
+        child,
+        grpc,
+        http,
+        warehouse: warehouse_out,
+    }
 }
 
 fn client(r: &Running) -> ZerobusSdk {
-    ZerobusSdk::builder().endpoint(&r.grpc).unity_catalog_url(&r.http).no_tls().build().unwrap()
+    ZerobusSdk::builder()
+        .endpoint(&r.grpc)
+        .unity_catalog_url(&r.http)
+        .no_tls()
+        .build()
+        .unwrap()
 }
 
 async fn ingest(r: &Running, ids: std::ops::Range<i64>) {
@@ -87,7 +104,8 @@ async fn ingest(r: &Running, ids: std::ops::Range<i64>) {
             .clone(),
     )
     .unwrap();
-    let desc = databricks_zerobus_ingest_sdk::schema::descriptor_from_uc_columns(&cols, "Row").unwrap();
+    let desc =
+        databricks_zerobus_ingest_sdk::schema::descriptor_from_uc_columns(&cols, "Row").unwrap();
     let md = message_descriptor(&desc).unwrap();
     let stream = client(r)
         .stream_builder()
@@ -98,10 +116,17 @@ async fn ingest(r: &Running, ids: std::ops::Range<i64>) {
         .await
         .expect("stream");
     let recs: Vec<Vec<u8>> = ids
-        .map(|id| DynamicMessage::deserialize(md.clone(), json!({"id": id, "note": "n"})).unwrap().encode_to_vec())
+        .map(|id| {
+            DynamicMessage::deserialize(md.clone(), json!({"id": id, "note": "n"}))
+                .unwrap()
+                .encode_to_vec()
+        })
         .collect();
     for chunk in recs.chunks(1000) {
-        stream.ingest_records_offset(chunk.iter().cloned().map(ProtoBytes)).await.unwrap();
+        stream
+            .ingest_records_offset(chunk.iter().cloned().map(ProtoBytes))
+            .await
+            .unwrap();
     }
     stream.flush().await.expect("acknowledged");
     let mut stream = stream;
@@ -114,7 +139,10 @@ async fn acknowledged_rows_survive_kill_9_and_a_restart_serves_the_same_tables()
     let dir = tempfile::tempdir().unwrap();
     let warehouse = dir.path().join("wh");
     let mut first = spawn(&warehouse, &[]);
-    assert_eq!(std::path::Path::new(&first.warehouse), warehouse.canonicalize().unwrap());
+    assert_eq!(
+        std::path::Path::new(&first.warehouse),
+        warehouse.canonicalize().unwrap()
+    );
     ingest(&first, 0..5000).await;
     first.child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
     first.child.wait().unwrap();
@@ -122,7 +150,11 @@ async fn acknowledged_rows_survive_kill_9_and_a_restart_serves_the_same_tables()
     let location = warehouse.join("main").join("default").join("durable");
     let batches = read_table(&location).await;
     let (distinct, dups, missing) = id_stats(&batches, 5000);
-    assert_eq!((distinct, dups, missing.len()), (5000, 0, 0), "every acknowledged row is committed");
+    assert_eq!(
+        (distinct, dups, missing.len()),
+        (5000, 0, 0),
+        "every acknowledged row is committed"
+    );
 
     // Restart on the same warehouse and the same gRPC port.
     let grpc_addr = first.grpc.trim_start_matches("http://").to_string();
@@ -139,7 +171,11 @@ async fn acknowledged_rows_survive_kill_9_and_a_restart_serves_the_same_tables()
     assert_eq!(second.grpc, first.grpc);
     ingest(&second, 5000..6000).await;
     let batches = read_table(&location).await;
-    assert_eq!(id_stats(&batches, 6000).2.len(), 0, "old and new rows all present");
+    assert_eq!(
+        id_stats(&batches, 6000).2.len(),
+        0,
+        "old and new rows all present"
+    );
 
     // SIGTERM: clean exit, status 0.
     let pid = second.child.id().to_string();

@@ -4,7 +4,9 @@
 
 mod common;
 
-use databricks_zerobus_ingest_sdk::{message_descriptor, JsonString, ProtoBytes, ZerobusError, ZerobusStream};
+use databricks_zerobus_ingest_sdk::{
+    message_descriptor, JsonString, ProtoBytes, ZerobusError, ZerobusStream,
+};
 use prost::Message as _;
 use prost_reflect::DynamicMessage;
 use prost_types::field_descriptor_proto::Type;
@@ -15,7 +17,11 @@ use common::*;
 const TABLE: &str = "main.default.strict";
 const COLUMNS: &str = "id BIGINT NOT NULL, w INT, s STRING";
 
-async fn build_with(t: &TestEmulator, table: &str, desc: prost_types::DescriptorProto) -> Result<ZerobusStream, ZerobusError> {
+async fn build_with(
+    t: &TestEmulator,
+    table: &str,
+    desc: prost_types::DescriptorProto,
+) -> Result<ZerobusStream, ZerobusError> {
     sdk(&t.emu)
         .stream_builder()
         .table(table)
@@ -27,7 +33,10 @@ async fn build_with(t: &TestEmulator, table: &str, desc: prost_types::Descriptor
 
 fn assert_final(err: &ZerobusError, needle: &str) {
     assert!(!err.is_retryable(), "must not be retried: {err}");
-    assert!(err.to_string().contains(needle), "error should mention {needle:?}: {err}");
+    assert!(
+        err.to_string().contains(needle),
+        "error should mention {needle:?}: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,13 +45,22 @@ async fn stream_creation_refuses_unknown_tables_and_incompatible_descriptors() {
     t.emu.create_table(TABLE, COLUMNS).await.unwrap();
     let good = descriptor(&t.emu, TABLE).await;
 
-    let err = build_with(&t, "main.default.nope", good.clone()).await.err().expect("unknown table");
+    let err = build_with(&t, "main.default.nope", good.clone())
+        .await
+        .err()
+        .expect("unknown table");
     assert_final(&err, "main.default.nope' does not exist");
 
     let mut missing = good.clone();
     missing.field.retain(|f| f.name() != "id");
-    let err = build_with(&t, TABLE, missing).await.err().expect("missing NOT NULL column");
-    assert_final(&err, "column 'id' is NOT NULL but the descriptor has no field for it");
+    let err = build_with(&t, TABLE, missing)
+        .await
+        .err()
+        .expect("missing NOT NULL column");
+    assert_final(
+        &err,
+        "column 'id' is NOT NULL but the descriptor has no field for it",
+    );
 
     let mut wrong_type = good.clone();
     for f in &mut wrong_type.field {
@@ -50,8 +68,14 @@ async fn stream_creation_refuses_unknown_tables_and_incompatible_descriptors() {
             f.r#type = Some(Type::String as i32);
         }
     }
-    let err = build_with(&t, TABLE, wrong_type).await.err().expect("wrong type");
-    assert_final(&err, "field 'w' has protobuf type string but the column is int");
+    let err = build_with(&t, TABLE, wrong_type)
+        .await
+        .err()
+        .expect("wrong type");
+    assert_final(
+        &err,
+        "field 'w' has protobuf type string but the column is int",
+    );
 
     let mut extra = good.clone();
     let mut f = extra.field[2].clone();
@@ -59,7 +83,10 @@ async fn stream_creation_refuses_unknown_tables_and_incompatible_descriptors() {
     f.json_name = Some("surprise".into());
     f.number = Some(99);
     extra.field.push(f);
-    let err = build_with(&t, TABLE, extra).await.err().expect("extra field");
+    let err = build_with(&t, TABLE, extra)
+        .await
+        .err()
+        .expect("extra field");
     assert_final(&err, "field 'surprise' is not a column of the table");
 
     let err = sdk(&t.emu)
@@ -72,19 +99,32 @@ async fn stream_creation_refuses_unknown_tables_and_incompatible_descriptors() {
         .err()
         .expect("bad table name");
     assert!(!err.is_retryable(), "{err}");
-    assert_eq!(t.emu.streams_opened(), 0, "no stream may open for bad input");
+    assert_eq!(
+        t.emu.streams_opened(),
+        0,
+        "no stream may open for bad input"
+    );
     t.emu.shutdown().await;
 }
 
 /// Ingest `good` rows (acknowledged), then one bad request; returns the error that ends
 /// the stream, after checking the stream stays failed and only the good rows landed.
-async fn refuse_after_good_rows(t: &TestEmulator, stream: ZerobusStream, good: Vec<ProtoBytes>, bad: ProtoBytes) -> ZerobusError {
+async fn refuse_after_good_rows(
+    t: &TestEmulator,
+    stream: ZerobusStream,
+    good: Vec<ProtoBytes>,
+    bad: ProtoBytes,
+) -> ZerobusError {
     let n = good.len();
     stream.ingest_records_offset(good).await.expect("good rows");
     stream.flush().await.expect("good rows acknowledged");
     let err = match stream.ingest_record_offset(bad).await {
         Err(e) => e,
-        Ok(_) => stream.flush().await.err().expect("the bad record must fail the stream"),
+        Ok(_) => stream
+            .flush()
+            .await
+            .err()
+            .expect("the bad record must fail the stream"),
     };
     let after = stream.ingest_record_offset(ProtoBytes(vec![8, 1])).await;
     let after = match after {
@@ -93,13 +133,23 @@ async fn refuse_after_good_rows(t: &TestEmulator, stream: ZerobusStream, good: V
     };
     assert!(after.is_err(), "a failed stream must stay failed");
     let batches = read_table(&t.emu.table_location(TABLE).unwrap()).await;
-    assert_eq!(row_count(&batches), n, "only the acknowledged rows are in the table");
+    assert_eq!(
+        row_count(&batches),
+        n,
+        "only the acknowledged rows are in the table"
+    );
     err
 }
 
 fn good_rows(md: &prost_reflect::MessageDescriptor, n: i64) -> Vec<ProtoBytes> {
     (0..n)
-        .map(|id| ProtoBytes(DynamicMessage::deserialize(md.clone(), json!({"id": id, "w": 1, "s": "ok"})).unwrap().encode_to_vec()))
+        .map(|id| {
+            ProtoBytes(
+                DynamicMessage::deserialize(md.clone(), json!({"id": id, "w": 1, "s": "ok"}))
+                    .unwrap()
+                    .encode_to_vec(),
+            )
+        })
         .collect()
 }
 
@@ -119,8 +169,18 @@ async fn a_record_over_10_mib_is_refused() {
         .build()
         .await
         .unwrap();
-    let huge = DynamicMessage::deserialize(md.clone(), json!({"id": 1, "s": "x".repeat(11 * 1024 * 1024)})).unwrap();
-    let err = refuse_after_good_rows(&t, stream, good_rows(&md, 10), ProtoBytes(huge.encode_to_vec())).await;
+    let huge = DynamicMessage::deserialize(
+        md.clone(),
+        json!({"id": 1, "s": "x".repeat(11 * 1024 * 1024)}),
+    )
+    .unwrap();
+    let err = refuse_after_good_rows(
+        &t,
+        stream,
+        good_rows(&md, 10),
+        ProtoBytes(huge.encode_to_vec()),
+    )
+    .await;
     assert_final(&err, "over the 10485760-byte limit");
     t.emu.shutdown().await;
 }
@@ -132,7 +192,13 @@ async fn malformed_proto_bytes_are_refused() {
     let desc = descriptor(&t.emu, TABLE).await;
     let md = message_descriptor(&desc).unwrap();
     let stream = proto_stream(&t.emu, TABLE).await;
-    let err = refuse_after_good_rows(&t, stream, good_rows(&md, 25), ProtoBytes(vec![0x0a, 0xff, 0xff, 0xff])).await;
+    let err = refuse_after_good_rows(
+        &t,
+        stream,
+        good_rows(&md, 25),
+        ProtoBytes(vec![0x0a, 0xff, 0xff, 0xff]),
+    )
+    .await;
     assert_final(&err, "is not a valid 'Row' message");
     assert!(err.to_string().contains("main.default.strict"), "{err}");
     t.emu.shutdown().await;
@@ -146,9 +212,14 @@ async fn a_record_without_a_not_null_value_is_refused() {
     let md = message_descriptor(&desc).unwrap();
     let stream = proto_stream(&t.emu, TABLE).await;
     // proto2 `required` is not enforced by prost-reflect when encoding: the service checks.
-    let no_id = DynamicMessage::deserialize(md.clone(), json!({"w": 5})).unwrap().encode_to_vec();
+    let no_id = DynamicMessage::deserialize(md.clone(), json!({"w": 5}))
+        .unwrap()
+        .encode_to_vec();
     let err = refuse_after_good_rows(&t, stream, good_rows(&md, 3), ProtoBytes(no_id)).await;
-    assert_final(&err, "column 'id' is NOT NULL but the record has no value for it");
+    assert_final(
+        &err,
+        "column 'id' is NOT NULL but the record has no value for it",
+    );
     t.emu.shutdown().await;
 }
 
@@ -164,13 +235,22 @@ async fn json_that_does_not_match_the_schema_is_refused() {
         t.emu.create_table(TABLE, COLUMNS).await.unwrap();
         let stream = json_stream(&t.emu, TABLE).await;
         stream
-            .ingest_records_offset((0..4).map(|i| JsonString(json!({"id": i, "s": "fine"}).to_string())))
+            .ingest_records_offset(
+                (0..4).map(|i| JsonString(json!({"id": i, "s": "fine"}).to_string())),
+            )
             .await
             .unwrap();
         stream.flush().await.expect("good json acknowledged");
-        let err = match stream.ingest_record_offset(JsonString(bad.to_string())).await {
+        let err = match stream
+            .ingest_record_offset(JsonString(bad.to_string()))
+            .await
+        {
             Err(e) => e,
-            Ok(_) => stream.flush().await.err().expect("bad JSON must fail the stream"),
+            Ok(_) => stream
+                .flush()
+                .await
+                .err()
+                .expect("bad JSON must fail the stream"),
         };
         assert_final(&err, needle);
         let batches = read_table(&t.emu.table_location(TABLE).unwrap()).await;

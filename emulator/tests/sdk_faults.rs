@@ -18,7 +18,9 @@ const COLUMNS: &str = "id BIGINT NOT NULL, payload STRING";
 
 fn records(md: &MessageDescriptor, ids: std::ops::Range<i64>) -> Vec<ProtoBytes> {
     ids.map(|id| {
-        let msg = DynamicMessage::deserialize(md.clone(), json!({"id": id, "payload": format!("p{id}")})).unwrap();
+        let msg =
+            DynamicMessage::deserialize(md.clone(), json!({"id": id, "payload": format!("p{id}")}))
+                .unwrap();
         ProtoBytes(msg.encode_to_vec())
     })
     .collect()
@@ -48,7 +50,10 @@ async fn ingest_all(stream: ZerobusStream, md: &MessageDescriptor, n: i64, chunk
     let mut start = 0;
     while start < n {
         let end = (start + chunk).min(n);
-        stream.ingest_records_offset(records(md, start..end)).await.expect("ingest");
+        stream
+            .ingest_records_offset(records(md, start..end))
+            .await
+            .expect("ingest");
         start = end;
     }
     stream.flush().await.expect("flush");
@@ -67,7 +72,11 @@ async fn report(t: &TestEmulator, case: &str, n: i64, started: Instant) {
         t.emu.streams_opened(),
         started.elapsed()
     );
-    assert!(missing.is_empty(), "{case}: ids missing, first few: {:?}", &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{case}: ids missing, first few: {:?}",
+        &missing[..missing.len().min(10)]
+    );
     assert_eq!(distinct, n as usize);
 }
 
@@ -85,7 +94,10 @@ async fn wrong_secret_is_refused_as_non_retryable() {
         .await
         .err()
         .expect("a wrong secret must fail");
-    assert!(!err.is_retryable(), "wrong credentials must not be retried: {err}");
+    assert!(
+        !err.is_retryable(),
+        "wrong credentials must not be retried: {err}"
+    );
     assert!(err.to_string().contains("401"), "{err}");
     assert_eq!(t.emu.streams_opened(), 0);
     t.emu.shutdown().await;
@@ -99,7 +111,10 @@ async fn two_second_tokens_during_a_thirty_second_ingest_lose_nothing() {
     let started = Instant::now();
     let mut next = 0i64;
     while started.elapsed() < Duration::from_secs(30) {
-        stream.ingest_records_offset(records(&md, next..next + 200)).await.expect("ingest");
+        stream
+            .ingest_records_offset(records(&md, next..next + 200))
+            .await
+            .expect("ingest");
         next += 200;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -107,7 +122,10 @@ async fn two_second_tokens_during_a_thirty_second_ingest_lose_nothing() {
     let mut stream = stream;
     stream.close().await.expect("close");
     report(&t, "token TTL 2 s", next, started).await;
-    assert!(t.emu.streams_opened() >= 5, "streams must have been re-opened with fresh tokens");
+    assert!(
+        t.emu.streams_opened() >= 5,
+        "streams must have been re-opened with fresh tokens"
+    );
     t.emu.shutdown().await;
 }
 
@@ -143,6 +161,9 @@ async fn five_percent_unavailable_loses_nothing() {
     let started = Instant::now();
     ingest_all(stream, &md, 50_000, 250).await;
     report(&t, "UNAVAILABLE 5%", 50_000, started).await;
-    assert!(t.emu.streams_opened() >= 2, "the fault must have interrupted at least one stream");
+    assert!(
+        t.emu.streams_opened() >= 2,
+        "the fault must have interrupted at least one stream"
+    );
     t.emu.shutdown().await;
 }

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use common::*;
 
 const TABLE: &str = "main.default.all_types";
-const COLUMNS: &str = "id BIGINT NOT NULL, s STRING, i INT, sm SMALLINT, ti TINYINT, f FLOAT, d DOUBLE, \
+const COLUMNS: &str =
+    "id BIGINT NOT NULL, s STRING, i INT, sm SMALLINT, ti TINYINT, f FLOAT, d DOUBLE, \
     b BOOLEAN, bin BINARY, dt DATE, ts TIMESTAMP, tsn TIMESTAMP_NTZ, dec DECIMAL(10,2), v VARIANT, \
     arr ARRAY<BIGINT>, m MAP<STRING, INT>, st STRUCT<a: INT, b: STRING, inner: STRUCT<x: DOUBLE>>, \
     tags ARRAY<STRUCT<k: STRING, n: INT>>";
@@ -38,12 +39,16 @@ fn expected_row(id: i64) -> Value {
         1 => i32::MAX as i64,
         _ => (id * 2_654_435_761) % (1 << 31),
     };
-    let arr: Vec<i64> = (0..id % 4).map(|k| if k == 1 { i64::MIN } else { id * 10 + k }).collect();
+    let arr: Vec<i64> = (0..id % 4)
+        .map(|k| if k == 1 { i64::MIN } else { id * 10 + k })
+        .collect();
     let mut m = serde_json::Map::new();
     for k in 0..id % 3 {
         m.insert(format!("k{k}"), json!((id + k) % 100));
     }
-    let tags: Vec<Value> = (0..id % 3).map(|k| json!({"k": format!("t{k}"), "n": k})).collect();
+    let tags: Vec<Value> = (0..id % 3)
+        .map(|k| json!({"k": format!("t{k}"), "n": k}))
+        .collect();
     json!({
         "id": id,
         "s": nullable(id % 7 == 0, json!(s)),
@@ -77,10 +82,15 @@ fn json_record(id: i64) -> String {
     v.to_string()
 }
 
-fn assert_rows_equal(actual: &std::collections::BTreeMap<i64, Value>, ids: impl Iterator<Item = i64>) {
+fn assert_rows_equal(
+    actual: &std::collections::BTreeMap<i64, Value>,
+    ids: impl Iterator<Item = i64>,
+) {
     let mut checked = 0;
     for id in ids {
-        let got = actual.get(&id).unwrap_or_else(|| panic!("row {id} is missing"));
+        let got = actual
+            .get(&id)
+            .unwrap_or_else(|| panic!("row {id} is missing"));
         let want = expected_row(id);
         assert_eq!(got, &want, "row {id} differs");
         checked += 1;
@@ -91,14 +101,20 @@ fn assert_rows_equal(actual: &std::collections::BTreeMap<i64, Value>, ids: impl 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proto_and_json_records_land_with_every_value_intact() {
     let t = start(|c| c).await;
-    let location = t.emu.create_table(TABLE, COLUMNS).await.expect("create table");
+    let location = t
+        .emu
+        .create_table(TABLE, COLUMNS)
+        .await
+        .expect("create table");
 
     // PROTO: the descriptor comes from the UC API through the SDK's own mapping.
     let desc = descriptor(&t.emu, TABLE).await;
     let md = message_descriptor(&desc).expect("message descriptor");
     let encode = |id: i64| -> Vec<u8> {
         let v = expected_row(id);
-        DynamicMessage::deserialize(md.clone(), v).expect("row fits the descriptor").encode_to_vec()
+        DynamicMessage::deserialize(md.clone(), v)
+            .expect("row fits the descriptor")
+            .encode_to_vec()
     };
     const BATCHED: i64 = 100_000;
     const SINGLE: i64 = 500;
@@ -106,25 +122,47 @@ async fn proto_and_json_records_land_with_every_value_intact() {
     let stream = proto_stream(&t.emu, TABLE).await;
     for chunk in (0..BATCHED).collect::<Vec<_>>().chunks(1000) {
         let records: Vec<ProtoBytes> = chunk.iter().map(|id| ProtoBytes(encode(*id))).collect();
-        stream.ingest_records_offset(records).await.expect("ingest batch");
+        stream
+            .ingest_records_offset(records)
+            .await
+            .expect("ingest batch");
     }
     for id in BATCHED..BATCHED + SINGLE {
-        stream.ingest_record_offset(ProtoBytes(encode(id))).await.expect("ingest record");
+        stream
+            .ingest_record_offset(ProtoBytes(encode(id)))
+            .await
+            .expect("ingest record");
     }
     stream.flush().await.expect("flush");
     let mut stream = stream;
     stream.close().await.expect("close");
-    println!("PROTO: {} rows acknowledged in {:?}", BATCHED + SINGLE, started.elapsed());
+    println!(
+        "PROTO: {} rows acknowledged in {:?}",
+        BATCHED + SINGLE,
+        started.elapsed()
+    );
 
     // JSON: batches and single records into the same table.
     const JSON_BASE: i64 = 1_000_000;
     let stream = json_stream(&t.emu, TABLE).await;
-    for chunk in (JSON_BASE..JSON_BASE + 2000).collect::<Vec<_>>().chunks(250) {
-        let records: Vec<JsonString> = chunk.iter().map(|id| JsonString(json_record(*id))).collect();
-        stream.ingest_records_offset(records).await.expect("ingest json batch");
+    for chunk in (JSON_BASE..JSON_BASE + 2000)
+        .collect::<Vec<_>>()
+        .chunks(250)
+    {
+        let records: Vec<JsonString> = chunk
+            .iter()
+            .map(|id| JsonString(json_record(*id)))
+            .collect();
+        stream
+            .ingest_records_offset(records)
+            .await
+            .expect("ingest json batch");
     }
     for id in JSON_BASE + 2000..JSON_BASE + 2300 {
-        stream.ingest_record_offset(JsonString(json_record(id))).await.expect("ingest json record");
+        stream
+            .ingest_record_offset(JsonString(json_record(id)))
+            .await
+            .expect("ingest json record");
     }
     stream.flush().await.expect("flush json");
     let mut stream = stream;
@@ -132,7 +170,11 @@ async fn proto_and_json_records_land_with_every_value_intact() {
 
     let batches = read_table(&location).await;
     let rows = rows_by_id(&batches);
-    assert_eq!(row_count(&batches), (BATCHED + SINGLE + 2300) as usize, "exactly once, no faults");
+    assert_eq!(
+        row_count(&batches),
+        (BATCHED + SINGLE + 2300) as usize,
+        "exactly once, no faults"
+    );
     assert_eq!(rows.len(), row_count(&batches));
     assert_rows_equal(&rows, 0..BATCHED + SINGLE);
     assert_rows_equal(&rows, JSON_BASE..JSON_BASE + 2300);
@@ -142,7 +184,11 @@ async fn proto_and_json_records_land_with_every_value_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_streams_into_one_table_all_land() {
     let t = start(|c| c).await;
-    let location = t.emu.create_table("main.default.many", "id BIGINT NOT NULL, w INT").await.unwrap();
+    let location = t
+        .emu
+        .create_table("main.default.many", "id BIGINT NOT NULL, w INT")
+        .await
+        .unwrap();
     let desc = descriptor(&t.emu, "main.default.many").await;
     let md = message_descriptor(&desc).unwrap();
     const PER_STREAM: i64 = 25_000;
@@ -151,11 +197,18 @@ async fn concurrent_streams_into_one_table_all_land() {
         let md = md.clone();
         let stream = proto_stream(&t.emu, "main.default.many").await;
         tasks.push(tokio::spawn(async move {
-            for chunk in (w * PER_STREAM..(w + 1) * PER_STREAM).collect::<Vec<_>>().chunks(500) {
+            for chunk in (w * PER_STREAM..(w + 1) * PER_STREAM)
+                .collect::<Vec<_>>()
+                .chunks(500)
+            {
                 let recs: Vec<ProtoBytes> = chunk
                     .iter()
                     .map(|id| {
-                        ProtoBytes(DynamicMessage::deserialize(md.clone(), json!({"id": id, "w": w})).unwrap().encode_to_vec())
+                        ProtoBytes(
+                            DynamicMessage::deserialize(md.clone(), json!({"id": id, "w": w}))
+                                .unwrap()
+                                .encode_to_vec(),
+                        )
                     })
                     .collect();
                 stream.ingest_records_offset(recs).await.expect("ingest");

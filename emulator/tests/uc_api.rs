@@ -33,11 +33,23 @@ async fn tables_can_be_created_read_listed_and_dropped() {
             {"name": "s", "type_name": "STRUCT", "type_json": nested.to_string(), "position": 3}
         ]
     });
-    let resp = http.post(format!("{base}{TABLES}")).bearer_auth(&token).json(&body).send().await.unwrap();
+    let resp = http
+        .post(format!("{base}{TABLES}"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "{:?}", resp.text().await);
     let info: Value = resp.json().await.unwrap();
-    assert_eq!(info["full_name"], "main.sales.orders", "UC lower-cases names");
-    assert!(info["storage_location"].as_str().unwrap().starts_with("file://"));
+    assert_eq!(
+        info["full_name"], "main.sales.orders",
+        "UC lower-cases names"
+    );
+    assert!(info["storage_location"]
+        .as_str()
+        .unwrap()
+        .starts_with("file://"));
 
     let got: Value = http
         .get(format!("{base}{TABLES}/main.sales.orders"))
@@ -49,18 +61,30 @@ async fn tables_can_be_created_read_listed_and_dropped() {
         .await
         .unwrap();
     let cols: Vec<UcColumn> = serde_json::from_value(got["columns"].clone()).unwrap();
-    assert_eq!(cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["id", "price", "attrs", "s"]);
+    assert_eq!(
+        cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["id", "price", "attrs", "s"]
+    );
     assert_eq!(cols[0].type_name, "LONG");
     assert!(!cols[0].nullable);
     assert_eq!(cols[1].type_text, "decimal(12,2)");
-    assert_eq!(cols[3].type_text, "struct<a:int not null,tags:array<string>>");
+    assert_eq!(
+        cols[3].type_text,
+        "struct<a:int not null,tags:array<string>>"
+    );
     // The SDK's own UC → descriptor mapping accepts what the emulator reports.
     let desc = descriptor_from_uc_columns(&cols, "Orders").expect("SDK maps the UC schema");
     assert_eq!(desc.field.len(), 4);
-    assert_eq!(desc.nested_type.len(), 2, "a map entry and a struct message");
+    assert_eq!(
+        desc.nested_type.len(),
+        2,
+        "a map entry and a struct message"
+    );
 
     let list: Value = http
-        .get(format!("{base}{TABLES}?catalog_name=main&schema_name=sales"))
+        .get(format!(
+            "{base}{TABLES}?catalog_name=main&schema_name=sales"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -70,16 +94,41 @@ async fn tables_can_be_created_read_listed_and_dropped() {
         .unwrap();
     assert_eq!(list["tables"].as_array().unwrap().len(), 1);
 
-    let again = http.post(format!("{base}{TABLES}")).bearer_auth(&token).json(&body).send().await.unwrap();
+    let again = http
+        .post(format!("{base}{TABLES}"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert_eq!(again.json::<Value>().await.unwrap()["error_code"], "TABLE_ALREADY_EXISTS");
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error_code"],
+        "TABLE_ALREADY_EXISTS"
+    );
 
-    let del = http.delete(format!("{base}{TABLES}/main.sales.orders")).bearer_auth(&token).send().await.unwrap();
+    let del = http
+        .delete(format!("{base}{TABLES}/main.sales.orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), StatusCode::OK);
-    assert!(!t.dir.path().join("warehouse/main/sales/orders").exists(), "data is deleted with the table");
-    let gone = http.get(format!("{base}{TABLES}/main.sales.orders")).bearer_auth(&token).send().await.unwrap();
+    assert!(
+        !t.dir.path().join("warehouse/main/sales/orders").exists(),
+        "data is deleted with the table"
+    );
+    let gone = http
+        .get(format!("{base}{TABLES}/main.sales.orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    assert_eq!(gone.json::<Value>().await.unwrap()["error_code"], "TABLE_DOES_NOT_EXIST");
+    assert_eq!(
+        gone.json::<Value>().await.unwrap()["error_code"],
+        "TABLE_DOES_NOT_EXIST"
+    );
     t.emu.shutdown().await;
 }
 
@@ -89,7 +138,11 @@ async fn bad_requests_get_the_right_status_and_a_reason() {
     let http = reqwest::Client::new();
     let base = t.emu.http_url();
 
-    let no_token = http.get(format!("{base}{TABLES}/main.default.t")).send().await.unwrap();
+    let no_token = http
+        .get(format!("{base}{TABLES}/main.default.t"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
 
     let wrong = http
@@ -101,7 +154,10 @@ async fn bad_requests_get_the_right_status_and_a_reason() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let body = wrong.text().await.unwrap();
-    assert!(body.contains("invalid_client") && !body.contains("local-secret"), "{body}");
+    assert!(
+        body.contains("invalid_client") && !body.contains("local-secret"),
+        "{body}"
+    );
 
     let token = uc_token(&t.emu).await;
     let create = |name: &str, columns: Value| {
@@ -110,21 +166,43 @@ async fn bad_requests_get_the_right_status_and_a_reason() {
             .json(&json!({"name": name, "catalog_name": "main", "schema_name": "default", "columns": columns}))
             .send()
     };
-    let r = create("bad name", json!([{"name": "id", "type_text": "bigint"}])).await.unwrap();
+    let r = create("bad name", json!([{"name": "id", "type_text": "bigint"}]))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("only ASCII letters, digits and '_'"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("only ASCII letters, digits and '_'"));
 
-    let r = create("t", json!([{"name": "m", "type_text": "map<double,string>"}])).await.unwrap();
+    let r = create(
+        "t",
+        json!([{"name": "m", "type_text": "map<double,string>"}]),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("map keys must be integral, boolean or string"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("map keys must be integral, boolean or string"));
 
-    let wide: Vec<Value> = (0..2001).map(|i| json!({"name": format!("c{i}"), "type_text": "int"})).collect();
+    let wide: Vec<Value> = (0..2001)
+        .map(|i| json!({"name": format!("c{i}"), "type_text": "int"}))
+        .collect();
     let r = create("wide", Value::Array(wide)).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("at most 2000"));
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let expired = http.get(format!("{base}{TABLES}")).bearer_auth(&token).send().await.unwrap();
+    let expired = http
+        .get(format!("{base}{TABLES}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
     assert!(expired.text().await.unwrap().contains("expired"));
     t.emu.shutdown().await;

@@ -15,7 +15,6 @@ use deltalake_core::arrow::array::{
     StringArray, TimestampMicrosecondArray,
 };
 use deltalake_core::arrow::datatypes::DataType;
-use deltalake_core::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
@@ -27,8 +26,9 @@ pub struct TestEmulator {
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,deltalake_core::writer::stats=error")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,deltalake_core::writer::stats=error")
+            }),
         )
         .with_test_writer()
         .try_init();
@@ -64,19 +64,29 @@ pub async fn uc_token(emu: &EmulatorHandle) -> String {
         .json()
         .await
         .expect("token json");
-    resp["access_token"].as_str().expect("access_token").to_string()
+    resp["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 /// The table's columns as the UC tables API reports them.
 pub async fn uc_columns(emu: &EmulatorHandle, table: &str) -> Vec<UcColumn> {
     let token = uc_token(emu).await;
     let resp = reqwest::Client::new()
-        .get(format!("{}/api/2.1/unity-catalog/tables/{table}", emu.http_url()))
+        .get(format!(
+            "{}/api/2.1/unity-catalog/tables/{table}",
+            emu.http_url()
+        ))
         .bearer_auth(token)
         .send()
         .await
         .expect("uc get");
-    assert!(resp.status().is_success(), "GET table {table}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "GET table {table}: {}",
+        resp.status()
+    );
     let body: Value = resp.json().await.expect("uc json");
     serde_json::from_value(body["columns"].clone()).expect("UcColumn list")
 }
@@ -109,23 +119,11 @@ pub async fn json_stream(emu: &EmulatorHandle, table: &str) -> ZerobusStream {
         .expect("json stream")
 }
 
-/// Every row of the Delta table at `location` (its active files, read with parquet).
+/// Every row of the Delta table at `location`.
 pub async fn read_table(location: &Path) -> Vec<RecordBatch> {
-    let url = url::Url::from_directory_path(location).expect("table url");
-    let table = deltalake_core::DeltaTable::try_from_url(url).await.expect("open delta table");
-    let mut out = Vec::new();
-    for uri in table.get_file_uris().expect("file uris") {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| uri.clone().into());
-        let file = std::fs::File::open(&path).expect("parquet file");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
-        for b in reader {
-            out.push(b.expect("batch"));
-        }
-    }
-    out
+    zerobus_emulator::storage::read_table(location)
+        .await
+        .expect("read Delta table")
 }
 
 pub fn row_count(batches: &[RecordBatch]) -> usize {
@@ -137,7 +135,10 @@ pub fn ids(batches: &[RecordBatch]) -> Vec<i64> {
     let mut out = Vec::new();
     for b in batches {
         let col = b.column_by_name("id").expect("id column");
-        let col = col.as_any().downcast_ref::<Int64Array>().expect("id is BIGINT");
+        let col = col
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("id is BIGINT");
         out.extend(col.iter().flatten());
     }
     out
@@ -162,22 +163,71 @@ pub fn canonical(array: &ArrayRef, row: usize) -> Value {
         return Value::Null;
     }
     match array.data_type() {
-        DataType::Int8 => json!(array.as_any().downcast_ref::<Int8Array>().unwrap().value(row)),
-        DataType::Int16 => json!(array.as_any().downcast_ref::<Int16Array>().unwrap().value(row)),
-        DataType::Int32 => json!(array.as_any().downcast_ref::<Int32Array>().unwrap().value(row)),
-        DataType::Int64 => json!(array.as_any().downcast_ref::<Int64Array>().unwrap().value(row)),
-        DataType::Float32 => json!(array.as_any().downcast_ref::<Float32Array>().unwrap().value(row) as f64),
-        DataType::Float64 => json!(array.as_any().downcast_ref::<Float64Array>().unwrap().value(row)),
-        DataType::Boolean => json!(array.as_any().downcast_ref::<BooleanArray>().unwrap().value(row)),
-        DataType::Utf8 => json!(array.as_any().downcast_ref::<StringArray>().unwrap().value(row)),
-        DataType::Binary => json!(base64::engine::general_purpose::STANDARD
-            .encode(array.as_any().downcast_ref::<BinaryArray>().unwrap().value(row))),
-        DataType::Date32 => json!(array.as_any().downcast_ref::<Date32Array>().unwrap().value(row)),
+        DataType::Int8 => json!(array
+            .as_any()
+            .downcast_ref::<Int8Array>()
+            .unwrap()
+            .value(row)),
+        DataType::Int16 => json!(array
+            .as_any()
+            .downcast_ref::<Int16Array>()
+            .unwrap()
+            .value(row)),
+        DataType::Int32 => json!(array
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .unwrap()
+            .value(row)),
+        DataType::Int64 => json!(array
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(row)),
+        DataType::Float32 => json!(array
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .unwrap()
+            .value(row) as f64),
+        DataType::Float64 => json!(array
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .value(row)),
+        DataType::Boolean => json!(array
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .unwrap()
+            .value(row)),
+        DataType::Utf8 => json!(array
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(row)),
+        DataType::Binary => json!(base64::engine::general_purpose::STANDARD.encode(
+            array
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .unwrap()
+                .value(row)
+        )),
+        DataType::Date32 => json!(array
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap()
+            .value(row)),
         DataType::Timestamp(_, _) => {
-            json!(array.as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap().value(row))
+            json!(array
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .value(row))
         }
         DataType::Decimal128(_, _) => {
-            json!(array.as_any().downcast_ref::<Decimal128Array>().unwrap().value_as_string(row))
+            json!(array
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap()
+                .value_as_string(row))
         }
         DataType::List(_) => {
             let l = array.as_list::<i32>().value(row);
