@@ -16,8 +16,11 @@ pub const MAX_COLUMNS: usize = 2000;
 
 /// A descriptor for `columns` of a Unity Catalog table (the SDK's mapping, unchanged).
 pub fn descriptor_from_uc(columns: &[UcColumn], message_name: &str) -> Result<DescriptorProto> {
-    descriptor_from_uc_columns(columns, message_name)
-        .map_err(|e| ZerobusError::Conversion(format!("cannot build a descriptor from the table schema: {e}")))
+    descriptor_from_uc_columns(columns, message_name).map_err(|e| {
+        ZerobusError::Conversion(format!(
+            "cannot build a descriptor from the table schema: {e}"
+        ))
+    })
 }
 
 /// A valid protobuf identifier for `name`: characters outside `[A-Za-z0-9_]` become `_`,
@@ -31,7 +34,13 @@ pub fn descriptor_from_uc(columns: &[UcColumn], message_name: &str) -> Result<De
 pub fn proto_identifier(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -93,12 +102,22 @@ pub fn descriptor_from_arrow(schema: &Schema, table: &str) -> Result<DescriptorP
         )));
     }
     let mut problems = Vec::new();
-    let mut names = Names { used: HashSet::new() };
-    let msg = message_fields(schema.fields().iter().map(|f| f.as_ref()), &message_name(table), &mut names, &mut problems);
+    let mut names = Names {
+        used: HashSet::new(),
+    };
+    let msg = message_fields(
+        schema.fields().iter().map(|f| f.as_ref()),
+        &message_name(table),
+        &mut names,
+        &mut problems,
+    );
     if problems.is_empty() {
         Ok(msg)
     } else {
-        Err(ZerobusError::Conversion(format!("table '{table}': {}", problems.join("; "))))
+        Err(ZerobusError::Conversion(format!(
+            "table '{table}': {}",
+            problems.join("; ")
+        )))
     }
 }
 
@@ -116,11 +135,24 @@ fn message_fields<'a>(
     for (i, f) in fields.enumerate() {
         let fname = proto_identifier(f.name());
         if !field_names.insert(fname.to_ascii_lowercase()) {
-            problems.push(format!("column '{}' collides with another column as proto field '{fname}'", f.name()));
+            problems.push(format!(
+                "column '{}' collides with another column as proto field '{fname}'",
+                f.name()
+            ));
             continue;
         }
-        let label = if f.is_nullable() { Label::Optional } else { Label::Required };
-        match field_type(f.data_type(), &format!("{name}_{fname}"), f.name(), names, problems) {
+        let label = if f.is_nullable() {
+            Label::Optional
+        } else {
+            Label::Required
+        };
+        match field_type(
+            f.data_type(),
+            &format!("{name}_{fname}"),
+            f.name(),
+            names,
+            problems,
+        ) {
             Some((ty, type_name, repeated, nested)) => {
                 msg.nested_type.extend(nested);
                 msg.field.push(FieldDescriptorProto {
@@ -146,13 +178,20 @@ pub(crate) fn scalar_type(dt: &DataType) -> Option<Type> {
     Some(match dt {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::String,
         DataType::Decimal128(..) | DataType::Decimal256(..) => Type::String,
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => Type::Int32,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
+            Type::Int32
+        }
         DataType::Date32 | DataType::Date64 => Type::Int32,
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 | DataType::Timestamp(..) => Type::Int64,
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 | DataType::Timestamp(..) => {
+            Type::Int64
+        }
         DataType::Float16 | DataType::Float32 => Type::Float,
         DataType::Float64 => Type::Double,
         DataType::Boolean => Type::Bool,
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => Type::Bytes,
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => Type::Bytes,
         DataType::Dictionary(_, v) => return scalar_type(v),
         _ => return None,
     })
@@ -170,14 +209,21 @@ pub(crate) fn list_element(dt: &DataType) -> Option<&Field> {
     }
 }
 
-fn field_type(dt: &DataType, path: &str, column: &str, names: &mut Names, problems: &mut Vec<String>) -> Option<FieldShape> {
+fn field_type(
+    dt: &DataType,
+    path: &str,
+    column: &str,
+    names: &mut Names,
+    problems: &mut Vec<String>,
+) -> Option<FieldShape> {
     if let Some(t) = scalar_type(dt) {
         return Some((t, None, false, vec![]));
     }
     match dt {
         DataType::Struct(children) => {
             let name = names.unique(message_name(path));
-            let nested = message_fields(children.iter().map(|f| f.as_ref()), &name, names, problems);
+            let nested =
+                message_fields(children.iter().map(|f| f.as_ref()), &name, names, problems);
             Some((Type::Message, Some(name), false, vec![nested]))
         }
         DataType::Map(entries, _) => {
@@ -188,7 +234,10 @@ fn field_type(dt: &DataType, path: &str, column: &str, names: &mut Names, proble
             let (key, value) = (kv.first()?, kv.get(1)?);
             let key_type = match scalar_type(key.data_type()) {
                 Some(t @ (Type::Int32 | Type::Int64 | Type::Bool | Type::String))
-                    if !matches!(key.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) =>
+                    if !matches!(
+                        key.data_type(),
+                        DataType::Decimal128(..) | DataType::Decimal256(..)
+                    ) =>
                 {
                     t
                 }
@@ -201,9 +250,17 @@ fn field_type(dt: &DataType, path: &str, column: &str, names: &mut Names, proble
                 }
             };
             let entry_name = names.unique(format!("{}Entry", message_name(path)));
-            let (vt, vtn, vrep, vnested) = field_type(value.data_type(), &format!("{path}_value"), column, names, problems)?;
+            let (vt, vtn, vrep, vnested) = field_type(
+                value.data_type(),
+                &format!("{path}_value"),
+                column,
+                names,
+                problems,
+            )?;
             if vrep {
-                problems.push(format!("column '{column}': maps with list or map values are not supported by Zerobus"));
+                problems.push(format!(
+                    "column '{column}': maps with list or map values are not supported by Zerobus"
+                ));
                 return None;
             }
             let mut entry = DescriptorProto {
@@ -236,7 +293,13 @@ fn field_type(dt: &DataType, path: &str, column: &str, names: &mut Names, proble
         }
         other => match list_element(other) {
             Some(elem) => {
-                let (t, tn, rep, nested) = field_type(elem.data_type(), &format!("{path}_element"), column, names, problems)?;
+                let (t, tn, rep, nested) = field_type(
+                    elem.data_type(),
+                    &format!("{path}_element"),
+                    column,
+                    names,
+                    problems,
+                )?;
                 if rep {
                     problems.push(format!(
                         "column '{column}': lists of lists or of maps are not supported by Zerobus"
@@ -246,7 +309,9 @@ fn field_type(dt: &DataType, path: &str, column: &str, names: &mut Names, proble
                 Some((t, tn, true, nested))
             }
             None => {
-                problems.push(format!("column '{column}': Arrow type {other} has no Zerobus mapping"));
+                problems.push(format!(
+                    "column '{column}': Arrow type {other} has no Zerobus mapping"
+                ));
                 None
             }
         },
@@ -263,12 +328,24 @@ mod tests {
     fn nested_schema_resolves_in_a_descriptor_pool() {
         let schema = Schema::new(vec![
             Field::new("id", DataType::Int64, false),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
             Field::new(
                 "s",
                 DataType::Struct(Fields::from(vec![
                     Field::new("a b", DataType::Int32, true),
-                    Field::new("inner", DataType::Struct(Fields::from(vec![Field::new("x", DataType::Float64, true)])), true),
+                    Field::new(
+                        "inner",
+                        DataType::Struct(Fields::from(vec![Field::new(
+                            "x",
+                            DataType::Float64,
+                            true,
+                        )])),
+                        true,
+                    ),
                 ])),
                 true,
             ),
@@ -276,20 +353,38 @@ mod tests {
                 "m",
                 "entries",
                 Field::new("keys", DataType::Utf8, false),
-                Field::new("values", DataType::Struct(Fields::from(vec![Field::new("v", DataType::Int64, true)])), true),
+                Field::new(
+                    "values",
+                    DataType::Struct(Fields::from(vec![Field::new("v", DataType::Int64, true)])),
+                    true,
+                ),
                 false,
                 true,
             ),
-            Field::new("l", DataType::List(Arc::new(Field::new("item", DataType::Struct(Fields::from(vec![Field::new("k", DataType::Utf8, true)])), true))), true),
+            Field::new(
+                "l",
+                DataType::List(Arc::new(Field::new(
+                    "item",
+                    DataType::Struct(Fields::from(vec![Field::new("k", DataType::Utf8, true)])),
+                    true,
+                ))),
+                true,
+            ),
         ]);
         let d = descriptor_from_arrow(&schema, "main.default.t").unwrap();
-        let md = databricks_zerobus_ingest_sdk::message_descriptor(&d).expect("pool accepts the descriptor");
+        let md = databricks_zerobus_ingest_sdk::message_descriptor(&d)
+            .expect("pool accepts the descriptor");
         assert_eq!(md.fields().count(), 5);
         assert!(md.get_field_by_name("m").unwrap().is_map());
         assert!(md.get_field_by_name("l").unwrap().is_list());
-        assert_eq!(md.get_field_by_name("id").unwrap().cardinality(), prost_reflect::Cardinality::Required);
+        assert_eq!(
+            md.get_field_by_name("id").unwrap().cardinality(),
+            prost_reflect::Cardinality::Required
+        );
         let s = md.get_field_by_name("s").unwrap();
-        let prost_reflect::Kind::Message(sm) = s.kind() else { panic!("struct is a message") };
+        let prost_reflect::Kind::Message(sm) = s.kind() else {
+            panic!("struct is a message")
+        };
         assert!(sm.get_field_by_name("a_b").is_some());
     }
 
@@ -298,9 +393,18 @@ mod tests {
         let schema = Schema::new(vec![
             Field::new("t", DataType::Time64(TimeUnit::Microsecond), true),
             Field::new("ok", DataType::Utf8, true),
-            Field::new("ll", DataType::new_list(DataType::new_list(DataType::Int32, true), true), true),
+            Field::new(
+                "ll",
+                DataType::new_list(DataType::new_list(DataType::Int32, true), true),
+                true,
+            ),
         ]);
-        let err = descriptor_from_arrow(&schema, "main.default.t").unwrap_err().to_string();
-        assert!(err.contains("column 't'") && err.contains("column 'll'"), "{err}");
+        let err = descriptor_from_arrow(&schema, "main.default.t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 't'") && err.contains("column 'll'"),
+            "{err}"
+        );
     }
 }

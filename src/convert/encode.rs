@@ -167,7 +167,8 @@ fn unwrap_dictionary(dt: &DataType) -> &DataType {
 fn scalar_compatible(dt: &DataType, s: Scalar) -> bool {
     use DataType::*;
     match unwrap_dictionary(dt) {
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Date32 | Date64 | Timestamp(..) => {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Date32 | Date64
+        | Timestamp(..) => {
             matches!(s, Scalar::Int32 | Scalar::Int64)
         }
         Boolean => s == Scalar::Bool,
@@ -182,7 +183,11 @@ fn scalar_compatible(dt: &DataType, s: Scalar) -> bool {
 
 fn kind_text(f: &FieldDescriptor) -> String {
     let base = match f.kind() {
-        Kind::Message(m) if f.is_map() => format!("map<{:?}, {:?}>", m.map_entry_key_field().kind(), m.map_entry_value_field().kind()),
+        Kind::Message(m) if f.is_map() => format!(
+            "map<{:?}, {:?}>",
+            m.map_entry_key_field().kind(),
+            m.map_entry_value_field().kind()
+        ),
         Kind::Message(m) => format!("message {}", m.name()),
         other => format!("{other:?}").to_ascii_lowercase(),
     };
@@ -193,31 +198,51 @@ fn kind_text(f: &FieldDescriptor) -> String {
     }
 }
 
-fn plan_value(dt: &DataType, kind: &Kind, path: &str, problems: &mut Vec<String>) -> Option<Target> {
+fn plan_value(
+    dt: &DataType,
+    kind: &Kind,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Option<Target> {
     let dt = unwrap_dictionary(dt);
     if let Some(s) = scalar_of(kind) {
         if scalar_compatible(dt, s) {
             return Some(Target::Scalar(s));
         }
-        problems.push(format!("column '{path}' of Arrow type {dt} cannot be written as protobuf {s:?}"));
+        problems.push(format!(
+            "column '{path}' of Arrow type {dt} cannot be written as protobuf {s:?}"
+        ));
         return None;
     }
     match (dt, kind) {
-        (DataType::Struct(children), Kind::Message(m)) => {
-            Some(Target::Message(plan_message(children.iter().map(|f| f.as_ref()), m, path, problems)?))
-        }
+        (DataType::Struct(children), Kind::Message(m)) => Some(Target::Message(plan_message(
+            children.iter().map(|f| f.as_ref()),
+            m,
+            path,
+            problems,
+        )?)),
         _ => {
-            problems.push(format!("column '{path}' of Arrow type {dt} cannot be written as protobuf {kind:?}"));
+            problems.push(format!(
+                "column '{path}' of Arrow type {dt} cannot be written as protobuf {kind:?}"
+            ));
             None
         }
     }
 }
 
-fn plan_field(field: &Field, fd: &FieldDescriptor, path: &str, problems: &mut Vec<String>) -> Option<Target> {
+fn plan_field(
+    field: &Field,
+    fd: &FieldDescriptor,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Option<Target> {
     let dt = unwrap_dictionary(field.data_type());
     if fd.is_map() {
         let (DataType::Map(entries, _), Kind::Message(entry)) = (dt, fd.kind()) else {
-            problems.push(format!("column '{path}' of Arrow type {dt} cannot be written as {}", kind_text(fd)));
+            problems.push(format!(
+                "column '{path}' of Arrow type {dt} cannot be written as {}",
+                kind_text(fd)
+            ));
             return None;
         };
         let DataType::Struct(kv) = entries.data_type() else {
@@ -225,7 +250,9 @@ fn plan_field(field: &Field, fd: &FieldDescriptor, path: &str, problems: &mut Ve
             return None;
         };
         let (Some(k), Some(v)) = (kv.first(), kv.get(1)) else {
-            problems.push(format!("column '{path}': map entries need a key and a value"));
+            problems.push(format!(
+                "column '{path}': map entries need a key and a value"
+            ));
             return None;
         };
         let kf = entry.map_entry_key_field();
@@ -240,18 +267,34 @@ fn plan_field(field: &Field, fd: &FieldDescriptor, path: &str, problems: &mut Ve
                 return None;
             }
         };
-        let value = plan_value(v.data_type(), &entry.map_entry_value_field().kind(), &format!("{path}.value"), problems)?;
+        let value = plan_value(
+            v.data_type(),
+            &entry.map_entry_value_field().kind(),
+            &format!("{path}.value"),
+            problems,
+        )?;
         return Some(Target::Map(key, Box::new(value)));
     }
     if fd.is_list() {
         let Some(elem) = list_element(dt) else {
-            problems.push(format!("column '{path}' of Arrow type {dt} is not a list but the field is {}", kind_text(fd)));
+            problems.push(format!(
+                "column '{path}' of Arrow type {dt} is not a list but the field is {}",
+                kind_text(fd)
+            ));
             return None;
         };
-        return Some(Target::Repeated(Box::new(plan_value(elem.data_type(), &fd.kind(), path, problems)?)));
+        return Some(Target::Repeated(Box::new(plan_value(
+            elem.data_type(),
+            &fd.kind(),
+            path,
+            problems,
+        )?)));
     }
     if list_element(dt).is_some() || matches!(dt, DataType::Map(..)) {
-        problems.push(format!("column '{path}' of Arrow type {dt} is a collection but the field is {}", kind_text(fd)));
+        problems.push(format!(
+            "column '{path}' of Arrow type {dt} is a collection but the field is {}",
+            kind_text(fd)
+        ));
         return None;
     }
     plan_value(dt, &fd.kind(), path, problems)
@@ -267,13 +310,23 @@ fn plan_message<'a>(
     let mut plans = Vec::new();
     let mut used = std::collections::HashSet::new();
     for (index, field) in fields.enumerate() {
-        let path = if prefix.is_empty() { field.name().clone() } else { format!("{prefix}.{}", field.name()) };
+        let path = if prefix.is_empty() {
+            field.name().clone()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
         let fd = message
             .get_field_by_name(field.name())
-            .or_else(|| message.fields().find(|f| f.name().eq_ignore_ascii_case(field.name())))
+            .or_else(|| {
+                message
+                    .fields()
+                    .find(|f| f.name().eq_ignore_ascii_case(field.name()))
+            })
             .or_else(|| {
                 let ident = super::descriptor::proto_identifier(field.name());
-                message.fields().find(|f| f.name().eq_ignore_ascii_case(&ident))
+                message
+                    .fields()
+                    .find(|f| f.name().eq_ignore_ascii_case(&ident))
             });
         let Some(fd) = fd else {
             problems.push(format!("column '{path}' is not a column of the table"));
@@ -292,8 +345,14 @@ fn plan_message<'a>(
     }
     for fd in message.fields() {
         if fd.cardinality() == Cardinality::Required && !used.contains(&fd.number()) {
-            let path = if prefix.is_empty() { fd.name().to_string() } else { format!("{prefix}.{}", fd.name()) };
-            problems.push(format!("column '{path}' is NOT NULL in the table but missing from the batch"));
+            let path = if prefix.is_empty() {
+                fd.name().to_string()
+            } else {
+                format!("{prefix}.{}", fd.name())
+            };
+            problems.push(format!(
+                "column '{path}' is NOT NULL in the table but missing from the batch"
+            ));
         }
     }
     (problems.len() == before).then_some(plans)
@@ -303,16 +362,29 @@ impl RowEncoder {
     /// Plan the encoding of batches of `schema` as messages of `descriptor` for `table`.
     /// Every mismatch (extra column, missing NOT NULL column, incompatible type) is named
     /// in one [`ZerobusError::Conversion`].
-    pub fn new(table: &str, descriptor: &prost_types::DescriptorProto, schema: &SchemaRef) -> Result<Self> {
+    pub fn new(
+        table: &str,
+        descriptor: &prost_types::DescriptorProto,
+        schema: &SchemaRef,
+    ) -> Result<Self> {
         let message = databricks_zerobus_ingest_sdk::message_descriptor(descriptor)
             .map_err(|e| conversion(table, format!("invalid descriptor: {e}")))?;
         Self::with_message(table, &message, schema)
     }
 
     /// As [`RowEncoder::new`], from a resolved message descriptor.
-    pub fn with_message(table: &str, message: &MessageDescriptor, schema: &SchemaRef) -> Result<Self> {
+    pub fn with_message(
+        table: &str,
+        message: &MessageDescriptor,
+        schema: &SchemaRef,
+    ) -> Result<Self> {
         let mut problems = Vec::new();
-        let plan = plan_message(schema.fields().iter().map(|f| f.as_ref()), message, "", &mut problems);
+        let plan = plan_message(
+            schema.fields().iter().map(|f| f.as_ref()),
+            message,
+            "",
+            &mut problems,
+        );
         match plan {
             Some(plan) if problems.is_empty() => Ok(RowEncoder {
                 table: table.to_string(),
@@ -344,7 +416,13 @@ impl RowEncoder {
         let identity = |i: usize| i;
         let mut nodes = Vec::with_capacity(self.plan.len());
         for p in &self.plan {
-            nodes.push(bind(&self.table, p, batch.column(p.index), None, &identity)?);
+            nodes.push(bind(
+                &self.table,
+                p,
+                batch.column(p.index),
+                None,
+                &identity,
+            )?);
         }
         self.sizes.clear();
         self.sizes.resize(n, 0);
@@ -367,7 +445,11 @@ impl RowEncoder {
         for node in &mut nodes {
             node.write(&mut out.data, &mut self.cursors);
         }
-        debug_assert!(self.cursors.iter().zip(&out.offsets[1..]).all(|(c, e)| c == e));
+        debug_assert!(self
+            .cursors
+            .iter()
+            .zip(&out.offsets[1..])
+            .all(|(c, e)| c == e));
         Ok(&self.out)
     }
 }
@@ -407,13 +489,47 @@ enum Packed {
 /// One field, bound to the arrays of one batch. `valid` is the effective validity in the
 /// node's index space: its own nulls and those of every enclosing struct or list row.
 enum Node {
-    Varint { tag: Tag, vals: Vec<u64>, valid: Option<NullBuffer> },
-    Fixed32 { tag: Tag, vals: Vec<f32>, valid: Option<NullBuffer> },
-    Fixed64 { tag: Tag, vals: Vec<f64>, valid: Option<NullBuffer> },
-    Bytes { tag: Tag, src: ByteSource, valid: Option<NullBuffer> },
-    Message { tag: Tag, children: Vec<Node>, valid: Option<NullBuffer>, inner: Vec<usize> },
-    Repeated { ranges: Vec<(usize, usize)>, n_elems: usize, valid: Option<NullBuffer>, elem: Box<Node>, elem_sizes: Vec<usize>, elem_cursors: Vec<usize> },
-    Packed { tag: Tag, ranges: Vec<(usize, usize)>, valid: Option<NullBuffer>, vals: Packed, payload: Vec<usize> },
+    Varint {
+        tag: Tag,
+        vals: Vec<u64>,
+        valid: Option<NullBuffer>,
+    },
+    Fixed32 {
+        tag: Tag,
+        vals: Vec<f32>,
+        valid: Option<NullBuffer>,
+    },
+    Fixed64 {
+        tag: Tag,
+        vals: Vec<f64>,
+        valid: Option<NullBuffer>,
+    },
+    Bytes {
+        tag: Tag,
+        src: ByteSource,
+        valid: Option<NullBuffer>,
+    },
+    Message {
+        tag: Tag,
+        children: Vec<Node>,
+        valid: Option<NullBuffer>,
+        inner: Vec<usize>,
+    },
+    Repeated {
+        ranges: Vec<(usize, usize)>,
+        n_elems: usize,
+        valid: Option<NullBuffer>,
+        elem: Box<Node>,
+        elem_sizes: Vec<usize>,
+        elem_cursors: Vec<usize>,
+    },
+    Packed {
+        tag: Tag,
+        ranges: Vec<(usize, usize)>,
+        valid: Option<NullBuffer>,
+        vals: Packed,
+        payload: Vec<usize>,
+    },
 }
 
 #[inline]
@@ -427,7 +543,10 @@ impl Node {
             Node::Varint { tag, vals, valid } => {
                 let t = tag.len();
                 match valid {
-                    None => out.iter_mut().zip(vals.iter()).for_each(|(o, v)| *o += t + varint_len(*v)),
+                    None => out
+                        .iter_mut()
+                        .zip(vals.iter())
+                        .for_each(|(o, v)| *o += t + varint_len(*v)),
                     Some(_) => {
                         for (i, (o, v)) in out.iter_mut().zip(vals.iter()).enumerate() {
                             if is_valid(valid, i) {
@@ -448,7 +567,12 @@ impl Node {
                     }
                 }
             }
-            Node::Message { tag, children, valid, inner } => {
+            Node::Message {
+                tag,
+                children,
+                valid,
+                inner,
+            } => {
                 inner.clear();
                 inner.resize(out.len(), 0);
                 for c in children.iter_mut() {
@@ -461,7 +585,14 @@ impl Node {
                     }
                 }
             }
-            Node::Repeated { ranges, n_elems, valid, elem, elem_sizes, .. } => {
+            Node::Repeated {
+                ranges,
+                n_elems,
+                valid,
+                elem,
+                elem_sizes,
+                ..
+            } => {
                 elem_sizes.clear();
                 elem_sizes.resize(*n_elems, 0);
                 elem.add_sizes(elem_sizes);
@@ -472,7 +603,13 @@ impl Node {
                     }
                 }
             }
-            Node::Packed { tag, ranges, valid, vals, payload } => {
+            Node::Packed {
+                tag,
+                ranges,
+                valid,
+                vals,
+                payload,
+            } => {
                 payload.clear();
                 payload.resize(out.len(), 0);
                 for (i, o) in out.iter_mut().enumerate() {
@@ -528,7 +665,12 @@ impl Node {
                     }
                 }
             }
-            Node::Message { tag, children, valid, inner } => {
+            Node::Message {
+                tag,
+                children,
+                valid,
+                inner,
+            } => {
                 for (i, c) in cursors.iter_mut().enumerate() {
                     if is_valid(valid, i) {
                         tag.put(buf, c);
@@ -539,7 +681,14 @@ impl Node {
                     child.write(buf, cursors);
                 }
             }
-            Node::Repeated { ranges, valid, elem, elem_sizes, elem_cursors, .. } => {
+            Node::Repeated {
+                ranges,
+                valid,
+                elem,
+                elem_sizes,
+                elem_cursors,
+                ..
+            } => {
                 elem_cursors.clear();
                 elem_cursors.resize(elem_sizes.len(), 0);
                 for (i, c) in cursors.iter_mut().enumerate() {
@@ -553,7 +702,13 @@ impl Node {
                 }
                 elem.write(buf, elem_cursors);
             }
-            Node::Packed { tag, ranges, valid, vals, payload } => {
+            Node::Packed {
+                tag,
+                ranges,
+                valid,
+                vals,
+                payload,
+            } => {
                 for (i, c) in cursors.iter_mut().enumerate() {
                     let (s, e) = ranges[i];
                     if s == e || !is_valid(valid, i) {
@@ -563,8 +718,12 @@ impl Node {
                     put_varint(buf, c, payload[i] as u64);
                     match vals {
                         Packed::Varint(v) => v[s..e].iter().for_each(|x| put_varint(buf, c, *x)),
-                        Packed::F32(v) => v[s..e].iter().for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
-                        Packed::F64(v) => v[s..e].iter().for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+                        Packed::F32(v) => v[s..e]
+                            .iter()
+                            .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+                        Packed::F64(v) => v[s..e]
+                            .iter()
+                            .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
                     }
                 }
             }
@@ -583,8 +742,15 @@ fn add_fixed(out: &mut [usize], size: usize, valid: &Option<NullBuffer>) {
 type RowOf<'a> = &'a dyn Fn(usize) -> usize;
 
 fn cast(table: &str, path: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    arrow::compute::cast(array, to)
-        .map_err(|e| conversion(table, format!("column '{path}': cannot convert {} to {to}: {e}", array.data_type())))
+    arrow::compute::cast(array, to).map_err(|e| {
+        conversion(
+            table,
+            format!(
+                "column '{path}': cannot convert {} to {to}: {e}",
+                array.data_type()
+            ),
+        )
+    })
 }
 
 /// The array with dictionaries unpacked and Float16 widened, so binding sees plain types.
@@ -601,11 +767,25 @@ fn normalize(table: &str, path: &str, array: &ArrayRef) -> Result<ArrayRef> {
 
 /// Integer values as the 64-bit two's-complement the varint holds, with the range checks
 /// of the target (`i32` for int32 fields) and unit conversions (dates → days, timestamps → µs).
-fn int_values(table: &str, path: &str, array: &ArrayRef, target: Scalar, valid: &Option<NullBuffer>, row_of: RowOf) -> Result<Vec<u64>> {
-    let err = |i: usize, what: String| conversion(table, format!("column '{path}', row {}: {what}", row_of(i)));
+fn int_values(
+    table: &str,
+    path: &str,
+    array: &ArrayRef,
+    target: Scalar,
+    valid: &Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<Vec<u64>> {
+    let err = |i: usize, what: String| {
+        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
+    };
     macro_rules! widen {
         ($t:ty) => {
-            array.as_primitive::<$t>().values().iter().map(|v| *v as i64).collect::<Vec<i64>>()
+            array
+                .as_primitive::<$t>()
+                .values()
+                .iter()
+                .map(|v| *v as i64)
+                .collect::<Vec<i64>>()
         };
     }
     macro_rules! scaled {
@@ -639,7 +819,10 @@ fn int_values(table: &str, path: &str, array: &ArrayRef, target: Scalar, valid: 
                 match i64::try_from(*v) {
                     Ok(x) => out.push(x),
                     Err(_) if is_valid(valid, i) => {
-                        return Err(err(i, format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX)))
+                        return Err(err(
+                            i,
+                            format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
+                        ))
                     }
                     Err(_) => out.push(0),
                 }
@@ -655,7 +838,10 @@ fn int_values(table: &str, path: &str, array: &ArrayRef, target: Scalar, valid: 
             .collect(),
         DataType::Timestamp(TimeUnit::Second, _) => scaled!(TimestampSecondType, 1_000_000),
         DataType::Timestamp(TimeUnit::Millisecond, _) => scaled!(TimestampMillisecondType, 1_000),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array.as_primitive::<TimestampMicrosecondType>().values().to_vec(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+            .to_vec(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => array
             .as_primitive::<TimestampNanosecondType>()
             .values()
@@ -666,12 +852,20 @@ fn int_values(table: &str, path: &str, array: &ArrayRef, target: Scalar, valid: 
             let b = array.as_boolean();
             (0..b.len()).map(|i| b.value(i) as i64).collect()
         }
-        other => return Err(conversion(table, format!("column '{path}': {other} is not an integer type"))),
+        other => {
+            return Err(conversion(
+                table,
+                format!("column '{path}': {other} is not an integer type"),
+            ))
+        }
     };
     if target == Scalar::Int32 {
         for (i, v) in vals.iter().enumerate() {
             if i32::try_from(*v).is_err() && is_valid(valid, i) {
-                return Err(err(i, format!("value {v} does not fit the table's 32-bit column")));
+                return Err(err(
+                    i,
+                    format!("value {v} does not fit the table's 32-bit column"),
+                ));
             }
         }
     }
@@ -691,7 +885,12 @@ fn byte_source(table: &str, path: &str, array: &ArrayRef) -> Result<ByteSource> 
             let text = cast(table, path, array, &DataType::Utf8)?;
             ByteSource::Utf8(text.as_string::<i32>().clone())
         }
-        other => return Err(conversion(table, format!("column '{path}': {other} is not text or binary"))),
+        other => {
+            return Err(conversion(
+                table,
+                format!("column '{path}': {other} is not text or binary"),
+            ))
+        }
     })
 }
 
@@ -702,28 +901,51 @@ fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
             let l = array.as_list::<i32>();
             let o = l.value_offsets();
             let base = o[0] as usize;
-            (o.windows(2).map(|w| (w[0] as usize - base, w[1] as usize - base)).collect(), sliced(l.values(), base, o[o.len() - 1] as usize - base))
+            (
+                o.windows(2)
+                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
+                    .collect(),
+                sliced(l.values(), base, o[o.len() - 1] as usize - base),
+            )
         }
         DataType::LargeList(_) => {
             let l = array.as_list::<i64>();
             let o = l.value_offsets();
             let base = o[0] as usize;
-            (o.windows(2).map(|w| (w[0] as usize - base, w[1] as usize - base)).collect(), sliced(l.values(), base, o[o.len() - 1] as usize - base))
+            (
+                o.windows(2)
+                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
+                    .collect(),
+                sliced(l.values(), base, o[o.len() - 1] as usize - base),
+            )
         }
         DataType::FixedSizeList(_, size) => {
             let l = array.as_fixed_size_list();
             let size = *size as usize;
             let base = l.offset() * size;
-            ((0..l.len()).map(|i| (i * size, (i + 1) * size)).collect(), sliced(l.values(), base, l.len() * size))
+            (
+                (0..l.len()).map(|i| (i * size, (i + 1) * size)).collect(),
+                sliced(l.values(), base, l.len() * size),
+            )
         }
         DataType::ListView(_) => {
             let l = array.as_list_view::<i32>();
-            let r = l.value_offsets().iter().zip(l.value_sizes()).map(|(o, s)| (*o as usize, *o as usize + *s as usize)).collect();
+            let r = l
+                .value_offsets()
+                .iter()
+                .zip(l.value_sizes())
+                .map(|(o, s)| (*o as usize, *o as usize + *s as usize))
+                .collect();
             (r, l.values().clone())
         }
         DataType::LargeListView(_) => {
             let l = array.as_list_view::<i64>();
-            let r = l.value_offsets().iter().zip(l.value_sizes()).map(|(o, s)| (*o as usize, *o as usize + *s as usize)).collect();
+            let r = l
+                .value_offsets()
+                .iter()
+                .zip(l.value_sizes())
+                .map(|(o, s)| (*o as usize, *o as usize + *s as usize))
+                .collect();
             (r, l.values().clone())
         }
         DataType::Map(_, _) => {
@@ -731,7 +953,12 @@ fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
             let o = m.value_offsets();
             let base = o[0] as usize;
             let entries: ArrayRef = Arc::new(m.entries().clone());
-            (o.windows(2).map(|w| (w[0] as usize - base, w[1] as usize - base)).collect(), sliced(&entries, base, o[o.len() - 1] as usize - base))
+            (
+                o.windows(2)
+                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
+                    .collect(),
+                sliced(&entries, base, o[o.len() - 1] as usize - base),
+            )
         }
         _ => return None,
     })
@@ -772,83 +999,213 @@ fn element_validity(
             bits[j] = true;
         }
     }
-    Ok(if bits.iter().all(|b| *b) { None } else { Some(NullBuffer::from(bits)) })
+    Ok(if bits.iter().all(|b| *b) {
+        None
+    } else {
+        Some(NullBuffer::from(bits))
+    })
 }
 
-fn bind(table: &str, plan: &FieldPlan, array: &ArrayRef, parent: Option<&NullBuffer>, row_of: RowOf) -> Result<Node> {
+fn bind(
+    table: &str,
+    plan: &FieldPlan,
+    array: &ArrayRef,
+    parent: Option<&NullBuffer>,
+    row_of: RowOf,
+) -> Result<Node> {
     let array = normalize(table, &plan.path, array)?;
     let own = array.logical_nulls();
     if plan.required {
         if let Some(own) = &own {
-            if let Some(i) = (0..array.len()).find(|i| own.is_null(*i) && parent.is_none_or(|p| p.is_valid(*i))) {
+            if let Some(i) =
+                (0..array.len()).find(|i| own.is_null(*i) && parent.is_none_or(|p| p.is_valid(*i)))
+            {
                 return Err(conversion(
                     table,
-                    format!("column '{}' is NOT NULL in the table but row {} is null", plan.path, row_of(i)),
+                    format!(
+                        "column '{}' is NOT NULL in the table but row {} is null",
+                        plan.path,
+                        row_of(i)
+                    ),
                 ));
             }
         }
     }
     let valid = NullBuffer::union(own.as_ref(), parent);
-    bind_value(table, &plan.path, plan.number, &plan.target, &array, valid, row_of)
+    bind_value(
+        table,
+        &plan.path,
+        plan.number,
+        &plan.target,
+        &array,
+        valid,
+        row_of,
+    )
 }
 
-fn bind_value(table: &str, path: &str, number: u32, target: &Target, array: &ArrayRef, valid: Option<NullBuffer>, row_of: RowOf) -> Result<Node> {
+fn bind_value(
+    table: &str,
+    path: &str,
+    number: u32,
+    target: &Target,
+    array: &ArrayRef,
+    valid: Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<Node> {
     Ok(match target {
         Target::Scalar(s) => bind_scalar(table, path, number, *s, array, valid, row_of)?,
         Target::Message(fields) => {
-            let st = array.as_struct_opt().ok_or_else(|| conversion(table, format!("column '{path}' is not a struct")))?;
+            let st = array
+                .as_struct_opt()
+                .ok_or_else(|| conversion(table, format!("column '{path}' is not a struct")))?;
             let mut children = Vec::with_capacity(fields.len());
             for f in fields {
                 children.push(bind(table, f, st.column(f.index), valid.as_ref(), row_of)?);
             }
-            Node::Message { tag: tag(number, LEN), children, valid, inner: Vec::new() }
+            Node::Message {
+                tag: tag(number, LEN),
+                children,
+                valid,
+                inner: Vec::new(),
+            }
         }
         Target::Repeated(elem) => {
-            let (ranges, values) = list_ranges(array).ok_or_else(|| conversion(table, format!("column '{path}' is not a list")))?;
+            let (ranges, values) = list_ranges(array)
+                .ok_or_else(|| conversion(table, format!("column '{path}' is not a list")))?;
             let values = normalize(table, path, &values)?;
             let elem_valid = element_validity(table, path, &ranges, &valid, &values, row_of)?;
-            let find_row = |j: usize| row_of(ranges.partition_point(|r| r.1 <= j).min(ranges.len().saturating_sub(1)));
+            let find_row = |j: usize| {
+                row_of(
+                    ranges
+                        .partition_point(|r| r.1 <= j)
+                        .min(ranges.len().saturating_sub(1)),
+                )
+            };
             match elem.as_ref() {
                 Target::Scalar(s @ (Scalar::Int32 | Scalar::Int64 | Scalar::Bool)) => {
                     let vals = int_values(table, path, &values, *s, &elem_valid, &find_row)?;
-                    Node::Packed { tag: tag(number, LEN), ranges, valid, vals: Packed::Varint(vals), payload: Vec::new() }
+                    Node::Packed {
+                        tag: tag(number, LEN),
+                        ranges,
+                        valid,
+                        vals: Packed::Varint(vals),
+                        payload: Vec::new(),
+                    }
                 }
                 Target::Scalar(s @ (Scalar::Float | Scalar::Double)) => {
                     let vals = match (s, values.data_type()) {
-                        (Scalar::Float, _) => Packed::F32(values.as_primitive::<Float32Type>().values().to_vec()),
-                        (_, DataType::Float32) => Packed::F64(values.as_primitive::<Float32Type>().values().iter().map(|v| *v as f64).collect()),
+                        (Scalar::Float, _) => {
+                            Packed::F32(values.as_primitive::<Float32Type>().values().to_vec())
+                        }
+                        (_, DataType::Float32) => Packed::F64(
+                            values
+                                .as_primitive::<Float32Type>()
+                                .values()
+                                .iter()
+                                .map(|v| *v as f64)
+                                .collect(),
+                        ),
                         _ => Packed::F64(values.as_primitive::<Float64Type>().values().to_vec()),
                     };
-                    Node::Packed { tag: tag(number, LEN), ranges, valid, vals, payload: Vec::new() }
+                    Node::Packed {
+                        tag: tag(number, LEN),
+                        ranges,
+                        valid,
+                        vals,
+                        payload: Vec::new(),
+                    }
                 }
                 other => {
-                    let elem = bind_value(table, path, number, other, &values, elem_valid, &find_row)?;
-                    Node::Repeated { ranges, n_elems: values.len(), valid, elem: Box::new(elem), elem_sizes: Vec::new(), elem_cursors: Vec::new() }
+                    let elem =
+                        bind_value(table, path, number, other, &values, elem_valid, &find_row)?;
+                    Node::Repeated {
+                        ranges,
+                        n_elems: values.len(),
+                        valid,
+                        elem: Box::new(elem),
+                        elem_sizes: Vec::new(),
+                        elem_cursors: Vec::new(),
+                    }
                 }
             }
         }
         Target::Map(key, value) => {
-            let (ranges, entries) = list_ranges(array).ok_or_else(|| conversion(table, format!("column '{path}' is not a map")))?;
+            let (ranges, entries) = list_ranges(array)
+                .ok_or_else(|| conversion(table, format!("column '{path}' is not a map")))?;
             let elem_valid = element_validity(table, path, &ranges, &valid, &entries, row_of)?;
-            let find_row = |j: usize| row_of(ranges.partition_point(|r| r.1 <= j).min(ranges.len().saturating_sub(1)));
+            let find_row = |j: usize| {
+                row_of(
+                    ranges
+                        .partition_point(|r| r.1 <= j)
+                        .min(ranges.len().saturating_sub(1)),
+                )
+            };
             let st = entries.as_struct();
-            let key_plan = FieldPlan { index: 0, path: format!("{path}.key"), number: 1, required: false, target: Target::Scalar(*key) };
-            let value_plan = FieldPlan { index: 1, path: format!("{path}.value"), number: 2, required: false, target: (**value).clone() };
+            let key_plan = FieldPlan {
+                index: 0,
+                path: format!("{path}.key"),
+                number: 1,
+                required: false,
+                target: Target::Scalar(*key),
+            };
+            let value_plan = FieldPlan {
+                index: 1,
+                path: format!("{path}.value"),
+                number: 2,
+                required: false,
+                target: (**value).clone(),
+            };
             let children = vec![
-                bind(table, &key_plan, st.column(0), elem_valid.as_ref(), &find_row)?,
-                bind(table, &value_plan, st.column(1), elem_valid.as_ref(), &find_row)?,
+                bind(
+                    table,
+                    &key_plan,
+                    st.column(0),
+                    elem_valid.as_ref(),
+                    &find_row,
+                )?,
+                bind(
+                    table,
+                    &value_plan,
+                    st.column(1),
+                    elem_valid.as_ref(),
+                    &find_row,
+                )?,
             ];
-            let entry = Node::Message { tag: tag(number, LEN), children, valid: elem_valid, inner: Vec::new() };
-            Node::Repeated { ranges, n_elems: entries.len(), valid, elem: Box::new(entry), elem_sizes: Vec::new(), elem_cursors: Vec::new() }
+            let entry = Node::Message {
+                tag: tag(number, LEN),
+                children,
+                valid: elem_valid,
+                inner: Vec::new(),
+            };
+            Node::Repeated {
+                ranges,
+                n_elems: entries.len(),
+                valid,
+                elem: Box::new(entry),
+                elem_sizes: Vec::new(),
+                elem_cursors: Vec::new(),
+            }
         }
     })
 }
 
-fn bind_scalar(table: &str, path: &str, number: u32, s: Scalar, array: &ArrayRef, valid: Option<NullBuffer>, row_of: RowOf) -> Result<Node> {
+fn bind_scalar(
+    table: &str,
+    path: &str,
+    number: u32,
+    s: Scalar,
+    array: &ArrayRef,
+    valid: Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<Node> {
     Ok(match s {
         Scalar::Int32 | Scalar::Int64 | Scalar::Bool => {
             let vals = int_values(table, path, array, s, &valid, row_of)?;
-            Node::Varint { tag: tag(number, VARINT), vals, valid }
+            Node::Varint {
+                tag: tag(number, VARINT),
+                vals,
+                valid,
+            }
         }
         Scalar::Float => Node::Fixed32 {
             tag: tag(number, FIXED32),
@@ -858,12 +1215,21 @@ fn bind_scalar(table: &str, path: &str, number: u32, s: Scalar, array: &ArrayRef
         Scalar::Double => Node::Fixed64 {
             tag: tag(number, FIXED64),
             vals: match array.data_type() {
-                DataType::Float32 => array.as_primitive::<Float32Type>().values().iter().map(|v| *v as f64).collect(),
+                DataType::Float32 => array
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .iter()
+                    .map(|v| *v as f64)
+                    .collect(),
                 _ => array.as_primitive::<Float64Type>().values().to_vec(),
             },
             valid,
         },
-        Scalar::String | Scalar::Bytes => Node::Bytes { tag: tag(number, LEN), src: byte_source(table, path, array)?, valid },
+        Scalar::String | Scalar::Bytes => Node::Bytes {
+            tag: tag(number, LEN),
+            src: byte_source(table, path, array)?,
+            valid,
+        },
     })
 }
 
@@ -877,10 +1243,25 @@ mod tests {
     #[test]
     fn uint64_over_bigint_is_refused_with_row_and_column() {
         let schema = Arc::new(Schema::new(vec![Field::new("u", DataType::UInt64, true)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(UInt64Array::from(vec![Some(1), None, Some(u64::MAX)]))]).unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(UInt64Array::from(vec![
+                Some(1),
+                None,
+                Some(u64::MAX),
+            ]))],
+        )
+        .unwrap();
         let d = descriptor_from_arrow(&schema, "main.default.t").unwrap();
-        let err = RowEncoder::new("main.default.t", &d, &schema).unwrap().encode_batch(&batch).unwrap_err().to_string();
-        assert!(err.contains("'main.default.t'") && err.contains("column 'u', row 2"), "{err}");
+        let err = RowEncoder::new("main.default.t", &d, &schema)
+            .unwrap()
+            .encode_batch(&batch)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'main.default.t'") && err.contains("column 'u', row 2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -890,8 +1271,16 @@ mod tests {
             Field::new("l", DataType::new_list(DataType::Int32, true), true),
         ]));
         let d = descriptor_from_arrow(&schema, "t").unwrap();
-        let ok = ListArray::from_iter_primitive::<I32, _, _>(vec![Some(vec![Some(1), Some(-2)]), None, Some(vec![])]);
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(ok)]).unwrap();
+        let ok = ListArray::from_iter_primitive::<I32, _, _>(vec![
+            Some(vec![Some(1), Some(-2)]),
+            None,
+            Some(vec![]),
+        ]);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(ok)],
+        )
+        .unwrap();
         let mut enc = RowEncoder::new("t", &d, &schema).unwrap();
         let rows = enc.encode_batch(&batch).unwrap();
         // row 0: id=1, packed [1, -2]: -2 is a 10-byte varint.
@@ -899,10 +1288,20 @@ mod tests {
         assert_eq!(rows.row(0)[2..4], [0x12, 11]);
         assert_eq!(rows.row(1), &[0x08, 0x02]);
         assert_eq!(rows.row(2), &[0x08, 0x03]);
-        let bad = ListArray::from_iter_primitive::<I32, _, _>(vec![Some(vec![Some(1)]), Some(vec![Some(2), None])]);
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(bad)]).unwrap();
+        let bad = ListArray::from_iter_primitive::<I32, _, _>(vec![
+            Some(vec![Some(1)]),
+            Some(vec![Some(2), None]),
+        ]);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(bad)],
+        )
+        .unwrap();
         let err = enc.encode_batch(&batch).unwrap_err().to_string();
-        assert!(err.contains("column 'l', row 1: list element 1 is null"), "{err}");
+        assert!(
+            err.contains("column 'l', row 1: list element 1 is null"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -917,23 +1316,60 @@ mod tests {
             Field::new("n", DataType::Utf8, true),
             Field::new("extra", DataType::Int32, true),
         ]));
-        let err = RowEncoder::new("t", &d, &batch_schema).unwrap_err().to_string();
-        assert!(err.contains("column 'n' of Arrow type Utf8") && err.contains("column 'extra' is not a column"), "{err}");
+        let err = RowEncoder::new("t", &d, &batch_schema)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 'n' of Arrow type Utf8")
+                && err.contains("column 'extra' is not a column"),
+            "{err}"
+        );
 
         let s = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, true)]));
         let err = RowEncoder::new("t", &d, &s).unwrap_err().to_string();
-        assert!(err.contains("column 'id' is NOT NULL in the table but missing"), "{err}");
+        assert!(
+            err.contains("column 'id' is NOT NULL in the table but missing"),
+            "{err}"
+        );
 
         let s = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
-        let batch = RecordBatch::try_new(s.clone(), vec![Arc::new(Int64Array::from(vec![Some(1), None]))]).unwrap();
-        let err = RowEncoder::new("t", &d, &s).unwrap().encode_batch(&batch).unwrap_err().to_string();
-        assert!(err.contains("column 'id' is NOT NULL in the table but row 1 is null"), "{err}");
+        let batch = RecordBatch::try_new(
+            s.clone(),
+            vec![Arc::new(Int64Array::from(vec![Some(1), None]))],
+        )
+        .unwrap();
+        let err = RowEncoder::new("t", &d, &s)
+            .unwrap()
+            .encode_batch(&batch)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 'id' is NOT NULL in the table but row 1 is null"),
+            "{err}"
+        );
 
         // A wider Arrow integer into a 32-bit column: range checked per value.
-        let s = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("n", DataType::Int64, true)]));
-        let batch = RecordBatch::try_new(s.clone(), vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(Int64Array::from(vec![5, 1 << 40]))]).unwrap();
-        let err = RowEncoder::new("t", &d, &s).unwrap().encode_batch(&batch).unwrap_err().to_string();
-        assert!(err.contains("column 'n', row 1: value 1099511627776 does not fit"), "{err}");
+        let s = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            s.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(Int64Array::from(vec![5, 1 << 40])),
+            ],
+        )
+        .unwrap();
+        let err = RowEncoder::new("t", &d, &s)
+            .unwrap()
+            .encode_batch(&batch)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 'n', row 1: value 1099511627776 does not fit"),
+            "{err}"
+        );
         let _ = Int32Array::from(vec![1]);
     }
 }

@@ -32,7 +32,10 @@ pub fn tag(number: u32, wire_type: u32) -> Tag {
         bytes[len] = b | 0x80;
         len += 1;
     }
-    Tag { bytes, len: len as u8 }
+    Tag {
+        bytes,
+        len: len as u8,
+    }
 }
 
 /// A pre-encoded field key.
@@ -90,7 +93,18 @@ mod tests {
 
     #[test]
     fn varints_match_prost() {
-        for v in [0u64, 1, 127, 128, 300, 16_383, 16_384, u32::MAX as u64, u64::MAX, (-1i64) as u64] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+            (-1i64) as u64,
+        ] {
             let mut expected = Vec::new();
             prost::encoding::encode_varint(v, &mut expected);
             assert_eq!(varint_len(v), expected.len(), "{v}");
@@ -101,7 +115,11 @@ mod tests {
         }
         let t = tag(2000, LEN);
         let mut expected = Vec::new();
-        prost::encoding::encode_key(2000, prost::encoding::WireType::LengthDelimited, &mut expected);
+        prost::encoding::encode_key(
+            2000,
+            prost::encoding::WireType::LengthDelimited,
+            &mut expected,
+        );
         let mut buf = [0u8; 5];
         let mut at = 0;
         t.put(&mut buf, &mut at);
