@@ -3,6 +3,7 @@
 //!
 //! - [`convert`]: descriptors from Arrow schemas or Unity Catalog tables, and the columnar
 //!   encoder that turns a `RecordBatch` into protobuf records without per-row reflection.
+//! - [`ZerobusWrapper`]: send batches, with retry, dead letters and debug files.
 //! - [`error`]: the error kinds every front end reports.
 //!
 //! The local Zerobus emulator the wrapper is tested against is the `zerobus-emulator`
@@ -10,7 +11,14 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod convert;
+pub mod dead_letter;
+pub mod debug;
 pub mod error;
+mod files;
+pub mod wrapper;
 
+pub use config::{SchemaSource, Secret, WrapperConfig, WrapperConfigBuilder};
 pub use error::{Result, ZerobusError};
+pub use wrapper::{TransmissionResult, ZerobusWrapper};

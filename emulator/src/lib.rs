@@ -174,6 +174,12 @@ impl EmulatorConfig {
         self
     }
 
+    /// Set the HTTP listen address.
+    pub fn with_http_addr(mut self, addr: SocketAddr) -> Self {
+        self.http_addr = addr;
+        self
+    }
+
     /// Set the gRPC listen address.
     pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
         self.grpc_addr = addr;

@@ -398,6 +398,11 @@ impl RowEncoder {
         }
     }
 
+    /// Take the rows of the last `encode_batch`, leaving an empty buffer behind.
+    pub fn take_rows(&mut self) -> EncodedRows {
+        std::mem::take(&mut self.out)
+    }
+
     /// The schema this encoder was planned for.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

@@ -1,0 +1,555 @@
+//! [`ZerobusWrapper`]: Arrow batches in, durably acknowledged Zerobus records out.
+//!
+//! `send_batch` encodes the batch (columnar, see [`crate::convert`]), checks every record
+//! against the 10 MiB limit before anything is sent, then sends the records in chunks on a
+//! shared SDK stream and waits for their acknowledgements. A retryable failure re-creates
+//! the stream and resends only the chunks that were not acknowledged, after an exponential
+//! backoff with full jitter. When attempts run out (or the service refuses the records for
+//! good) the unacknowledged rows are written to a dead-letter file named in the error.
+
+mod retry;
+mod tls;
+mod uc;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use databricks_zerobus_ingest_sdk::{
+    ProtoBytes, SecureTlsConfig, TlsConfig, ZerobusError as SdkError, ZerobusSdk, ZerobusStream,
+};
+use prost_reflect::MessageDescriptor;
+use tracing::Instrument;
+
+pub use retry::Backoff;
+pub use tls::PlainText;
+
+use crate::config::{SchemaSource, WrapperConfig};
+use crate::convert::{descriptor_from_arrow, descriptor_from_uc, EncodedRows, RowEncoder};
+use crate::dead_letter::{read_dead_letters, write_dead_letters};
+use crate::debug::DebugSpool;
+use crate::error::{Result, ZerobusError};
+
+/// Largest record the service accepts.
+pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
+/// Target size of one ingest request.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Most records in one ingest request.
+const CHUNK_ROWS: usize = 20_000;
+
+/// Outcome of one `send_batch` (the contract's fields, plus rows and the last offset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransmissionResult {
+    /// Whether every row was acknowledged.
+    pub success: bool,
+    /// Error message if not.
+    pub error: Option<String>,
+    /// Attempts made (0 for an empty batch).
+    pub attempts: u32,
+    /// Milliseconds from the call to the last acknowledgement.
+    pub latency_ms: Option<u64>,
+    /// Encoded size of the batch in bytes.
+    pub batch_size_bytes: usize,
+    /// Rows acknowledged.
+    pub rows: usize,
+    /// Stream offset of the last acknowledged request.
+    pub ack_offset: Option<i64>,
+}
+
+struct TableSchema {
+    descriptor: prost_types::DescriptorProto,
+    message: MessageDescriptor,
+}
+
+#[derive(Clone)]
+struct Current {
+    generation: u64,
+    stream: Arc<ZerobusStream>,
+}
+
+struct Inner {
+    config: WrapperConfig,
+    sdk: ZerobusSdk,
+    schema: tokio::sync::OnceCell<TableSchema>,
+    stream: tokio::sync::Mutex<Option<Current>>,
+    generation: AtomicU64,
+    debug: Option<Arc<DebugSpool>>,
+    closed: AtomicBool,
+    backoff: Backoff,
+}
+
+/// Sends Arrow `RecordBatch`es to one Zerobus table. Cheap to clone, `Send + Sync`;
+/// concurrent `send_batch` calls share one stream and encode in parallel.
+///
+/// ```no_run
+/// # async fn demo(batch: arrow::array::RecordBatch) -> arrow_zerobus_sdk_wrapper::Result<()> {
+/// use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
+/// let wrapper = ZerobusWrapper::new(WrapperConfig::from_env("main.default.events")?)?;
+/// let result = wrapper.send_batch(&batch).await?;
+/// println!("{} rows acknowledged in {:?} ms", result.rows, result.latency_ms);
+/// wrapper.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ZerobusWrapper {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ZerobusWrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZerobusWrapper")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a failed attempt should be handled.
+enum Failure {
+    /// Try again (new stream) after a backoff.
+    Retry(String),
+    /// Credentials were refused by the service; one fresh token is worth a try.
+    Auth(String),
+    /// Credentials are wrong: no retry helps.
+    Credentials(String),
+    /// A token could not be obtained (transient).
+    Token(String),
+    /// The service refused the records; retrying cannot help.
+    Final(String),
+}
+
+fn classify(e: &SdkError) -> Failure {
+    let text = e.to_string();
+    match e {
+        SdkError::InvalidUCTokenError(_) => Failure::Credentials(text),
+        SdkError::TokenFetchError(_) => Failure::Token(text),
+        SdkError::CreateStreamError(s) | SdkError::StreamClosedError(s)
+            if matches!(
+                s.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ) =>
+        {
+            Failure::Auth(text)
+        }
+        _ if e.is_retryable() => Failure::Retry(text),
+        _ => Failure::Final(text),
+    }
+}
+
+impl ZerobusWrapper {
+    /// Validate the configuration and prepare the SDK. No network traffic happens until
+    /// the first `send_batch` (the stream is created on first write).
+    pub fn new(config: WrapperConfig) -> Result<ZerobusWrapper> {
+        config.validate()?;
+        let endpoint = config.endpoint_url()?;
+        let tls: Arc<dyn TlsConfig> = if endpoint.scheme() == "http" {
+            Arc::new(PlainText {
+                allow_remote: config.allow_plaintext,
+            })
+        } else {
+            Arc::new(SecureTlsConfig::new())
+        };
+        let sdk = ZerobusSdk::builder()
+            .endpoint(endpoint.as_str().trim_end_matches('/'))
+            .unity_catalog_url(
+                config
+                    .unity_catalog_url
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_end_matches('/'),
+            )
+            .tls_config(tls)
+            .application_name("arrow-zerobus")
+            .build()
+            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}")))?;
+        let debug = if config.debug_enabled {
+            let dir = config.debug_output_dir.clone().unwrap_or_default();
+            Some(DebugSpool::open(
+                &dir,
+                &config.table_name,
+                config.debug_max_file_size,
+                Duration::from_secs(config.debug_flush_interval_secs),
+            )?)
+        } else {
+            None
+        };
+        let backoff = Backoff {
+            base: Duration::from_millis(config.retry_base_delay_ms),
+            max: Duration::from_millis(config.retry_max_delay_ms),
+        };
+        Ok(ZerobusWrapper {
+            inner: Arc::new(Inner {
+                config,
+                sdk,
+                schema: tokio::sync::OnceCell::new(),
+                stream: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+                debug,
+                closed: AtomicBool::new(false),
+                backoff,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WrapperConfig {
+        &self.inner.config
+    }
+
+    /// Debug files written so far (empty when debug output is off).
+    pub fn debug_files(&self) -> Vec<PathBuf> {
+        self.inner
+            .debug
+            .as_ref()
+            .map(|d| d.files())
+            .unwrap_or_default()
+    }
+
+    fn table(&self) -> &str {
+        &self.inner.config.table_name
+    }
+
+    async fn table_schema(&self, batch: &RecordBatch) -> Result<&TableSchema> {
+        let inner = &self.inner;
+        inner
+            .schema
+            .get_or_try_init(|| async {
+                let descriptor = match inner.config.schema_source {
+                    SchemaSource::UnityCatalog => {
+                        let columns = uc::table_columns(&inner.config).await?;
+                        descriptor_from_uc(&columns, "ZerobusRecord")?
+                    }
+                    SchemaSource::ArrowSchema => {
+                        descriptor_from_arrow(&batch.schema(), &inner.config.table_name)?
+                    }
+                };
+                let message = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor)
+                    .map_err(|e| {
+                        ZerobusError::Conversion(format!(
+                            "table '{}': invalid descriptor: {e}",
+                            inner.config.table_name
+                        ))
+                    })?;
+                Ok::<_, ZerobusError>(TableSchema {
+                    descriptor,
+                    message,
+                })
+            })
+            .await
+    }
+
+    /// Encode `batch` for the table: every problem is found before anything is sent.
+    pub async fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
+        let schema = self.table_schema(batch).await?;
+        let mut encoder = RowEncoder::with_message(self.table(), &schema.message, &batch.schema())?;
+        encoder.encode_batch(batch)?;
+        let rows = encoder.take_rows();
+        if let Some((i, r)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() > MAX_RECORD_BYTES)
+        {
+            return Err(ZerobusError::Conversion(format!(
+                "table '{}', row {i}: the record is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
+                self.table(),
+                r.len()
+            )));
+        }
+        Ok(rows)
+    }
+
+    async fn current_stream(&self) -> std::result::Result<Current, SdkError> {
+        let mut guard = self.inner.stream.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if !c.stream.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let schema = self
+            .inner
+            .schema
+            .get()
+            .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
+        let cfg = &self.inner.config;
+        let span = tracing::info_span!("zerobus.create_stream", table = %cfg.table_name);
+        let stream = self
+            .inner
+            .sdk
+            .stream_builder()
+            .table(cfg.table_name.as_str())
+            .oauth(
+                cfg.client_id.as_deref().unwrap_or_default(),
+                cfg.client_secret
+                    .as_ref()
+                    .map(|s| s.expose())
+                    .unwrap_or_default(),
+            )
+            .compiled_proto(schema.descriptor.clone())
+            // The SDK's own recovery handles planned closes; our retry (with jitter) is
+            // the outer loop, so the SDK gets a small budget and a short backoff.
+            .recovery_retries(1)
+            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10))
+            .build()
+            .instrument(span)
+            .await?;
+        let current = Current {
+            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            stream: Arc::new(stream),
+        };
+        *guard = Some(current.clone());
+        Ok(current)
+    }
+
+    async fn retire(&self, generation: u64) {
+        let mut guard = self.inner.stream.lock().await;
+        if guard.as_ref().is_some_and(|c| c.generation == generation) {
+            *guard = None;
+        }
+    }
+
+    /// Send one batch and wait until every row is durably acknowledged.
+    ///
+    /// Errors: [`ZerobusError::Conversion`] before anything is sent; after that, a failure
+    /// carries the path of the dead-letter file holding the unacknowledged rows.
+    pub async fn send_batch(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
+        let span = tracing::info_span!("zerobus.send_batch", table = %self.table(), rows = batch.num_rows());
+        self.send_batch_inner(batch).instrument(span).await
+    }
+
+    async fn send_batch_inner(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
+        let started = Instant::now();
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(ZerobusError::Transmission(format!(
+                "the wrapper for table '{}' was shut down; create a new one",
+                self.table()
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(TransmissionResult {
+                success: true,
+                error: None,
+                attempts: 0,
+                latency_ms: Some(0),
+                batch_size_bytes: 0,
+                rows: 0,
+                ack_offset: None,
+            });
+        }
+        let rows = self.encode(batch).await?;
+        if let Some(debug) = &self.inner.debug {
+            debug.record(batch, &rows)?;
+        }
+        let chunks = chunk(&rows);
+        let mut first_unacked = 0usize;
+        let mut attempt = 0u32;
+        let mut auth_retry_used = false;
+        let mut last_offset = None;
+        let max = self.inner.config.retry_max_attempts;
+        loop {
+            attempt += 1;
+            let failure = match self.current_stream().await {
+                Err(e) => classify(&e),
+                Ok(current) => {
+                    let todo = &chunks[first_unacked..];
+                    match send_chunks(
+                        &current.stream,
+                        &rows,
+                        todo,
+                        &mut first_unacked,
+                        &mut last_offset,
+                    )
+                    .await
+                    {
+                        Ok(()) => {
+                            return Ok(TransmissionResult {
+                                success: true,
+                                error: None,
+                                attempts: attempt,
+                                latency_ms: Some(started.elapsed().as_millis() as u64),
+                                batch_size_bytes: rows.total_bytes(),
+                                rows: rows.len(),
+                                ack_offset: last_offset,
+                            });
+                        }
+                        Err(e) => {
+                            self.retire(current.generation).await;
+                            classify(&e)
+                        }
+                    }
+                }
+            };
+            let pending = (
+                chunks.get(first_unacked).map_or(rows.len(), |c| c.0),
+                rows.len(),
+            );
+            let remaining = pending.1 - pending.0;
+            match failure {
+                Failure::Retry(m) | Failure::Token(m) if attempt < max => {
+                    let wait = self.inner.backoff.delay(attempt);
+                    tracing::warn!(table = %self.table(), attempt, max, remaining, ?wait, error = %m, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Failure::Auth(m) if !auth_retry_used => {
+                    // The SDK drops a rejected token; the next stream fetches a fresh one.
+                    auth_retry_used = true;
+                    tracing::warn!(table = %self.table(), error = %m, "credentials rejected; retrying once with a fresh token");
+                }
+                failure => {
+                    let dead_letter = self.dead_letter(batch, pending);
+                    let place = match &dead_letter {
+                        Some(p) => format!("{remaining} unacknowledged rows were written to {}", p.display()),
+                        None => format!("{remaining} unacknowledged rows could not be written to a dead-letter file"),
+                    };
+                    let table = self.table();
+                    return Err(match failure {
+                        Failure::Retry(message) => ZerobusError::RetryExhausted {
+                            message: format!("table '{table}': {message}"),
+                            attempts: attempt,
+                            rows: remaining,
+                            dead_letter,
+                        },
+                        Failure::Token(m) => {
+                            ZerobusError::TokenRefresh(format!("table '{table}': {m} (after {attempt} attempts); {place}"))
+                        }
+                        Failure::Auth(m) | Failure::Credentials(m) => ZerobusError::Authentication(format!(
+                            "table '{table}': {m}; check the client id and secret and the table grants; {place}"
+                        )),
+                        Failure::Final(m) => {
+                            ZerobusError::Transmission(format!("table '{table}': the service refused the records: {m}; {place}"))
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn chunk(rows: &EncodedRows) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, r) in rows.iter().enumerate() {
+        if i > start && (bytes + r.len() > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
+            out.push((start, i));
+            start = i;
+            bytes = 0;
+        }
+        bytes += r.len();
+    }
+    if start < rows.len() {
+        out.push((start, rows.len()));
+    }
+    out
+}
+
+/// Send `chunks` and wait for their acknowledgements in order; `acked` counts the chunks
+/// acknowledged so far (acks are cumulative, so the unacknowledged ones are a suffix).
+async fn send_chunks(
+    stream: &ZerobusStream,
+    rows: &EncodedRows,
+    chunks: &[(usize, usize)],
+    acked: &mut usize,
+    last: &mut Option<i64>,
+) -> std::result::Result<(), SdkError> {
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut send_error = None;
+    for (s, e) in chunks {
+        let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
+        match stream.ingest_records_offset(records).await {
+            Ok(Some(off)) => offsets.push(off),
+            Ok(None) => {}
+            Err(err) => {
+                send_error = Some(err);
+                break;
+            }
+        }
+    }
+    for off in offsets {
+        stream.wait_for_offset(off).await?;
+        *acked += 1;
+        *last = Some(off);
+    }
+    match send_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+impl ZerobusWrapper {
+    /// Wait until everything sent on the current stream is acknowledged.
+    pub async fn flush(&self) -> Result<()> {
+        let current = self.inner.stream.lock().await.clone();
+        if let Some(c) = current {
+            c.stream.flush().await.map_err(|e| {
+                ZerobusError::Transmission(format!("flush of table '{}' failed: {e}", self.table()))
+            })?;
+        }
+        if let Some(d) = &self.inner.debug {
+            d.flush();
+        }
+        Ok(())
+    }
+
+    /// Flush, close the stream and the debug files. Later `send_batch` calls fail.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let current = self.inner.stream.lock().await.take();
+        let mut result = Ok(());
+        if let Some(c) = current {
+            if let Err(e) = c.stream.flush().await {
+                result = Err(ZerobusError::Transmission(format!(
+                    "shutdown of table '{}': flush failed: {e}",
+                    self.table()
+                )));
+            }
+            if let Ok(mut stream) = Arc::try_unwrap(c.stream) {
+                if let Err(e) = stream.close().await {
+                    tracing::debug!(error = %e, "closing the stream after flush");
+                }
+            }
+        }
+        if let Some(d) = &self.inner.debug {
+            d.close();
+        }
+        result
+    }
+
+    /// Send the rows of a dead-letter file again; on success the file is renamed with a
+    /// `.replayed` suffix. Returns the number of rows acknowledged.
+    pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
+        let (table, batches) = read_dead_letters(path)?;
+        if let Some(t) = table {
+            if !t.eq_ignore_ascii_case(self.table()) {
+                return Err(ZerobusError::Configuration(format!(
+                    "{} holds rows for table '{t}', not '{}'",
+                    path.display(),
+                    self.table()
+                )));
+            }
+        }
+        let mut rows = 0;
+        for b in &batches {
+            rows += self.send_batch(b).await?.rows;
+        }
+        let done = PathBuf::from(format!("{}.replayed", path.display()));
+        std::fs::rename(path, &done).map_err(|e| {
+            ZerobusError::Configuration(format!(
+                "replayed, but cannot rename {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(rows)
+    }
+
+    fn dead_letter(&self, batch: &RecordBatch, rows: (usize, usize)) -> Option<PathBuf> {
+        let slice = batch.slice(rows.0, rows.1 - rows.0);
+        match write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &[slice]) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(table = %self.table(), error = %e, rows = rows.1 - rows.0, "could not write dead letters");
+                None
+            }
+        }
+    }
+}

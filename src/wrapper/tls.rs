@@ -1,0 +1,36 @@
+//! Transport security for the SDK: TLS with the system roots for `https://` endpoints, and
+//! plain text for `http://` endpoints on loopback (the emulator) — or elsewhere only when
+//! the user opted in with `allow_plaintext`.
+
+use databricks_zerobus_ingest_sdk::{TlsConfig, ZerobusError as SdkError};
+use tonic::transport::Endpoint;
+
+/// Plain-text gRPC, refused for non-loopback hosts unless allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainText {
+    /// Allow hosts that are not loopback.
+    pub allow_remote: bool,
+}
+
+impl TlsConfig for PlainText {
+    fn configure_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, SdkError> {
+        let host = endpoint
+            .uri()
+            .host()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_string();
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false);
+        if loopback || self.allow_remote {
+            Ok(endpoint)
+        } else {
+            Err(SdkError::InvalidArgument(format!(
+                "plain-text gRPC to '{host}' is refused: it is not a loopback address (set allow_plaintext to opt in)"
+            )))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The table's schema from the Unity Catalog tables API, with an OAuth client-credentials
+//! token (scope `all-apis`) from the workspace's token endpoint.
+
+use databricks_zerobus_ingest_sdk::schema::UcColumn;
+use serde_json::Value;
+
+use crate::config::WrapperConfig;
+use crate::error::{Result, ZerobusError};
+
+fn connection(what: &str, url: &str, e: reqwest::Error) -> ZerobusError {
+    // reqwest's Display may include the URL, never credentials (they travel in headers).
+    ZerobusError::Connection(format!("{what} at {url} failed: {e}"))
+}
+
+/// Columns of `config.table_name` as UC reports them.
+pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
+    let uc = config
+        .unity_catalog_url
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let client_id = config.client_id.as_deref().unwrap_or_default();
+    let secret = config
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose())
+        .unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| ZerobusError::Configuration(format!("cannot build an HTTP client: {e}")))?;
+
+    let token_url = format!("{uc}/oidc/v1/token");
+    let resp = http
+        .post(&token_url)
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
+        .send()
+        .await
+        .map_err(|e| connection("the token request", &token_url, e))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(ZerobusError::Authentication(format!(
+            "the workspace refused client id '{client_id}' ({status}); check DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET"
+        )));
+    }
+    if !status.is_success() {
+        return Err(ZerobusError::TokenRefresh(format!(
+            "token endpoint {token_url} answered {status}"
+        )));
+    }
+    let body: Value = resp.json().await.map_err(|e| {
+        ZerobusError::TokenRefresh(format!(
+            "token endpoint {token_url} sent an unreadable answer: {e}"
+        ))
+    })?;
+    let token = body["access_token"].as_str().ok_or_else(|| {
+        ZerobusError::TokenRefresh(format!("token endpoint {token_url} sent no access_token"))
+    })?;
+
+    let table = &config.table_name;
+    let table_url = format!("{uc}/api/2.1/unity-catalog/tables/{table}");
+    let resp = http
+        .get(&table_url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| connection("the Unity Catalog request", &table_url, e))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(ZerobusError::Configuration(format!(
+            "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
+        )));
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(ZerobusError::Authentication(format!(
+            "Unity Catalog refused to describe table '{table}' ({status}); grant the service principal USE CATALOG, USE SCHEMA and SELECT"
+        )));
+    }
+    if !status.is_success() {
+        return Err(ZerobusError::Connection(format!(
+            "Unity Catalog answered {status} for table '{table}'"
+        )));
+    }
+    let body: Value = resp.json().await.map_err(|e| {
+        ZerobusError::Connection(format!(
+            "Unity Catalog sent an unreadable answer for '{table}': {e}"
+        ))
+    })?;
+    serde_json::from_value(body["columns"].clone()).map_err(|e| {
+        ZerobusError::Conversion(format!(
+            "table '{table}': Unity Catalog columns are not understood: {e}"
+        ))
+    })
+}

@@ -1,0 +1,487 @@
+//! ZerobusWrapper against the in-process emulator over real gRPC and HTTP; rows are read
+//! back from the Delta tables.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
+use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
+
+const TABLE: &str = "main.default.events";
+const COLUMNS: &str = "id BIGINT NOT NULL, payload STRING, score DOUBLE, ts TIMESTAMP";
+
+fn init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,deltalake_core::writer::stats=error")
+            }),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+async fn emulator(dir: &Path, f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> EmulatorHandle {
+    let emu = Emulator::start(f(EmulatorConfig::new(dir.join("warehouse"))))
+        .await
+        .expect("emulator");
+    if emu.table_location(TABLE).is_none() {
+        emu.create_table(TABLE, COLUMNS).await.expect("table");
+    }
+    emu
+}
+
+fn config(emu: &EmulatorHandle, dir: &Path) -> arrow_zerobus_sdk_wrapper::WrapperConfigBuilder {
+    WrapperConfig::builder(emu.grpc_url(), TABLE)
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .dead_letter_dir(dir.join("dead"))
+        .retry_base_delay_ms(20)
+        .retry_max_delay_ms(500)
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]))
+}
+
+fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let n = (ids.end - ids.start) as usize;
+    let id: Vec<i64> = ids.clone().collect();
+    let payload: Vec<Option<String>> = ids
+        .clone()
+        .map(|i| (i % 10 != 0).then(|| format!("payload-{i}-ñ")))
+        .collect();
+    let score: Vec<f64> = ids.clone().map(|i| i as f64 * 0.25).collect();
+    let ts: Vec<i64> = ids.map(|i| 1_700_000_000_000_000 + i).collect();
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from(id)),
+            Arc::new(StringArray::from(payload)),
+            Arc::new(Float64Array::from(score)),
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+        ],
+    )
+    .map(|b| {
+        assert_eq!(b.num_rows(), n);
+        b
+    })
+    .unwrap()
+}
+
+/// (rows in table, distinct ids, duplicates, missing ids of 0..n)
+async fn landed(emu: &EmulatorHandle, n: i64) -> (usize, usize, usize, usize) {
+    let batches = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    let mut total = 0;
+    for b in &batches {
+        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        for i in 0..ids.len() {
+            *counts.entry(ids.value(i)).or_default() += 1;
+        }
+        total += b.num_rows();
+        // Values survive the trip: spot-check every row of the batch.
+        let payload = b.column_by_name("payload").unwrap().as_string::<i32>();
+        let score = b
+            .column_by_name("score")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        for i in 0..ids.len() {
+            let id = ids.value(i);
+            assert_eq!(score.value(i), id as f64 * 0.25, "score of {id}");
+            if id % 10 == 0 {
+                assert!(payload.is_null(i), "payload of {id} must be null");
+            } else {
+                assert_eq!(payload.value(i), format!("payload-{id}-ñ"));
+            }
+        }
+    }
+    let missing = (0..n).filter(|i| !counts.contains_key(i)).count();
+    (total, counts.len(), total - counts.len(), missing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_rows_from_eight_tasks_land_exactly_once() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let wrapper = ZerobusWrapper::new(config(&emu, dir.path()).build().unwrap()).unwrap();
+    const N: i64 = 1_000_000;
+    const TASKS: i64 = 8;
+    const BATCH: i64 = 25_000;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let w = wrapper.clone();
+        tasks.push(tokio::spawn(async move {
+            let per = N / TASKS;
+            let mut sent = 0;
+            let mut start = t * per;
+            while start < (t + 1) * per {
+                let r = w
+                    .send_batch(&batch(start..start + BATCH))
+                    .await
+                    .expect("send");
+                assert!(
+                    r.success
+                        && r.rows == BATCH as usize
+                        && r.attempts >= 1
+                        && r.batch_size_bytes > 0
+                );
+                sent += r.rows;
+                start += BATCH;
+            }
+            sent
+        }));
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.unwrap();
+    }
+    wrapper.shutdown().await.unwrap();
+    println!(
+        "1M rows from 8 tasks acknowledged in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sent, N as usize);
+    assert_eq!(landed(&emu, N).await, (N as usize, N as usize, 0, 0));
+    emu.shutdown().await;
+}
+
+async fn survive(case: &str, faults: Faults, ttl: Option<Duration>) {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        let c = c.with_faults(faults);
+        match ttl {
+            Some(t) => c.with_token_ttl(t),
+            None => c,
+        }
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .retry_max_attempts(30)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    const N: i64 = 200_000;
+    let started = Instant::now();
+    let mut attempts = 0;
+    let mut tasks = Vec::new();
+    for t in 0..4i64 {
+        let w = wrapper.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut a = 0;
+            for k in 0..10i64 {
+                let start = t * 50_000 + k * 5_000;
+                a += w
+                    .send_batch(&batch(start..start + 5_000))
+                    .await
+                    .expect("send survives the fault")
+                    .attempts;
+                if ttl.is_some() {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+            }
+            a
+        }));
+    }
+    for t in tasks {
+        attempts += t.await.unwrap();
+    }
+    wrapper.shutdown().await.unwrap();
+    let (total, distinct, dups, missing) = landed(&emu, N).await;
+    println!(
+        "{case}: sent {N}, rows in table {total}, distinct {distinct}, duplicates {dups}, missing {missing}, \
+         send attempts {attempts} for 40 batches, streams opened {}, {:?}",
+        emu.streams_opened(),
+        started.elapsed()
+    );
+    assert_eq!(missing, 0, "{case}: every row lands at least once");
+    assert_eq!(distinct, N as usize);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_closed_every_20000_records_lose_nothing() {
+    survive(
+        "close after 20000 records",
+        Faults {
+            close_stream_after_records: Some(20_000),
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_unavailable_loses_nothing() {
+    survive(
+        "UNAVAILABLE 5%",
+        Faults {
+            unavailable_rate: 0.05,
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_second_tokens_lose_nothing() {
+    survive(
+        "token TTL 2 s",
+        Faults::default(),
+        Some(Duration::from_secs(2)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_service_ends_in_retry_exhausted_and_dead_letters_replay() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let (grpc, http) = (emu.grpc_addr(), emu.http_addr());
+    let cfg = config(&emu, dir.path())
+        .retry_max_attempts(3)
+        .build()
+        .unwrap();
+    let wrapper = ZerobusWrapper::new(cfg.clone()).unwrap();
+    wrapper
+        .send_batch(&batch(0..1000))
+        .await
+        .expect("first batch lands");
+    emu.shutdown().await;
+
+    let started = Instant::now();
+    let err = wrapper
+        .send_batch(&batch(1000..4000))
+        .await
+        .expect_err("the service is gone");
+    let ZerobusError::RetryExhausted {
+        attempts,
+        rows,
+        dead_letter,
+        ..
+    } = &err
+    else {
+        panic!("expected RetryExhausted, got {err:?}");
+    };
+    println!(
+        "RetryExhausted after {attempts} attempts in {:?}: {err}",
+        started.elapsed()
+    );
+    assert_eq!(*attempts, 3);
+    assert_eq!(*rows, 3000);
+    let path = dead_letter.clone().expect("a dead-letter file");
+    assert!(err.to_string().contains(&path.display().to_string()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let (table, dead) = arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(&path).unwrap();
+    assert_eq!(table.as_deref(), Some(TABLE));
+    let ids: Vec<i64> = dead
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(
+        ids,
+        (1000..4000).collect::<Vec<_>>(),
+        "exactly the unacknowledged rows"
+    );
+
+    // The service comes back on the same warehouse and ports: replay completes the table.
+    let emu = emulator(dir.path(), |c| c.with_grpc_addr(grpc).with_http_addr(http)).await;
+    let replayed = ZerobusWrapper::new(cfg)
+        .unwrap()
+        .replay_dead_letters(&path)
+        .await
+        .unwrap();
+    assert_eq!(replayed, 3000);
+    assert!(!path.exists() && Path::new(&format!("{}.replayed", path.display())).exists());
+    assert_eq!(landed(&emu, 4000).await, (4000, 4000, 0, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_batches_are_refused_before_anything_is_sent() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let wrapper = ZerobusWrapper::new(config(&emu, dir.path()).build().unwrap()).unwrap();
+
+    let extra = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("surprise", DataType::Utf8, true),
+    ]));
+    let b = RecordBatch::try_new(
+        extra,
+        vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    let err = wrapper.send_batch(&b).await.unwrap_err();
+    assert!(matches!(err, ZerobusError::Conversion(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("'main.default.events'")
+            && err.to_string().contains("column 'surprise'"),
+        "{err}"
+    );
+
+    let nullable = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+    let b = RecordBatch::try_new(
+        nullable,
+        vec![Arc::new(Int64Array::from(vec![Some(1), Some(2), None]))],
+    )
+    .unwrap();
+    let err = wrapper.send_batch(&b).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("column 'id' is NOT NULL in the table but row 2 is null"),
+        "{err}"
+    );
+
+    let big = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, true),
+    ]));
+    let huge = "x".repeat(11 * 1024 * 1024);
+    let b = RecordBatch::try_new(
+        big,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(StringArray::from(vec!["small", huge.as_str()])),
+        ],
+    )
+    .unwrap();
+    let err = wrapper.send_batch(&b).await.unwrap_err();
+    assert!(
+        matches!(err, ZerobusError::Conversion(_)) && err.to_string().contains("row 1"),
+        "{err}"
+    );
+
+    let empty = batch(0..0);
+    let r = wrapper.send_batch(&empty).await.unwrap();
+    assert_eq!((r.success, r.rows, r.attempts), (true, 0, 0));
+
+    assert_eq!(emu.streams_opened(), 0, "nothing was sent");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_an_authentication_error_without_the_secret() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let cfg = config(&emu, dir.path())
+        .client_secret("definitely-wrong-secret")
+        .build()
+        .unwrap();
+    let err = ZerobusWrapper::new(cfg)
+        .unwrap()
+        .send_batch(&batch(0..10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZerobusError::Authentication(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains("definitely-wrong-secret")
+            && !format!("{err:?}").contains("definitely-wrong-secret")
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_files_hold_the_batches_and_their_records() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let debug_dir = dir.path().join("debug");
+    let cfg = config(&emu, dir.path())
+        .debug_enabled(true)
+        .debug_output_dir(&debug_dir)
+        .debug_max_file_size(64 * 1024)
+        .build()
+        .unwrap();
+    let wrapper = ZerobusWrapper::new(cfg).unwrap();
+    for k in 0..4 {
+        wrapper
+            .send_batch(&batch(k * 2000..(k + 1) * 2000))
+            .await
+            .unwrap();
+    }
+    wrapper.shutdown().await.unwrap();
+    let files = wrapper.debug_files();
+    assert!(
+        files.len() >= 4,
+        "rotation at 64 KiB must have produced several file pairs: {files:?}"
+    );
+    let mut ids = Vec::new();
+    let mut records = 0;
+    for f in &files {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{f:?}"
+            );
+        }
+        let bytes = std::fs::read(f).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(emu.client_secret()));
+        if f.extension().unwrap() == "arrows" {
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+                    .unwrap();
+            for b in reader {
+                ids.extend(
+                    b.unwrap()
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .copied(),
+                );
+            }
+        } else {
+            let mut buf = bytes.as_slice();
+            while !buf.is_empty() {
+                let len = prost::encoding::decode_varint(&mut buf).unwrap() as usize;
+                buf = &buf[len..];
+                records += 1;
+            }
+        }
+    }
+    assert_eq!(ids, (0..8000).collect::<Vec<_>>());
+    assert_eq!(records, 8000);
+    emu.shutdown().await;
+}
