@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, BooleanArray, Date32Array, Date64Array,
-    Decimal128Array, DictionaryArray, FixedSizeBinaryArray, Float16Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, LargeBinaryArray, LargeListArray,
-    LargeStringArray, ListArray, MapArray, RecordBatch, StringArray, StringViewArray, StructArray,
-    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
-    TimestampSecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+    Decimal128Array, DictionaryArray, FixedSizeBinaryArray, FixedSizeListArray, Float16Array,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, LargeBinaryArray,
+    LargeListArray, LargeStringArray, ListArray, MapArray, RecordBatch, StringArray,
+    StringViewArray, StructArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, TimestampSecondArray, UInt16Array, UInt32Array, UInt64Array,
+    UInt8Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, TimeUnit};
@@ -52,7 +53,8 @@ enum Leaf {
 #[derive(Debug, Clone)]
 enum Ty {
     Leaf(Leaf),
-    List(Leaf, bool),
+    /// 0: List, 1: LargeList, 2: FixedSizeList(2)
+    List(Leaf, u8),
     Struct(Vec<Ty>),
     Map(bool, Leaf),
 }
@@ -98,7 +100,7 @@ fn leaf() -> impl Strategy<Value = Leaf> {
 fn ty() -> impl Strategy<Value = Ty> {
     let flat = prop_oneof![
         4 => leaf().prop_map(Ty::Leaf),
-        1 => (leaf(), any::<bool>()).prop_map(|(l, large)| Ty::List(l, large)),
+        1 => (leaf(), 0u8..3).prop_map(|(l, kind)| Ty::List(l, kind)),
         1 => (any::<bool>(), leaf()).prop_map(|(k, v)| Ty::Map(k, v)),
     ];
     flat.prop_recursive(2, 12, 4, |inner| {
@@ -292,9 +294,10 @@ fn field_of(name: &str, t: &Ty) -> Field {
 fn data_type(t: &Ty) -> DataType {
     match t {
         Ty::Leaf(l) => leaf_type(*l),
-        Ty::List(l, false) => DataType::List(Arc::new(Field::new("item", leaf_type(*l), false))),
-        Ty::List(l, true) => {
-            DataType::LargeList(Arc::new(Field::new("item", leaf_type(*l), false)))
+        Ty::List(l, 0) => DataType::List(Arc::new(Field::new("item", leaf_type(*l), false))),
+        Ty::List(l, 1) => DataType::LargeList(Arc::new(Field::new("item", leaf_type(*l), false))),
+        Ty::List(l, _) => {
+            DataType::FixedSizeList(Arc::new(Field::new("item", leaf_type(*l), false)), 2)
         }
         Ty::Struct(children) => DataType::Struct(
             children
@@ -328,26 +331,28 @@ fn data_type(t: &Ty) -> DataType {
 fn array_of(t: &Ty, n: usize, r: &mut Rng) -> ArrayRef {
     match t {
         Ty::Leaf(l) => leaf_array(*l, n, 15, r),
-        Ty::List(l, large) => {
-            let lens: Vec<usize> = (0..n).map(|_| r.pick(4) as usize).collect();
+        Ty::List(l, kind) => {
+            let lens: Vec<usize> = (0..n)
+                .map(|_| if *kind == 2 { 2 } else { r.pick(4) as usize })
+                .collect();
             let total: usize = lens.iter().sum();
             let values = leaf_array(*l, total, 0, r);
             let nulls = r.nulls(n, 15);
             let field = Arc::new(Field::new("item", leaf_type(*l), false));
-            if *large {
-                Arc::new(LargeListArray::new(
+            match kind {
+                0 => Arc::new(ListArray::new(
                     field,
                     OffsetBuffer::from_lengths(lens),
                     values,
                     nulls,
-                ))
-            } else {
-                Arc::new(ListArray::new(
+                )),
+                1 => Arc::new(LargeListArray::new(
                     field,
                     OffsetBuffer::from_lengths(lens),
                     values,
                     nulls,
-                ))
+                )),
+                _ => Arc::new(FixedSizeListArray::new(field, 2, values, nulls)),
             }
         }
         Ty::Struct(children) => {
@@ -466,12 +471,11 @@ fn expected(array: &ArrayRef, i: usize) -> Val {
                 .as_primitive::<arrow::datatypes::UInt64Type>()
                 .value(i) as i64,
         ),
-        DataType::Float16 => Val::F(
-            (array
+        DataType::Float16 => float_val(
+            array
                 .as_primitive::<arrow::datatypes::Float16Type>()
                 .value(i)
-                .to_f32() as f64)
-                .to_bits(),
+                .to_f32() as f64,
         ),
         DataType::Float32 => float_val(
             array
@@ -538,6 +542,10 @@ fn expected(array: &ArrayRef, i: usize) -> Val {
         }
         DataType::LargeList(_) => {
             let l = array.as_list::<i64>().value(i);
+            Val::L((0..l.len()).map(|j| expected(&l, j)).collect())
+        }
+        DataType::FixedSizeList(_, _) => {
+            let l = array.as_fixed_size_list().value(i);
             Val::L((0..l.len()).map(|j| expected(&l, j)).collect())
         }
         DataType::Struct(_) => {
@@ -687,10 +695,24 @@ fn check(columns: &[Ty], seed: u64) {
     let descriptor = descriptor_from_arrow(&schema, "main.default.prop").unwrap();
     let md = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor).unwrap();
     let mut encoder = RowEncoder::new("main.default.prop", &descriptor, &schema).unwrap();
-    // Encode twice: buffers are reused and must not leak between calls.
-    encoder.encode_batch(&batch.slice(0, ROWS / 2)).unwrap();
+    // Encode a slice first: buffers are reused and must not leak between calls, and a
+    // sliced batch (non-zero array offsets) must encode like the rows it holds.
+    let tail = batch.slice(ROWS / 3, ROWS - ROWS / 3);
+    let sliced_rows: Vec<Vec<u8>> = encoder
+        .encode_batch(&tail)
+        .unwrap()
+        .iter()
+        .map(|r| r.to_vec())
+        .collect();
     let rows = encoder.encode_batch(&batch).unwrap();
     assert_eq!(rows.len(), ROWS);
+    for (k, r) in sliced_rows.iter().enumerate() {
+        assert_eq!(
+            r.as_slice(),
+            rows.row(ROWS / 3 + k),
+            "sliced row {k} differs"
+        );
+    }
     for row in 0..ROWS {
         let msg = DynamicMessage::decode(md.clone(), rows.row(row))
             .unwrap_or_else(|e| panic!("row {row} does not decode: {e}"));
@@ -721,9 +743,10 @@ proptest! {
 #[test]
 fn sliced_batches_encode_like_fresh_ones() {
     let columns = vec![
-        Ty::List(Leaf::I32, false),
+        Ty::List(Leaf::I32, 0),
+        Ty::List(Leaf::Utf8, 2),
         Ty::Map(false, Leaf::Utf8),
-        Ty::Struct(vec![Ty::Leaf(Leaf::Utf8View)]),
+        Ty::Struct(vec![Ty::Leaf(Leaf::Utf8View), Ty::List(Leaf::F64, 2)]),
     ];
     for seed in 1..20 {
         check(&columns, seed);

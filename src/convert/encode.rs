@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, FixedSizeBinaryArray, LargeBinaryArray,
-    LargeStringArray, RecordBatch, StringArray, StringViewArray,
+    LargeStringArray, OffsetSizeTrait, RecordBatch, StringArray, StringViewArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
@@ -899,30 +899,43 @@ fn byte_source(table: &str, path: &str, array: &ArrayRef) -> Result<ByteSource> 
     })
 }
 
-/// Per-row element ranges and the values of a list-like array.
+/// Per-row element ranges (rebased to the returned values) from list offsets.
+fn offset_ranges<O: OffsetSizeTrait>(
+    offsets: &[O],
+    values: &ArrayRef,
+) -> (Vec<(usize, usize)>, ArrayRef) {
+    let at = |i: usize| offsets[i].as_usize();
+    let base = at(0);
+    let ranges = (1..offsets.len())
+        .map(|i| (at(i - 1) - base, at(i) - base))
+        .collect();
+    (ranges, sliced(values, base, at(offsets.len() - 1)))
+}
+
+/// Per-row element ranges of a list view (offset and size per row).
+fn view_ranges<O: OffsetSizeTrait>(
+    offsets: &[O],
+    sizes: &[O],
+    values: &ArrayRef,
+) -> (Vec<(usize, usize)>, ArrayRef) {
+    let ranges = offsets
+        .iter()
+        .zip(sizes)
+        .map(|(o, s)| (o.as_usize(), o.as_usize() + s.as_usize()))
+        .collect();
+    (ranges, values.clone())
+}
+
+/// Per-row element ranges and the values of a list-like (or map) array.
 fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
     Some(match array.data_type() {
         DataType::List(_) => {
             let l = array.as_list::<i32>();
-            let o = l.value_offsets();
-            let base = o[0] as usize;
-            (
-                o.windows(2)
-                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
-                    .collect(),
-                sliced(l.values(), base, o[o.len() - 1] as usize - base),
-            )
+            offset_ranges(l.value_offsets(), l.values())
         }
         DataType::LargeList(_) => {
             let l = array.as_list::<i64>();
-            let o = l.value_offsets();
-            let base = o[0] as usize;
-            (
-                o.windows(2)
-                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
-                    .collect(),
-                sliced(l.values(), base, o[o.len() - 1] as usize - base),
-            )
+            offset_ranges(l.value_offsets(), l.values())
         }
         DataType::FixedSizeList(_, size) => {
             let l = array.as_fixed_size_list();
@@ -930,45 +943,27 @@ fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
             let base = l.offset() * size;
             (
                 (0..l.len()).map(|i| (i * size, (i + 1) * size)).collect(),
-                sliced(l.values(), base, l.len() * size),
+                sliced(l.values(), base, base + l.len() * size),
             )
         }
         DataType::ListView(_) => {
             let l = array.as_list_view::<i32>();
-            let r = l
-                .value_offsets()
-                .iter()
-                .zip(l.value_sizes())
-                .map(|(o, s)| (*o as usize, *o as usize + *s as usize))
-                .collect();
-            (r, l.values().clone())
+            view_ranges(l.value_offsets(), l.value_sizes(), l.values())
         }
         DataType::LargeListView(_) => {
             let l = array.as_list_view::<i64>();
-            let r = l
-                .value_offsets()
-                .iter()
-                .zip(l.value_sizes())
-                .map(|(o, s)| (*o as usize, *o as usize + *s as usize))
-                .collect();
-            (r, l.values().clone())
+            view_ranges(l.value_offsets(), l.value_sizes(), l.values())
         }
         DataType::Map(_, _) => {
             let m = array.as_map();
-            let o = m.value_offsets();
-            let base = o[0] as usize;
             let entries: ArrayRef = Arc::new(m.entries().clone());
-            (
-                o.windows(2)
-                    .map(|w| (w[0] as usize - base, w[1] as usize - base))
-                    .collect(),
-                sliced(&entries, base, o[o.len() - 1] as usize - base),
-            )
+            offset_ranges(m.value_offsets(), &entries)
         }
         _ => return None,
     })
 }
 
+/// `values[start..end]`, without a copy when that is all of it.
 fn sliced(values: &ArrayRef, start: usize, end: usize) -> ArrayRef {
     if start == 0 && end == values.len() {
         values.clone()
