@@ -12,9 +12,7 @@ use arrow::array::{
     ListArray, MapArray, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{
-    DataType, Field, Fields, Float64Type, Int32Type, Int64Type, Schema, TimeUnit,
-};
+use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int32Type, Int64Type, TimeUnit};
 use arrow_zerobus_sdk_wrapper::convert::{descriptor_from_arrow, RowEncoder};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message as _;

@@ -246,7 +246,7 @@ fn leaf_array(l: Leaf, n: usize, null_pct: u64, r: &mut Rng) -> ArrayRef {
                     })
                 })
                 .collect();
-            let tz = tz.then(|| "UTC");
+            let tz = tz.then_some("UTC");
             match u {
                 TimeUnit::Second => {
                     Arc::new(TimestampSecondArray::from(vals).with_timezone_opt(tz))

@@ -123,13 +123,14 @@ async fn token(
     .into_response()
 }
 
-fn require_token(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
+/// `None` when the request carries a valid bearer token, else the 401 to answer.
+fn refuse_without_token(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
     let header = headers.get("authorization").and_then(|v| v.to_str().ok());
     state
         .authority
         .verify(header)
-        .map(|_| ())
-        .map_err(|r| error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", r.to_string()))
+        .err()
+        .map(|r| error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", r.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -183,7 +184,7 @@ async fn create_table(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = require_token(&state, &headers) {
+    if let Some(r) = refuse_without_token(&state, &headers) {
         return r;
     }
     let req: CreateTableIn = match serde_json::from_slice(&body) {
@@ -214,7 +215,7 @@ async fn create_table(
 }
 
 async fn get_table(State(state): Shared, headers: HeaderMap, Path(full): Path<String>) -> Response {
-    if let Err(r) = require_token(&state, &headers) {
+    if let Some(r) = refuse_without_token(&state, &headers) {
         return r;
     }
     match state.catalog.get(&full) {
@@ -228,7 +229,7 @@ async fn list_tables(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = require_token(&state, &headers) {
+    if let Some(r) = refuse_without_token(&state, &headers) {
         return r;
     }
     let tables: Vec<Value> = state
@@ -248,7 +249,7 @@ async fn delete_table(
     headers: HeaderMap,
     Path(full): Path<String>,
 ) -> Response {
-    if let Err(r) = require_token(&state, &headers) {
+    if let Some(r) = refuse_without_token(&state, &headers) {
         return r;
     }
     match state.catalog.delete(&full).await {

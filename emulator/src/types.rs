@@ -156,8 +156,8 @@ impl Primitive {
 
     fn from_spark_name(name: &str) -> Option<Primitive> {
         let lower = name.trim().to_ascii_lowercase();
-        if lower.starts_with("decimal") {
-            return parse_decimal_args(&lower["decimal".len()..]).ok();
+        if let Some(args) = lower.strip_prefix("decimal") {
+            return parse_decimal_args(args).ok();
         }
         Primitive::from_keyword(&lower)
     }

@@ -123,8 +123,7 @@ async fn refuse_after_good_rows(
         Ok(_) => stream
             .flush()
             .await
-            .err()
-            .expect("the bad record must fail the stream"),
+            .expect_err("the bad record must fail the stream"),
     };
     let after = stream.ingest_record_offset(ProtoBytes(vec![8, 1])).await;
     let after = match after {
@@ -249,8 +248,7 @@ async fn json_that_does_not_match_the_schema_is_refused() {
             Ok(_) => stream
                 .flush()
                 .await
-                .err()
-                .expect("bad JSON must fail the stream"),
+                .expect_err("bad JSON must fail the stream"),
         };
         assert_final(&err, needle);
         let batches = read_table(&t.emu.table_location(TABLE).unwrap()).await;

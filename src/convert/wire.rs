@@ -13,7 +13,7 @@ pub const FIXED32: u32 = 5;
 #[inline]
 pub fn varint_len(v: u64) -> usize {
     // 1 byte per 7 bits, at least one byte.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Encoded field key (`number << 3 | wire_type`).
