@@ -19,6 +19,7 @@ cargo test -j "$jobs" --workspace -- --test-threads 2
 
 echo "== python tests"
 cargo build -j "$jobs" -p zerobus-emulator --bin zerobus-emulator
+cargo build -j "$jobs" -p arrow-zerobus-sdk-wrapper --example debug_files
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi

@@ -254,6 +254,54 @@ async fn two_second_tokens_lose_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_of_requests_unavailable_resend_only_what_was_not_acknowledged() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            unavailable_rate: 0.5,
+            ..Faults::default()
+        })
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .retry_max_attempts(60)
+            .retry_max_delay_ms(100)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // 60,000 rows go out as three 20,000-row requests: acknowledged ones are not resent.
+    const N: i64 = 180_000;
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    for k in 0..3 {
+        attempts.push(
+            wrapper
+                .send_batch(&batch(k * 60_000..(k + 1) * 60_000))
+                .await
+                .expect("lands despite 50% UNAVAILABLE")
+                .attempts,
+        );
+    }
+    wrapper.shutdown().await.unwrap();
+    let (total, distinct, dups, missing) = landed(&emu, N).await;
+    println!(
+        "UNAVAILABLE 50%: sent {N}, rows in table {total}, distinct {distinct}, duplicates {dups}, missing {missing}, \
+         attempts per batch {attempts:?}, streams opened {}, {:?}",
+        emu.streams_opened(),
+        started.elapsed()
+    );
+    assert_eq!((distinct, missing), (N as usize, 0));
+    assert!(
+        attempts.iter().any(|a| *a > 1),
+        "the wrapper's own retry must have run"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_service_ends_in_retry_exhausted_and_dead_letters_replay() {
     init();
     let dir = tempfile::tempdir().unwrap();
