@@ -4,6 +4,8 @@
 //! - [`convert`]: descriptors from Arrow schemas or Unity Catalog tables, and the columnar
 //!   encoder that turns a `RecordBatch` into protobuf records without per-row reflection.
 //! - [`ZerobusWrapper`]: send batches, with retry, dead letters and debug files.
+//! - [`datafusion`] (feature `datafusion`, on by default): `INSERT INTO` a Zerobus table
+//!   from SQL.
 //! - [`error`]: the error kinds every front end reports.
 //!
 //! The local Zerobus emulator the wrapper is tested against is the `zerobus-emulator`
@@ -13,6 +15,8 @@
 
 pub mod config;
 pub mod convert;
+#[cfg(feature = "datafusion")]
+pub mod datafusion;
 pub mod dead_letter;
 pub mod debug;
 pub mod error;

@@ -4,7 +4,8 @@
 //! ranges, decimal precision, NOT NULL, JSON validity of VARIANT).
 //!
 //! Protobuf has no null for `repeated` fields: an ARRAY or MAP column that a record leaves
-//! empty lands as an empty array/map, never as NULL.
+//! empty lands as an empty array/map, never as NULL. Protobuf maps are unordered: MAP
+//! entries from protobuf records land sorted by key.
 
 use std::collections::HashMap;
 
@@ -274,7 +275,11 @@ fn decode_struct(
                     let v = msg.get_field(f);
                     let mut entries = Vec::new();
                     if let Some(map) = v.as_map() {
-                        for (k, val) in map {
+                        // Protobuf maps are unordered (and decoded into a hash map here):
+                        // entries land sorted by key, so the stored order is deterministic.
+                        let mut sorted: Vec<_> = map.iter().collect();
+                        sorted.sort_by(|a, b| a.0.cmp(b.0));
+                        for (k, val) in sorted {
                             entries.push((map_key(kc, k, &path)?, proto_value(vc, val, &path)?));
                         }
                     }

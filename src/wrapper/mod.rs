@@ -9,7 +9,7 @@
 
 mod retry;
 mod tls;
-mod uc;
+pub(crate) mod uc;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

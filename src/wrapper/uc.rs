@@ -12,25 +12,30 @@ fn connection(what: &str, url: &str, e: reqwest::Error) -> ZerobusError {
     ZerobusError::Connection(format!("{what} at {url} failed: {e}"))
 }
 
-/// Columns of `config.table_name` as UC reports them.
-pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
-    let uc = config
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| ZerobusError::Configuration(format!("cannot build an HTTP client: {e}")))
+}
+
+fn uc_base(config: &WrapperConfig) -> &str {
+    config
         .unity_catalog_url
         .as_deref()
         .unwrap_or_default()
-        .trim_end_matches('/');
+        .trim_end_matches('/')
+}
+
+/// A workspace token (client credentials, scope `all-apis`) for the UC API.
+async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Result<String> {
     let client_id = config.client_id.as_deref().unwrap_or_default();
     let secret = config
         .client_secret
         .as_ref()
         .map(|s| s.expose())
         .unwrap_or_default();
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| ZerobusError::Configuration(format!("cannot build an HTTP client: {e}")))?;
-
-    let token_url = format!("{uc}/oidc/v1/token");
+    let token_url = format!("{}/oidc/v1/token", uc_base(config));
     let resp = http
         .post(&token_url)
         .basic_auth(client_id, Some(secret))
@@ -54,39 +59,56 @@ pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
             "token endpoint {token_url} sent an unreadable answer: {e}"
         ))
     })?;
-    let token = body["access_token"].as_str().ok_or_else(|| {
-        ZerobusError::TokenRefresh(format!("token endpoint {token_url} sent no access_token"))
-    })?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ZerobusError::TokenRefresh(format!("token endpoint {token_url} sent no access_token"))
+        })
+}
 
-    let table = &config.table_name;
-    let table_url = format!("{uc}/api/2.1/unity-catalog/tables/{table}");
+/// GET a UC API path; `None` on 404.
+async fn uc_get(config: &WrapperConfig, path: &str, what: &str) -> Result<Option<Value>> {
+    let http = http_client()?;
+    let token = workspace_token(&http, config).await?;
+    let url = format!("{}{path}", uc_base(config));
     let resp = http
-        .get(&table_url)
+        .get(&url)
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| connection("the Unity Catalog request", &table_url, e))?;
+        .map_err(|e| connection("the Unity Catalog request", &url, e))?;
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_FOUND {
-        return Err(ZerobusError::Configuration(format!(
-            "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
-        )));
+        return Ok(None);
     }
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ZerobusError::Authentication(format!(
-            "Unity Catalog refused to describe table '{table}' ({status}); grant the service principal USE CATALOG, USE SCHEMA and SELECT"
+            "Unity Catalog refused to describe {what} ({status}); grant the service principal USE CATALOG, USE SCHEMA and SELECT"
         )));
     }
     if !status.is_success() {
         return Err(ZerobusError::Connection(format!(
-            "Unity Catalog answered {status} for table '{table}'"
+            "Unity Catalog answered {status} for {what}"
         )));
     }
-    let body: Value = resp.json().await.map_err(|e| {
+    resp.json().await.map(Some).map_err(|e| {
         ZerobusError::Connection(format!(
-            "Unity Catalog sent an unreadable answer for '{table}': {e}"
+            "Unity Catalog sent an unreadable answer for {what}: {e}"
         ))
-    })?;
+    })
+}
+
+/// Columns of `config.table_name` as UC reports them.
+pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
+    let table = &config.table_name;
+    let body = uc_get(config, &format!("/api/2.1/unity-catalog/tables/{table}"), &format!("table '{table}'"))
+        .await?
+        .ok_or_else(|| {
+            ZerobusError::Configuration(format!(
+                "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
+            ))
+        })?;
     serde_json::from_value(body["columns"].clone()).map_err(|e| {
         ZerobusError::Conversion(format!(
             "table '{table}': Unity Catalog columns are not understood: {e}"

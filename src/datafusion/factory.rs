@@ -1,0 +1,84 @@
+//! [`ZerobusTableFactory`]: `CREATE EXTERNAL TABLE t [(columns)] STORED AS ZEROBUS
+//! LOCATION 'catalog.schema.table' [OPTIONS (...)]`. A column list in the DDL is used as
+//! the table's schema (no UC look-up, for workspaces whose UC API is not reachable);
+//! without one the schema comes from Unity Catalog. OPTIONS may override `endpoint`,
+//! `unity_catalog_url`, `client_id`, `client_secret` and `retry_max_attempts`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProviderFactory};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::CreateExternalTable;
+
+use super::df_error;
+use super::table::ZerobusTable;
+use crate::config::{SchemaSource, Secret, WrapperConfig};
+
+/// Creates Zerobus tables from `CREATE EXTERNAL TABLE … STORED AS ZEROBUS`.
+#[derive(Debug, Clone)]
+pub struct ZerobusTableFactory {
+    template: WrapperConfig,
+}
+
+impl ZerobusTableFactory {
+    /// A factory whose tables connect with `template` unless OPTIONS say otherwise.
+    pub fn new(template: WrapperConfig) -> Self {
+        ZerobusTableFactory { template }
+    }
+}
+
+#[async_trait]
+impl TableProviderFactory for ZerobusTableFactory {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let location = match cmd.locations.as_slice() {
+            [one] => one.trim().trim_start_matches("zerobus://").to_string(),
+            _ => {
+                return Err(DataFusionError::Plan(
+                    "STORED AS ZEROBUS needs LOCATION 'catalog.schema.table'".into(),
+                ))
+            }
+        };
+        let mut config = self.template.clone();
+        config.table_name = location;
+        for (key, value) in &cmd.options {
+            match key.to_ascii_lowercase().as_str() {
+                "endpoint" => config.endpoint = value.clone(),
+                "unity_catalog_url" => config.unity_catalog_url = Some(value.clone()),
+                "client_id" => config.client_id = Some(value.clone()),
+                "client_secret" => config.client_secret = Some(Secret::new(value.clone())),
+                "retry_max_attempts" => {
+                    config.retry_max_attempts = value
+                        .parse()
+                        .map_err(|_| DataFusionError::Plan(format!("OPTIONS retry_max_attempts '{value}' is not a number")))?
+                }
+                other => {
+                    return Err(DataFusionError::Plan(format!(
+                        "unknown Zerobus option '{other}' (known: endpoint, unity_catalog_url, client_id, client_secret, retry_max_attempts)"
+                    )))
+                }
+            }
+        }
+        let columns = cmd.schema.as_arrow();
+        if columns.fields().is_empty() {
+            config.validate().map_err(df_error)?;
+            Ok(Arc::new(
+                ZerobusTable::from_unity_catalog(config)
+                    .await
+                    .map_err(df_error)?,
+            ))
+        } else {
+            config.schema_source = SchemaSource::ArrowSchema;
+            config.validate().map_err(df_error)?;
+            Ok(Arc::new(ZerobusTable::new(
+                config,
+                Arc::new(columns.clone()),
+            )))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! [`ZerobusSink`]: the `DataSink` that sends a query's batches through a
+//! [`ZerobusWrapper`], a bounded number at a time, and returns the count of rows durably
+//! acknowledged.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use datafusion_datasource::sink::DataSink;
+use futures::StreamExt;
+use tokio::task::JoinSet;
+
+use super::df_error;
+use crate::config::WrapperConfig;
+use crate::wrapper::ZerobusWrapper;
+
+/// Batches in flight at once: enough to keep the stream busy while earlier batches wait
+/// for their acknowledgement, few enough that memory stays bounded whatever the input size.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Writes query output into one Zerobus table.
+pub struct ZerobusSink {
+    config: WrapperConfig,
+    schema: SchemaRef,
+}
+
+impl ZerobusSink {
+    /// A sink for `config.table_name` with the table's schema.
+    pub fn new(config: WrapperConfig, schema: SchemaRef) -> Self {
+        ZerobusSink { config, schema }
+    }
+}
+
+impl fmt::Debug for ZerobusSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZerobusSink")
+            .field("table", &self.config.table_name)
+            .finish()
+    }
+}
+
+impl DisplayAs for ZerobusSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ZerobusSink: table={}", self.config.table_name)
+    }
+}
+
+#[async_trait]
+impl DataSink for ZerobusSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
+        let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
+        let _guard = span.enter();
+        let mut in_flight = JoinSet::new();
+        let mut acknowledged = 0u64;
+        let mut first_error = None;
+        while let Some(batch) = data.next().await {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    first_error = Some(e);
+                    break;
+                }
+            };
+            while in_flight.len() >= MAX_IN_FLIGHT {
+                if let Some(done) = in_flight.join_next().await {
+                    match done {
+                        Ok(Ok(rows)) => acknowledged += rows,
+                        Ok(Err(e)) => first_error = first_error.or(Some(df_error(e))),
+                        Err(e) => {
+                            first_error = first_error.or(Some(
+                                datafusion::error::DataFusionError::External(Box::new(e)),
+                            ))
+                        }
+                    }
+                }
+            }
+            if first_error.is_some() {
+                break;
+            }
+            let w = wrapper.clone();
+            in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            match done {
+                Ok(Ok(rows)) => acknowledged += rows,
+                Ok(Err(e)) => first_error = first_error.or(Some(df_error(e))),
+                Err(e) => {
+                    first_error = first_error.or(Some(
+                        datafusion::error::DataFusionError::External(Box::new(e)),
+                    ))
+                }
+            }
+        }
+        let closed = wrapper.shutdown().await;
+        if let Some(e) = first_error {
+            tracing::error!(table = %self.config.table_name, acknowledged, "INSERT failed after {acknowledged} rows were acknowledged");
+            return Err(e);
+        }
+        closed.map_err(df_error)?;
+        Ok(acknowledged)
+    }
+}

@@ -1,0 +1,124 @@
+//! [`ZerobusTable`]: a write-only DataFusion table backed by a Zerobus target table.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use databricks_zerobus_ingest_sdk::schema::{arrow_schema_from_uc_columns, UcColumn};
+use datafusion::catalog::Session;
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion_datasource::sink::DataSinkExec;
+
+use super::sink::ZerobusSink;
+use crate::config::WrapperConfig;
+use crate::error::ZerobusError;
+
+/// The Arrow schema SQL sees for a UC table: the SDK's UC → Arrow mapping, with DECIMAL
+/// columns as `Decimal128(p, s)` and VARIANT columns as JSON text (`Utf8`), which is what
+/// queries produce and what Zerobus accepts for them.
+pub fn arrow_schema_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<Schema> {
+    let base = arrow_schema_from_uc_columns(columns)
+        .map_err(|e| ZerobusError::Conversion(format!("table '{table}': {e}")))?;
+    let mut sorted: Vec<&UcColumn> = columns.iter().filter(|c| c.position >= 0).collect();
+    sorted.sort_by_key(|c| c.position);
+    let fields: Vec<Field> = base
+        .fields()
+        .iter()
+        .zip(sorted)
+        .map(|(f, c)| match c.type_name.to_ascii_uppercase().as_str() {
+            "VARIANT" => Field::new(f.name(), DataType::Utf8, f.is_nullable()),
+            "DECIMAL" => match decimal_args(&c.type_text) {
+                Some((p, s)) => Field::new(f.name(), DataType::Decimal128(p, s), f.is_nullable()),
+                None => f.as_ref().clone(),
+            },
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Ok(Schema::new(fields))
+}
+
+fn decimal_args(type_text: &str) -> Option<(u8, i8)> {
+    let inner = type_text.trim().to_ascii_lowercase();
+    let inner = inner.strip_prefix("decimal(")?.strip_suffix(')')?;
+    let (p, s) = inner.split_once(',')?;
+    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+}
+
+/// A Zerobus target table as DataFusion sees it: append-only, write-only.
+#[derive(Debug, Clone)]
+pub struct ZerobusTable {
+    config: WrapperConfig,
+    schema: SchemaRef,
+}
+
+impl ZerobusTable {
+    /// A table with a known schema; `config.table_name` is the UC table.
+    pub fn new(config: WrapperConfig, schema: SchemaRef) -> Self {
+        ZerobusTable { config, schema }
+    }
+
+    /// Describe the table through the UC tables API.
+    pub async fn from_unity_catalog(config: WrapperConfig) -> crate::Result<Self> {
+        let columns = crate::wrapper::uc::table_columns(&config).await?;
+        let schema = arrow_schema_from_uc(&config.table_name, &columns)?;
+        Ok(ZerobusTable::new(config, Arc::new(schema)))
+    }
+
+    /// The wrapper configuration used for writes.
+    pub fn config(&self) -> &WrapperConfig {
+        &self.config
+    }
+}
+
+#[async_trait]
+impl TableProvider for ZerobusTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Plan(format!(
+            "Zerobus table '{}' is write-only: Zerobus ingests, it does not serve reads. Read the Delta \
+             table instead (Databricks SQL, or delta-rs on the emulator's warehouse)",
+            self.config.table_name
+        )))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(DataFusionError::Plan(format!(
+                "{insert_op} is not supported for Zerobus table '{}': Zerobus only appends (use INSERT INTO)",
+                self.config.table_name
+            )));
+        }
+        // DataSinkExec reads only partition 0 of its input: merge every partition into it
+        // so that no row is left behind. No stream is opened here (planning may run twice).
+        let input: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() > 1 {
+            Arc::new(CoalescePartitionsExec::new(input))
+        } else {
+            input
+        };
+        let sink = ZerobusSink::new(self.config.clone(), self.schema.clone());
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}

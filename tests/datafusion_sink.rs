@@ -1,0 +1,279 @@
+//! SQL into Zerobus through DataFusion, against the in-process emulator: what lands in
+//! Delta (read back) equals the query result, nested types and nulls included.
+
+#![cfg(feature = "datafusion")]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::UInt64Type;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
+use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
+
+const TABLE: &str = "main.default.sink_t";
+const COLUMNS: &str = "id BIGINT NOT NULL, name STRING, score DOUBLE, tags ARRAY<STRING>, \
+    attrs MAP<STRING, BIGINT>, s STRUCT<a: INT, b: STRING>, ts TIMESTAMP, d DATE, amount DECIMAL(10,2)";
+
+/// The rows to insert, as SQL over `src` (a table with one BIGINT column `n`).
+const SELECT: &str = "SELECT n AS id, \
+    CASE WHEN n % 7 = 0 THEN NULL ELSE concat('név-', CAST(n AS VARCHAR)) END AS name, \
+    CAST(n AS DOUBLE) / 4 AS score, \
+    CASE WHEN n % 3 = 0 THEN make_array('a', 'b') ELSE make_array(concat('t', CAST(n AS VARCHAR))) END AS tags, \
+    map(['k1', 'k2'], [n, n * 2]) AS attrs, \
+    CASE WHEN n % 5 = 0 THEN NULL ELSE named_struct('a', CAST(n % 1000 AS INT), 'b', CAST(n AS VARCHAR)) END AS s, \
+    arrow_cast(to_timestamp_micros(1700000000000000 + n), 'Timestamp(Microsecond, Some(\"UTC\"))') AS ts, \
+    CAST(CAST(19000 + n % 365 AS INT) AS DATE) AS d, \
+    CAST(CAST(n AS DOUBLE) / 100 AS DECIMAL(10,2)) AS amount \
+    FROM src";
+
+fn init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "warn,deltalake_core::writer::stats=error",
+        ))
+        .with_test_writer()
+        .try_init();
+}
+
+async fn setup(dir: &Path, faults: Faults) -> (EmulatorHandle, SessionContext) {
+    init();
+    let emu = Emulator::start(EmulatorConfig::new(dir.join("warehouse")).with_faults(faults))
+        .await
+        .unwrap();
+    emu.create_table(TABLE, COLUMNS).await.unwrap();
+    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .dead_letter_dir(dir.join("dead"))
+        .retry_base_delay_ms(20)
+        .retry_max_attempts(30)
+        .build()
+        .unwrap();
+    let ctx = SessionContext::new();
+    register(&ctx, "zerobus", template);
+    (emu, ctx)
+}
+
+/// A source of `n` rows split over `partitions` partitions.
+fn source(ctx: &SessionContext, n: u64, partitions: u64) {
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("n", arrow::datatypes::DataType::Int64, false),
+    ]));
+    let per = n / partitions;
+    let parts: Vec<Vec<RecordBatch>> = (0..partitions)
+        .map(|p| {
+            let ids: Vec<i64> = ((p * per) as i64..((p + 1) * per) as i64).collect();
+            vec![RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(arrow::array::Int64Array::from(ids))],
+            )
+            .unwrap()]
+        })
+        .collect();
+    let _ = ctx.deregister_table("src");
+    ctx.register_table("src", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+        .unwrap();
+}
+
+fn sorted_by_id(batches: &[RecordBatch]) -> RecordBatch {
+    let all = concat_batches(&batches[0].schema(), batches).unwrap();
+    let idx = sort_to_indices(all.column_by_name("id").unwrap(), None, None).unwrap();
+    take_record_batch(&all, &idx).unwrap()
+}
+
+fn cells(col: &ArrayRef) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let f = ArrayFormatter::try_new(col.as_ref(), &opts).unwrap();
+    (0..col.len()).map(|i| f.value(i).to_string()).collect()
+}
+
+async fn inserted_count(ctx: &SessionContext, query: &str) -> u64 {
+    let out = sql(ctx, query).await.unwrap().collect().await.unwrap();
+    out[0].column(0).as_primitive::<UInt64Type>().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_from_a_four_partition_source_lands_every_row_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 40_000, 4);
+    let count = inserted_count(
+        &ctx,
+        &format!("INSERT INTO zerobus.main.default.sink_t {SELECT}"),
+    )
+    .await;
+    assert_eq!(
+        count, 40_000,
+        "the count is every row of all four partitions"
+    );
+
+    let expected = sorted_by_id(&ctx.sql(SELECT).await.unwrap().collect().await.unwrap());
+    let landed = sorted_by_id(
+        &zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(landed.num_rows(), 40_000);
+    for field in expected.schema().fields() {
+        let want = cells(expected.column_by_name(field.name()).unwrap());
+        let got = cells(landed.column_by_name(field.name()).unwrap());
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert_eq!(g, w, "column {} row {i}", field.name());
+        }
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_part_spelling_and_create_external_table_work_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 1000, 1);
+    let out = ctx
+        .sql(&format!(
+            "INSERT INTO zerobus.\"main.default\".sink_t {SELECT} WHERE n < 500"
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(out[0].column(0).as_primitive::<UInt64Type>().value(0), 500);
+
+    ctx.sql("CREATE EXTERNAL TABLE events STORED AS ZEROBUS LOCATION 'main.default.sink_t'")
+        .await
+        .unwrap();
+    let n = inserted_count(
+        &ctx,
+        &format!("INSERT INTO events {SELECT} WHERE n >= 500 AND n < 800"),
+    )
+    .await;
+    assert_eq!(n, 300);
+
+    // A column list in the DDL replaces the UC look-up.
+    ctx.sql("CREATE EXTERNAL TABLE narrow (id BIGINT NOT NULL, name VARCHAR) STORED AS ZEROBUS LOCATION 'main.default.sink_t'")
+        .await
+        .unwrap();
+    let n = inserted_count(
+        &ctx,
+        "INSERT INTO narrow SELECT n, 'from ddl' FROM src WHERE n >= 800",
+    )
+    .await;
+    assert_eq!(n, 200);
+
+    let landed = sorted_by_id(
+        &zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+            .await
+            .unwrap(),
+    );
+    let ids = landed
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    assert_eq!(ids.values().to_vec(), (0..1000).collect::<Vec<i64>>());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_statements_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 10, 1);
+    let err = |e: datafusion::error::DataFusionError| e.to_string();
+
+    let e = match sql(&ctx, "SELECT * FROM zerobus.main.default.sink_t").await {
+        Ok(df) => err(df.collect().await.unwrap_err()),
+        Err(e) => err(e),
+    };
+    assert!(e.contains("write-only"), "{e}");
+
+    let e = match sql(
+        &ctx,
+        &format!("INSERT OVERWRITE zerobus.main.default.sink_t {SELECT}"),
+    )
+    .await
+    {
+        Ok(df) => err(df.collect().await.unwrap_err()),
+        Err(e) => err(e),
+    };
+    assert!(e.contains("only appends"), "{e}");
+
+    let e = err(sql(
+        &ctx,
+        "INSERT INTO zerobus.main.default.nope SELECT n FROM src",
+    )
+    .await
+    .unwrap_err());
+    assert!(e.contains("nope"), "{e}");
+
+    let e = match sql(
+        &ctx,
+        "INSERT INTO zerobus.main.default.sink_t (id, s) SELECT n, 'text' FROM src",
+    )
+    .await
+    {
+        Ok(df) => err(df.collect().await.unwrap_err()),
+        Err(e) => err(e),
+    };
+    assert!(
+        e.contains("Struct"),
+        "a type that does not fit the table is refused: {e}"
+    );
+    assert_eq!(
+        emu.streams_opened(),
+        0,
+        "nothing was sent for refused statements"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_survives_streams_dropped_mid_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(
+        dir.path(),
+        Faults {
+            close_stream_after_records: Some(15_000),
+            unavailable_rate: 0.02,
+            ..Faults::default()
+        },
+    )
+    .await;
+    source(&ctx, 100_000, 4);
+    let count = inserted_count(
+        &ctx,
+        &format!("INSERT INTO zerobus.main.default.sink_t {SELECT}"),
+    )
+    .await;
+    assert_eq!(count, 100_000);
+    let landed = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    let mut ids: Vec<i64> = landed
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    println!(
+        "INSERT with faults: 100000 rows, {total} in table, {} duplicates, streams opened {}",
+        total - ids.len(),
+        emu.streams_opened()
+    );
+    assert_eq!(ids, (0..100_000).collect::<Vec<i64>>(), "every row present");
+    emu.shutdown().await;
+}
