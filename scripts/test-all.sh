@@ -12,14 +12,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy -j "$jobs" --workspace --all-targets -- -D warnings
+cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 
 echo "== cargo test"
-cargo test -j "$jobs" --workspace -- --test-threads 2
+cargo test -j "$jobs" --workspace --all-features -- --test-threads 2
 
 echo "== python tests"
-cargo build -j "$jobs" -p zerobus-emulator --bin zerobus-emulator
-cargo build -j "$jobs" -p arrow-zerobus-sdk-wrapper --example debug_files
+# Same feature set as the tests above, so nothing is rebuilt: the emulator program and the
+# debug-files example that the Python tests run.
+cargo build -j "$jobs" --workspace --all-features --bins --examples
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi

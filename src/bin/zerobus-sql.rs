@@ -1,0 +1,397 @@
+//! `zerobus-sql`: DataFusion's SQL shell with Zerobus tables.
+//!
+//! `INSERT INTO zerobus.main.default.t SELECT …` streams query output into Zerobus. With no
+//! `ZEROBUS_ENDPOINT` the embedded emulator is started (warehouse `./zerobus-warehouse`),
+//! `CREATE TABLE zerobus.main.default.t (…)` creates tables on it, and the Delta tables it
+//! lands are readable as `main.default.t`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arrow_zerobus_sdk_wrapper::datafusion::{fold_zerobus_names, register};
+use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use async_trait::async_trait;
+use clap::Parser;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{ColumnOption, ObjectNamePart, Statement};
+use datafusion_cli::exec::exec_from_commands;
+use datafusion_cli::print_format::PrintFormat;
+use datafusion_cli::print_options::{MaxRows, PrintOptions};
+use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+
+/// DataFusion SQL with Zerobus tables: INSERT INTO zerobus.<catalog>.<schema>.<table> SELECT …
+#[derive(Parser, Debug)]
+#[command(name = "zerobus-sql", version)]
+struct Args {
+    /// Run these statements and exit (repeatable).
+    #[arg(short = 'c', long = "command")]
+    commands: Vec<String>,
+    /// Run the statements of these files and exit (repeatable).
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
+    /// Output format: table, csv, tsv, json, nd-json, automatic.
+    #[arg(long, default_value = "automatic")]
+    format: String,
+    /// No timing lines.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Zerobus endpoint; without it the embedded emulator is used.
+    #[arg(long, env = "ZEROBUS_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Workspace (Unity Catalog) URL.
+    #[arg(long, env = "DATABRICKS_HOST")]
+    unity_catalog_url: Option<String>,
+    /// OAuth client id.
+    #[arg(long, env = "DATABRICKS_CLIENT_ID")]
+    client_id: Option<String>,
+    /// OAuth client secret.
+    #[arg(long, env = "DATABRICKS_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Warehouse of the embedded emulator.
+    #[arg(long, default_value = "./zerobus-warehouse")]
+    warehouse: PathBuf,
+    /// Name of the Zerobus catalog in SQL.
+    #[arg(long, default_value = "zerobus")]
+    catalog: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zerobus-sql: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Shell {
+    ctx: SessionContext,
+    catalog: String,
+    emulator: Option<EmulatorHandle>,
+    print: PrintOptions,
+}
+
+async fn run(args: Args) -> std::result::Result<(), String> {
+    let format: PrintFormat = args
+        .format
+        .parse()
+        .map_err(|e: String| format!("--format: {e}"))?;
+    let (emulator, template) = match &args.endpoint {
+        Some(endpoint) => {
+            let mut b = WrapperConfig::builder(endpoint, "zerobus.placeholder.table");
+            if let Some(u) = &args.unity_catalog_url {
+                b = b.unity_catalog_url(if u.starts_with("http") {
+                    u.clone()
+                } else {
+                    format!("https://{u}")
+                });
+            }
+            if let Some(id) = &args.client_id {
+                b = b.client_id(id);
+            }
+            if let Some(s) = &args.client_secret {
+                b = b.client_secret(s);
+            }
+            (None, b.build().map_err(|e| e.to_string())?)
+        }
+        None => {
+            let emu = Emulator::start(EmulatorConfig::new(&args.warehouse))
+                .await
+                .map_err(|e| format!("cannot start the embedded Zerobus emulator: {e}"))?;
+            eprintln!(
+                "zerobus-sql: no ZEROBUS_ENDPOINT set; using the embedded Zerobus emulator (warehouse {}). \
+                 Landed rows are readable as <catalog>.<schema>.<table>, e.g. SELECT * FROM main.default.t",
+                emu.warehouse().display()
+            );
+            let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+                .client_id(emu.client_id())
+                .client_secret(emu.client_secret())
+                .unity_catalog_url(emu.http_url())
+                .build()
+                .map_err(|e| e.to_string())?;
+            (Some(emu), template)
+        }
+    };
+    let ctx = SessionContext::new();
+    register(&ctx, &args.catalog, template);
+    let mut shell = Shell {
+        ctx,
+        catalog: args.catalog.clone(),
+        emulator,
+        print: PrintOptions {
+            format,
+            quiet: args.quiet,
+            maxrows: MaxRows::Limited(40),
+            color: false,
+            instrumented_registry: Arc::new(
+                datafusion_cli::object_storage::instrumented::InstrumentedObjectStoreRegistry::new(
+                ),
+            ),
+        },
+    };
+    shell.refresh_local_tables();
+    let mut result = Ok(());
+    if !args.commands.is_empty() || !args.files.is_empty() {
+        for c in &args.commands {
+            if let Err(e) = shell.run_text(c).await {
+                result = Err(e.to_string());
+                break;
+            }
+        }
+        if result.is_ok() {
+            for f in &args.files {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                if let Err(e) = shell.run_text(&text).await {
+                    result = Err(format!("{}: {e}", f.display()));
+                    break;
+                }
+            }
+        }
+    } else {
+        shell.repl().await;
+    }
+    if let Some(emu) = shell.emulator.take() {
+        emu.shutdown().await;
+    }
+    result
+}
+
+impl Shell {
+    /// Run every statement of `text`, in order.
+    async fn run_text(&mut self, text: &str) -> Result<()> {
+        let statements = DFParser::parse_sql(text)?;
+        for mut statement in statements {
+            fold_zerobus_names(&mut statement, std::slice::from_ref(&self.catalog));
+            if let DFStatement::Statement(s) = &statement {
+                if let Statement::CreateTable(create) = s.as_ref() {
+                    if self.is_zerobus(&create.name.0) {
+                        self.create_table(create).await?;
+                        continue;
+                    }
+                }
+            }
+            exec_from_commands(&self.ctx, vec![statement.to_string()], &self.print).await?;
+            self.refresh_local_tables();
+        }
+        Ok(())
+    }
+
+    fn is_zerobus(&self, parts: &[ObjectNamePart]) -> bool {
+        matches!(parts.first(), Some(ObjectNamePart::Identifier(i)) if i.value.eq_ignore_ascii_case(&self.catalog))
+            && parts.len() == 3
+    }
+
+    /// `CREATE TABLE zerobus.main.default.t (…)`: on the emulator, create the UC table.
+    async fn create_table(
+        &mut self,
+        create: &datafusion::sql::sqlparser::ast::CreateTable,
+    ) -> Result<()> {
+        let idents: Vec<String> = create
+            .name
+            .0
+            .iter()
+            .filter_map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(i.value.clone()),
+                _ => None,
+            })
+            .collect();
+        let full = format!("{}.{}", idents[1], idents[2]);
+        let Some(emu) = &self.emulator else {
+            return Err(DataFusionError::Plan(format!(
+                "Zerobus does not create tables: create '{full}' with Databricks SQL (CREATE TABLE … USING DELTA), then INSERT INTO it here"
+            )));
+        };
+        if emu.table_location(&full).is_some() {
+            if create.if_not_exists {
+                return Ok(());
+            }
+            return Err(DataFusionError::Plan(format!(
+                "table '{full}' already exists"
+            )));
+        }
+        let columns: Vec<String> = create
+            .columns
+            .iter()
+            .map(|c| {
+                let not_null = c
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull));
+                format!(
+                    "{} {}{}",
+                    c.name.value,
+                    c.data_type,
+                    if not_null { " NOT NULL" } else { "" }
+                )
+            })
+            .collect();
+        emu.create_table(&full, &columns.join(", "))
+            .await
+            .map_err(|e| DataFusionError::Plan(format!("cannot create '{full}': {e}")))?;
+        if !self.print.quiet {
+            println!("Created Zerobus table {full} on the emulator.");
+        }
+        self.refresh_local_tables();
+        Ok(())
+    }
+
+    /// Register each UC catalog of the emulator's warehouse as a read-only catalog of its
+    /// Delta tables (`SELECT * FROM main.default.t`).
+    fn refresh_local_tables(&self) {
+        let Some(emu) = &self.emulator else { return };
+        for dir in subdirs(emu.warehouse()) {
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                continue;
+            };
+            if self.ctx.catalog(&name).is_none() {
+                self.ctx
+                    .register_catalog(&name, Arc::new(LandedCatalog { dir }));
+            }
+        }
+    }
+
+    async fn repl(&mut self) {
+        use rustyline::error::ReadlineError;
+        let mut rl = match rustyline::DefaultEditor::new() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cannot start the line editor: {e}");
+                return;
+            }
+        };
+        let mut buffer = String::new();
+        loop {
+            let prompt = if buffer.is_empty() {
+                "zerobus> "
+            } else {
+                "       > "
+            };
+            match rl.readline(prompt) {
+                Ok(line) => {
+                    let trimmed = line.trim();
+                    if buffer.is_empty()
+                        && (trimmed == "\\q" || trimmed == "quit" || trimmed == "exit")
+                    {
+                        break;
+                    }
+                    buffer.push_str(&line);
+                    buffer.push('\n');
+                    if trimmed.ends_with(';') {
+                        let _ = rl.add_history_entry(buffer.trim());
+                        if let Err(e) = self.run_text(&buffer).await {
+                            eprintln!("{e}");
+                        }
+                        buffer.clear();
+                    }
+                }
+                Err(ReadlineError::Interrupted) => buffer.clear(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && !p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or(".")
+                            .starts_with('.')
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A UC catalog directory of the emulator's warehouse: schemas are its subdirectories.
+#[derive(Debug)]
+struct LandedCatalog {
+    dir: PathBuf,
+}
+
+impl CatalogProvider for LandedCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        subdirs(&self.dir)
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let dir = self.dir.join(name);
+        dir.is_dir()
+            .then(|| Arc::new(LandedSchema { dir }) as Arc<dyn SchemaProvider>)
+    }
+}
+
+/// Delta tables of one schema directory, opened at each query (so new rows are seen).
+#[derive(Debug)]
+struct LandedSchema {
+    dir: PathBuf,
+}
+
+#[async_trait]
+impl SchemaProvider for LandedSchema {
+    fn table_names(&self) -> Vec<String> {
+        subdirs(&self.dir)
+            .iter()
+            .filter(|p| p.join("_delta_log").is_dir())
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let dir = self.dir.join(name);
+        if !dir.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let url = url::Url::from_directory_path(&dir).map_err(|_| {
+            DataFusionError::Plan(format!("{} is not an absolute path", dir.display()))
+        })?;
+        let table = deltalake_core::DeltaTable::try_from_url(url)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.dir.join(name).join("_delta_log").is_dir()
+    }
+}

@@ -1,0 +1,71 @@
+//! The `zerobus-sql` program on the embedded emulator: every file of `sql-examples/` runs,
+//! and its output shows the rows that landed in Delta.
+
+#![cfg(feature = "cli")]
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(warehouse: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(warehouse)
+        .args(["--format", "csv", "--quiet"])
+        .args(args)
+        .env_remove("ZEROBUS_ENDPOINT")
+        .output()
+        .expect("run zerobus-sql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn quickstart_creates_inserts_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/quickstart.sql");
+    let (ok, out, err) = run(dir.path(), &["-f", file]);
+    assert!(ok, "quickstart failed: {err}\n{out}");
+    assert!(
+        err.contains("embedded Zerobus emulator"),
+        "the embedded default is announced on stderr: {err}"
+    );
+    assert!(
+        out.contains("count\n10000\n"),
+        "INSERT reports 10000 acknowledged rows: {out}"
+    );
+    assert!(
+        out.contains("rows_landed,first_id,last_id\n10000,1,10000\n"),
+        "{out}"
+    );
+    assert!(out.contains("sensor-0,1000,22.5"), "{out}");
+
+    // Again on the same warehouse: the table exists (IF NOT EXISTS), the rows add up.
+    let (ok, out, err) = run(dir.path(), &["-f", file]);
+    assert!(ok, "second run failed: {err}");
+    assert!(out.contains("20000,1,10000"), "{out}");
+}
+
+#[test]
+fn errors_are_reported_and_the_exit_status_is_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(
+        dir.path(),
+        &["-c", "INSERT INTO zerobus.main.default.missing SELECT 1"],
+    );
+    assert!(!ok);
+    assert!(err.contains("missing"), "{err}");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "-c",
+            "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
+            "-c",
+            "INSERT OVERWRITE zerobus.main.default.t SELECT 1",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("only appends"), "{err}");
+}
