@@ -12,6 +12,7 @@ fn run(warehouse: &Path, args: &[&str]) -> (bool, String, String) {
         .arg(warehouse)
         .args(["--format", "csv", "--quiet"])
         .args(args)
+        .current_dir(warehouse.parent().unwrap_or(warehouse))
         .env_remove("ZEROBUS_ENDPOINT")
         .output()
         .expect("run zerobus-sql");
@@ -25,8 +26,9 @@ fn run(warehouse: &Path, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn quickstart_creates_inserts_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
+    let dir = &dir.path().join("warehouse");
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/quickstart.sql");
-    let (ok, out, err) = run(dir.path(), &["-f", file]);
+    let (ok, out, err) = run(dir, &["-f", file]);
     assert!(ok, "quickstart failed: {err}\n{out}");
     assert!(
         err.contains("embedded Zerobus emulator"),
@@ -43,22 +45,23 @@ fn quickstart_creates_inserts_and_reads_back() {
     assert!(out.contains("sensor-0,1000,22.5"), "{out}");
 
     // Again on the same warehouse: the table exists (IF NOT EXISTS), the rows add up.
-    let (ok, out, err) = run(dir.path(), &["-f", file]);
+    let (ok, out, err) = run(dir, &["-f", file]);
     assert!(ok, "second run failed: {err}");
     assert!(out.contains("20000,1,10000"), "{out}");
 }
 
 #[test]
 fn errors_are_reported_and_the_exit_status_is_non_zero() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
     let (ok, _, err) = run(
-        dir.path(),
+        dir,
         &["-c", "INSERT INTO zerobus.main.default.missing SELECT 1"],
     );
     assert!(!ok);
     assert!(err.contains("missing"), "{err}");
     let (ok, _, err) = run(
-        dir.path(),
+        dir,
         &[
             "-c",
             "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
@@ -68,4 +71,31 @@ fn errors_are_reported_and_the_exit_status_is_non_zero() {
     );
     assert!(!ok);
     assert!(err.contains("only appends"), "{err}");
+}
+
+#[test]
+fn nested_types_land_with_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/nested_types.sql");
+    let (ok, out, err) = run(&dir.path().join("warehouse"), &["-f", file]);
+    assert!(ok, "nested_types failed: {err}\n{out}");
+    assert!(out.contains("count\n1000\n"), "{out}");
+    assert!(out.contains("1,customer-1,2,us,9.99"), "{out}");
+    assert!(
+        out.contains("4,,2,eu,39.96"),
+        "a NULL struct lands as NULL: {out}"
+    );
+    assert!(out.contains("1000,4999995.00,750"), "{out}");
+}
+
+#[test]
+fn a_parquet_file_loads_into_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/from_parquet.sql");
+    let (ok, out, err) = run(&dir.path().join("warehouse"), &["-f", file]);
+    assert!(ok, "from_parquet failed: {err}\n{out}");
+    assert!(dir.path().join("readings.parquet").exists());
+    for d in 0..5 {
+        assert!(out.contains(&format!("device-{d},1000")), "{out}");
+    }
 }

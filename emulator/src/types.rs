@@ -686,11 +686,17 @@ impl Parser<'_> {
                 Ok(UcType::Array(Box::new(e)))
             }
             "MAP" => {
-                self.expect('<')?;
+                // MAP<K, V> (Spark, UC) or MAP(K, V) (how SQL parsers print it).
+                let close = if self.eat('(') {
+                    ')'
+                } else {
+                    self.expect('<')?;
+                    '>'
+                };
                 let k = self.parse_type(depth + 1)?;
                 self.expect(',')?;
                 let v = self.parse_type(depth + 1)?;
-                self.expect('>')?;
+                self.expect(close)?;
                 Ok(UcType::Map(Box::new(k), Box::new(v)))
             }
             "STRUCT" => {
@@ -746,7 +752,7 @@ mod tests {
     fn parses_nested_ddl_and_round_trips_through_json() {
         let cols = parse_columns(
             "id BIGINT NOT NULL, price DECIMAL(12, 3), tags ARRAY<STRING>, \
-             attrs MAP<STRING, BIGINT>, s STRUCT<a: INT NOT NULL, b STRUCT<c: DATE>>, v VARIANT",
+             attrs MAP(STRING, BIGINT), s STRUCT<a: INT NOT NULL, b STRUCT<c: DATE>>, v VARIANT",
         )
         .unwrap();
         assert_eq!(cols.len(), 6);

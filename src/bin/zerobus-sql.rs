@@ -136,7 +136,8 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             (Some(emu), template)
         }
     };
-    let ctx = SessionContext::new();
+    // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
+    let ctx = SessionContext::new().enable_url_table();
     register(&ctx, &args.catalog, template);
     let mut shell = Shell {
         ctx,
@@ -182,23 +183,49 @@ async fn run(args: Args) -> std::result::Result<(), String> {
 }
 
 impl Shell {
-    /// Run every statement of `text`, in order.
+    /// Run every statement of `text`, in order. Statements are cut where a line ends with
+    /// `;` (as datafusion-cli does); a statement that needs no Zerobus handling is passed
+    /// to datafusion-cli as written, a folded one as its re-printed SQL.
     async fn run_text(&mut self, text: &str) -> Result<()> {
-        let statements = DFParser::parse_sql(text)?;
-        for mut statement in statements {
-            fold_zerobus_names(&mut statement, std::slice::from_ref(&self.catalog));
-            if let DFStatement::Statement(s) = &statement {
-                if let Statement::CreateTable(create) = s.as_ref() {
-                    if self.is_zerobus(&create.name.0) {
-                        self.create_table(create).await?;
-                        continue;
-                    }
-                }
+        for chunk in statements_of(text) {
+            let parsed = DFParser::parse_sql(&chunk)?;
+            let mut folded = Vec::with_capacity(parsed.len());
+            let mut changed = false;
+            for original in parsed {
+                let mut statement = original.clone();
+                fold_zerobus_names(&mut statement, std::slice::from_ref(&self.catalog));
+                changed |= statement != original;
+                folded.push(statement);
             }
-            exec_from_commands(&self.ctx, vec![statement.to_string()], &self.print).await?;
-            self.refresh_local_tables();
+            if !changed && !folded.iter().any(|s| self.zerobus_create(s).is_some()) {
+                exec_from_commands(&self.ctx, vec![chunk], &self.print).await?;
+                self.refresh_local_tables();
+                continue;
+            }
+            for statement in folded {
+                if let Some(create) = self.zerobus_create(&statement) {
+                    self.create_table(create).await?;
+                    continue;
+                }
+                exec_from_commands(&self.ctx, vec![statement.to_string()], &self.print).await?;
+                self.refresh_local_tables();
+            }
         }
         Ok(())
+    }
+
+    /// The statement, if it is `CREATE TABLE <zerobus catalog>.…`.
+    fn zerobus_create<'a>(
+        &self,
+        statement: &'a DFStatement,
+    ) -> Option<&'a datafusion::sql::sqlparser::ast::CreateTable> {
+        match statement {
+            DFStatement::Statement(s) => match s.as_ref() {
+                Statement::CreateTable(create) if self.is_zerobus(&create.name.0) => Some(create),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn is_zerobus(&self, parts: &[ObjectNamePart]) -> bool {
@@ -314,6 +341,27 @@ impl Shell {
             }
         }
     }
+}
+
+/// Statements of a script: cut after each line that ends with `;`; comment lines dropped.
+fn statements_of(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_end();
+        if trimmed.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(trimmed);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if current.trim().chars().any(|c| !c.is_whitespace()) {
+        out.push(current);
+    }
+    out
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
