@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use datafusion_datasource::sink::DataSink;
 use futures::StreamExt;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::df_error;
 use crate::config::WrapperConfig;
@@ -62,54 +63,59 @@ impl DataSink for ZerobusSink {
     ) -> Result<u64> {
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
-        let _guard = span.enter();
-        let mut in_flight = JoinSet::new();
-        let mut acknowledged = 0u64;
-        let mut first_error = None;
-        while let Some(batch) = data.next().await {
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    first_error = Some(e);
-                    break;
-                }
-            };
-            while in_flight.len() >= MAX_IN_FLIGHT {
-                if let Some(done) = in_flight.join_next().await {
-                    match done {
-                        Ok(Ok(rows)) => acknowledged += rows,
-                        Ok(Err(e)) => first_error = first_error.or(Some(df_error(e))),
-                        Err(e) => {
-                            first_error = first_error.or(Some(
-                                datafusion::error::DataFusionError::External(Box::new(e)),
-                            ))
-                        }
+        let table = self.config.table_name.clone();
+        async move {
+            let mut in_flight = JoinSet::new();
+            let mut acknowledged = 0u64;
+            let mut first_error = None;
+            while let Some(batch) = data.next().await {
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                };
+                while in_flight.len() >= MAX_IN_FLIGHT {
+                    if let Some(done) = in_flight.join_next().await {
+                        settle(done, &mut acknowledged, &mut first_error);
                     }
                 }
-            }
-            if first_error.is_some() {
-                break;
-            }
-            let w = wrapper.clone();
-            in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
-        }
-        while let Some(done) = in_flight.join_next().await {
-            match done {
-                Ok(Ok(rows)) => acknowledged += rows,
-                Ok(Err(e)) => first_error = first_error.or(Some(df_error(e))),
-                Err(e) => {
-                    first_error = first_error.or(Some(
-                        datafusion::error::DataFusionError::External(Box::new(e)),
-                    ))
+                if first_error.is_some() {
+                    break;
                 }
+                let w = wrapper.clone();
+                in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
             }
+            while let Some(done) = in_flight.join_next().await {
+                settle(done, &mut acknowledged, &mut first_error);
+            }
+            let closed = wrapper.shutdown().await;
+            if let Some(e) = first_error {
+                tracing::error!(%table, acknowledged, "INSERT failed after {acknowledged} rows were acknowledged");
+                return Err(e);
+            }
+            closed.map_err(df_error)?;
+            Ok(acknowledged)
         }
-        let closed = wrapper.shutdown().await;
-        if let Some(e) = first_error {
-            tracing::error!(table = %self.config.table_name, acknowledged, "INSERT failed after {acknowledged} rows were acknowledged");
-            return Err(e);
-        }
-        closed.map_err(df_error)?;
-        Ok(acknowledged)
+        .instrument(span)
+        .await
     }
+}
+
+/// Count a finished send, or keep its error if it is the first.
+fn settle(
+    done: std::result::Result<crate::Result<u64>, tokio::task::JoinError>,
+    acknowledged: &mut u64,
+    first_error: &mut Option<DataFusionError>,
+) {
+    let error = match done {
+        Ok(Ok(rows)) => {
+            *acknowledged += rows;
+            return;
+        }
+        Ok(Err(e)) => df_error(e),
+        Err(e) => DataFusionError::External(Box::new(e)),
+    };
+    first_error.get_or_insert(error);
 }
