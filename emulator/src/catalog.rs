@@ -290,7 +290,9 @@ impl Catalog {
     }
 }
 
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
+/// Subdirectories of `dir` (hidden ones skipped), sorted: the warehouse's catalogs,
+/// a catalog's schemas, a schema's tables.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())

@@ -5,7 +5,7 @@
 //! `CREATE TABLE zerobus.main.default.t (…)` creates tables on it, and the Delta tables it
 //! lands are readable as `main.default.t`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use datafusion::sql::sqlparser::ast::{ColumnOption, ObjectNamePart, Statement};
 use datafusion_cli::exec::exec_from_commands;
 use datafusion_cli::print_format::PrintFormat;
 use datafusion_cli::print_options::{MaxRows, PrintOptions};
+use zerobus_emulator::catalog::subdirs;
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 /// DataFusion SQL with Zerobus tables: INSERT INTO zerobus.<catalog>.<schema>.<table> SELECT …
@@ -361,26 +362,6 @@ fn statements_of(text: &str) -> Vec<String> {
     if current.trim().chars().any(|c| !c.is_whitespace()) {
         out.push(current);
     }
-    out
-}
-
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && !p
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .unwrap_or(".")
-                            .starts_with('.')
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
     out
 }
 
