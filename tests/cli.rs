@@ -99,3 +99,36 @@ fn a_parquet_file_loads_into_a_table() {
         assert!(out.contains(&format!("device-{d},1000")), "{out}");
     }
 }
+
+#[test]
+fn the_copy_subcommand_loads_a_file_and_reports_a_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "-c",
+            "CREATE TABLE zerobus.main.default.copied (id BIGINT NOT NULL, device STRING, reading DOUBLE)",
+            "-c",
+            "COPY (SELECT value AS id, 'd' AS device, CAST(value AS DOUBLE) AS reading FROM generate_series(1, 25000)) TO 'in.parquet' STORED AS PARQUET",
+        ],
+    );
+    assert!(ok, "{err}\n{out}");
+    let file = tmp.path().join("in.parquet");
+    assert!(file.exists());
+    let (ok, out, err) = run(
+        dir,
+        &["copy", file.to_str().unwrap(), "main.default.copied"],
+    );
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("copied 25000 rows from"), "{out}");
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "-c",
+            "SELECT count(DISTINCT id) AS n FROM main.default.copied",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("n\n25000\n"), "{out}");
+}

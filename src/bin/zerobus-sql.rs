@@ -5,12 +5,13 @@
 //! `CREATE TABLE zerobus.main.default.t (…)` creates tables on it, and the Delta tables it
 //! lands are readable as `main.default.t`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arrow_zerobus_sdk_wrapper::datafusion::{fold_zerobus_names, register};
+use arrow_zerobus_sdk_wrapper::datafusion::{fold_zerobus_names, register, send_stream};
 use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use arrow_zerobus_sdk_wrapper::ZerobusWrapper;
 use async_trait::async_trait;
 use clap::Parser;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
@@ -59,6 +60,19 @@ struct Args {
     /// Name of the Zerobus catalog in SQL.
     #[arg(long, default_value = "zerobus")]
     catalog: String,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Load a Parquet, CSV or JSON file into a Zerobus table, with a progress bar.
+    Copy {
+        /// The file (its extension tells the format).
+        file: PathBuf,
+        /// Target table, catalog.schema.table.
+        table: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +105,8 @@ fn main() -> ExitCode {
 
 struct Shell {
     ctx: SessionContext,
+    /// The connection every Zerobus table uses.
+    template: WrapperConfig,
     catalog: String,
     emulator: Option<EmulatorHandle>,
     print: PrintOptions,
@@ -139,9 +155,10 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     };
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
     let ctx = SessionContext::new().enable_url_table();
-    register(&ctx, &args.catalog, template);
+    register(&ctx, &args.catalog, template.clone());
     let mut shell = Shell {
         ctx,
+        template,
         catalog: args.catalog.clone(),
         emulator,
         print: PrintOptions {
@@ -157,7 +174,9 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     };
     shell.refresh_local_tables();
     let mut result = Ok(());
-    if !args.commands.is_empty() || !args.files.is_empty() {
+    if let Some(Action::Copy { file, table }) = &args.action {
+        result = shell.copy(file, table).await.map_err(|e| e.to_string());
+    } else if !args.commands.is_empty() || !args.files.is_empty() {
         for c in &args.commands {
             if let Err(e) = shell.run_text(c).await {
                 result = Err(e.to_string());
@@ -184,6 +203,47 @@ async fn run(args: Args) -> std::result::Result<(), String> {
 }
 
 impl Shell {
+    /// `zerobus-sql copy FILE TABLE`: stream the file's rows into the table, showing rows
+    /// read, rows acknowledged and rows/s, then a summary.
+    async fn copy(&self, file: &Path, table: &str) -> Result<()> {
+        let mut config = self.template.clone();
+        config.table_name = table.to_string();
+        let wrapper =
+            ZerobusWrapper::new(config).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| DataFusionError::Plan(format!("{} is not UTF-8", file.display())))?;
+        let stream = self
+            .ctx
+            .sql(&format!("SELECT * FROM '{}'", path.replace('\'', "''")))
+            .await?
+            .execute_stream()
+            .await?;
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let shown = bar.clone();
+        let sent = send_stream(&wrapper, stream, &move |read, acked| {
+            shown.set_message(format!(
+                "{read} rows read, {acked} acknowledged, {:.0} rows/s",
+                rate(acked)
+            ));
+        })
+        .await;
+        let closed = wrapper.shutdown().await;
+        bar.finish_and_clear();
+        let acked = sent?;
+        closed.map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        println!(
+            "copied {acked} rows from {} into {table} in {:.2} s ({:.0} rows/s)",
+            file.display(),
+            started.elapsed().as_secs_f64(),
+            rate(acked)
+        );
+        Ok(())
+    }
+
     /// Run every statement of `text`, in order. Statements are cut where a line ends with
     /// `;` (as datafusion-cli does); a statement that needs no Zerobus handling is passed
     /// to datafusion-cli as written, a folded one as its re-printed SQL.

@@ -17,7 +17,7 @@ mod table;
 
 pub use catalog::ZerobusCatalog;
 pub use factory::ZerobusTableFactory;
-pub use sink::ZerobusSink;
+pub use sink::{send_stream, Progress, ZerobusSink};
 pub use sql::{fold_zerobus_names, register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 

@@ -58,48 +58,68 @@ impl DataSink for ZerobusSink {
 
     async fn write_all(
         &self,
-        mut data: SendableRecordBatchStream,
+        data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
-        let table = self.config.table_name.clone();
-        async move {
-            let mut in_flight = JoinSet::new();
-            let mut acknowledged = 0u64;
-            let mut first_error = None;
-            while let Some(batch) = data.next().await {
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        first_error = Some(e);
-                        break;
-                    }
-                };
-                while in_flight.len() >= MAX_IN_FLIGHT {
-                    if let Some(done) = in_flight.join_next().await {
-                        settle(done, &mut acknowledged, &mut first_error);
-                    }
-                }
-                if first_error.is_some() {
-                    break;
-                }
-                let w = wrapper.clone();
-                in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
+        let sent = send_stream(&wrapper, data, &|_, _| {})
+            .instrument(span)
+            .await;
+        let closed = wrapper.shutdown().await;
+        let acknowledged = sent?;
+        closed.map_err(df_error)?;
+        Ok(acknowledged)
+    }
+}
+
+/// Called with (rows read from the input, rows acknowledged) as a load progresses.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Send every batch of `data` through `wrapper`, at most 16 at once (so memory stays
+/// bounded whatever the input size), and return the rows acknowledged. The first error
+/// is returned after the batches already in flight have finished.
+pub async fn send_stream(
+    wrapper: &ZerobusWrapper,
+    mut data: SendableRecordBatchStream,
+    progress: Progress<'_>,
+) -> Result<u64> {
+    let mut in_flight = JoinSet::new();
+    let mut read = 0u64;
+    let mut acknowledged = 0u64;
+    let mut first_error = None;
+    while let Some(batch) = data.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                first_error = Some(e);
+                break;
             }
-            while let Some(done) = in_flight.join_next().await {
+        };
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(done) = in_flight.join_next().await {
                 settle(done, &mut acknowledged, &mut first_error);
+                progress(read, acknowledged);
             }
-            let closed = wrapper.shutdown().await;
-            if let Some(e) = first_error {
-                tracing::error!(%table, acknowledged, "INSERT failed after {acknowledged} rows were acknowledged");
-                return Err(e);
-            }
-            closed.map_err(df_error)?;
-            Ok(acknowledged)
         }
-        .instrument(span)
-        .await
+        if first_error.is_some() {
+            break;
+        }
+        read += batch.num_rows() as u64;
+        progress(read, acknowledged);
+        let w = wrapper.clone();
+        in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        settle(done, &mut acknowledged, &mut first_error);
+        progress(read, acknowledged);
+    }
+    match first_error {
+        Some(e) => {
+            tracing::error!(table = %wrapper.config().table_name, acknowledged, "load failed after {acknowledged} rows were acknowledged");
+            Err(e)
+        }
+        None => Ok(acknowledged),
     }
 }
 

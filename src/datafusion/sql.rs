@@ -18,6 +18,12 @@ use super::catalog::ZerobusCatalog;
 use super::factory::ZerobusTableFactory;
 use crate::config::WrapperConfig;
 
+/// Names of the Zerobus catalogs registered on a session (kept in its config, because
+/// DataFusion may wrap catalog providers, e.g. for URL tables, so they cannot be
+/// recognised by downcasting).
+#[derive(Debug, Default)]
+struct ZerobusCatalogNames(Vec<String>);
+
 /// Register catalog `name` and the `STORED AS ZEROBUS` factory, both connecting with
 /// `template`.
 pub fn register(ctx: &SessionContext, name: &str, template: WrapperConfig) {
@@ -28,16 +34,23 @@ pub fn register(ctx: &SessionContext, name: &str, template: WrapperConfig) {
         "ZEROBUS".to_string(),
         Arc::new(ZerobusTableFactory::new(template)),
     );
+    let mut names = state
+        .config()
+        .get_extension::<ZerobusCatalogNames>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
+    names.push(name.to_string());
+    state
+        .config_mut()
+        .set_extension(Arc::new(ZerobusCatalogNames(names)));
 }
 
 fn zerobus_catalogs(ctx: &SessionContext) -> Vec<String> {
-    ctx.catalog_names()
-        .into_iter()
-        .filter(|n| {
-            ctx.catalog(n)
-                .is_some_and(|c| c.as_ref().downcast_ref::<ZerobusCatalog>().is_some())
-        })
-        .collect()
+    ctx.state()
+        .config()
+        .get_extension::<ZerobusCatalogNames>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default()
 }
 
 /// Rewrite every 4-part relation whose first part is one of `catalogs` into the 3-part
