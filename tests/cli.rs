@@ -132,3 +132,32 @@ fn the_copy_subcommand_loads_a_file_and_reports_a_summary() {
     assert!(ok, "{err}");
     assert!(out.contains("n\n25000\n"), "{out}");
 }
+
+#[test]
+fn copy_to_a_zerobus_url_loads_a_parquet_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sql-examples/copy_to_zerobus.sql"
+    );
+    let wh = dir.path().join("warehouse");
+    let (ok, out, err) = run(&wh, &["-f", file]);
+    assert!(ok, "copy_to_zerobus failed: {err}\n{out}");
+    assert!(
+        out.contains("count\n4000\n"),
+        "COPY reports 4000 rows: {out}"
+    );
+    assert!(
+        out.contains("trips,with_fare,first_start,max_zone\n4000,3600,1970-01-01T00:01:00Z,6\n"),
+        "{out}"
+    );
+    let (ok, _, err) = run(
+        &wh,
+        &[
+            "-c",
+            "COPY (SELECT 'x' AS trip_id) TO 'zerobus://main.default.trips'",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("'trip_id'") && err.contains("Utf8"), "{err}");
+}

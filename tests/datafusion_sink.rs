@@ -277,3 +277,188 @@ async fn an_insert_survives_streams_dropped_mid_way() {
     assert_eq!(ids, (0..100_000).collect::<Vec<i64>>(), "every row present");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_a_zerobus_url_lands_every_row_and_checks_columns_when_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 20_000, 4);
+    // Through sql(): STORED AS ZEROBUS is added for zerobus:// targets.
+    let count = inserted_count(
+        &ctx,
+        &format!("COPY ({SELECT}) TO 'zerobus://main.default.sink_t'"),
+    )
+    .await;
+    assert_eq!(count, 20_000, "COPY reports every row of four partitions");
+    // Through plain DataFusion (ctx.sql), with the format written out.
+    let out = ctx
+        .sql("COPY (SELECT n + 20000 AS id FROM src) TO 'zerobus://main.default.sink_t' STORED AS ZEROBUS")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0].column(0).as_primitive::<UInt64Type>().value(0),
+        20_000
+    );
+
+    let expected = sorted_by_id(&ctx.sql(SELECT).await.unwrap().collect().await.unwrap());
+    let landed = sorted_by_id(
+        &zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(landed.num_rows(), 40_000);
+    let ids = landed.column_by_name("id").unwrap();
+    let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+    assert!(
+        ids.values().iter().copied().eq(0..40_000),
+        "ids 0..40000 exactly once"
+    );
+    let first = landed.slice(0, 20_000);
+    for field in expected.schema().fields() {
+        let want = cells(expected.column_by_name(field.name()).unwrap());
+        let got = cells(first.column_by_name(field.name()).unwrap());
+        assert_eq!(got, want, "column {}", field.name());
+    }
+
+    // Mismatches are found when the COPY is planned, before anything is sent.
+    let before = emu.streams_opened();
+    let err = sql(
+        &ctx,
+        "COPY (SELECT 'x' AS id, 1 AS nope FROM src) TO 'zerobus://main.default.sink_t'",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("'id'") && err.contains("'nope'") && err.contains(TABLE),
+        "{err}"
+    );
+    let err = sql(
+        &ctx,
+        "COPY (SELECT 1 AS id) TO 'zerobus://main.default.absent'",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("main.default.absent") && err.contains("does not exist"),
+        "{err}"
+    );
+    let err = sql(&ctx, "COPY (SELECT 1 AS id) TO 'zerobus://default.absent'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("catalog.schema.table"), "{err}");
+    assert_eq!(
+        emu.streams_opened(),
+        before,
+        "no stream was opened for a refused COPY"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_table_through_sql_works_on_the_emulator_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    sql(
+        &ctx,
+        "CREATE TABLE zerobus.main.default.made (id BIGINT NOT NULL, tags ARRAY<STRING>, \
+         s STRUCT<a: INT, b: STRING>, amount DECIMAL(12,3))",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    assert!(emu.table_location("main.default.made").is_some());
+    let count = inserted_count(
+        &ctx,
+        "INSERT INTO zerobus.main.default.made SELECT 7, make_array('x'), \
+         named_struct('a', 1, 'b', 'y'), CAST(1.5 AS DECIMAL(12,3))",
+    )
+    .await;
+    assert_eq!(count, 1);
+    let landed =
+        zerobus_emulator::storage::read_table(&emu.table_location("main.default.made").unwrap())
+            .await
+            .unwrap();
+    let row = sorted_by_id(&landed);
+    assert_eq!(
+        cells(row.column_by_name("s").unwrap()),
+        vec!["{a: 1, b: y}"]
+    );
+    assert_eq!(cells(row.column_by_name("amount").unwrap()), vec!["1.500"]);
+    // IF NOT EXISTS on an existing table is a no-op; without it, a clear error.
+    sql(
+        &ctx,
+        "CREATE TABLE IF NOT EXISTS zerobus.main.default.made (id BIGINT)",
+    )
+    .await
+    .unwrap();
+    let err = sql(&ctx, "CREATE TABLE zerobus.main.default.made (id BIGINT)")
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("main.default.made") && err.contains("exists"),
+        "{err}"
+    );
+    let err = sql(
+        &ctx,
+        "CREATE TABLE zerobus.main.default.ctas AS SELECT 1 AS id",
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("AS SELECT is not supported"), "{err}");
+
+    // A workspace that is not the emulator (its UC URL answers 404 to the probe).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let workspace = SessionContext::new();
+    let template = WrapperConfig::builder(emu.grpc_url(), "a.b.c")
+        .client_id("id")
+        .client_secret("secret")
+        .unity_catalog_url(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    register(&workspace, "zerobus", template);
+    let err = sql(
+        &workspace,
+        "CREATE TABLE zerobus.main.default.elsewhere (id BIGINT)",
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("create 'main.default.elsewhere' with Databricks SQL"),
+        "{err}"
+    );
+    emu.shutdown().await;
+}

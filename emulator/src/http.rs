@@ -29,6 +29,7 @@ type Shared = State<Arc<HttpState>>;
 pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/oidc/v1/token", post(token))
+        .route(INFO_PATH, get(info))
         .route(
             "/api/2.1/unity-catalog/tables",
             post(create_table).get(list_tables),
@@ -38,6 +39,15 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
             get(get_table).delete(delete_table),
         )
         .with_state(state)
+}
+
+/// Where the emulator says what it is, so clients can offer emulator-only conveniences
+/// (creating tables from SQL) and refuse them against a real workspace.
+pub const INFO_PATH: &str = "/zerobus-emulator/v1/info";
+
+async fn info() -> Response {
+    Json(json!({"service": "zerobus-emulator", "version": env!("CARGO_PKG_VERSION")}))
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arrow_zerobus_sdk_wrapper::datafusion::{fold_zerobus_names, register, send_stream};
+use arrow_zerobus_sdk_wrapper::datafusion::{
+    create_zerobus_table, fold_zerobus_names, register, send_stream, statement_sql,
+};
 use arrow_zerobus_sdk_wrapper::WrapperConfig;
 use arrow_zerobus_sdk_wrapper::ZerobusWrapper;
 use async_trait::async_trait;
@@ -19,7 +21,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{ColumnOption, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectNamePart, Statement};
 use datafusion_cli::exec::exec_from_commands;
 use datafusion_cli::print_format::PrintFormat;
 use datafusion_cli::print_options::{MaxRows, PrintOptions};
@@ -258,24 +260,51 @@ impl Shell {
                 changed |= statement != original;
                 folded.push(statement);
             }
-            if !changed && !folded.iter().any(|s| self.zerobus_create(s).is_some()) {
+            if !changed
+                && !folded
+                    .iter()
+                    .any(|s| self.zerobus_create(s).is_some() || is_zerobus_copy(s))
+            {
                 exec_from_commands(&self.ctx, vec![chunk], &self.print).await?;
                 self.refresh_local_tables();
                 continue;
             }
             for statement in folded {
-                if let Some(create) = self.zerobus_create(&statement) {
-                    self.create_table(create).await?;
+                if self.zerobus_create(&statement).is_some() {
+                    self.create_table(&statement).await?;
                     continue;
                 }
-                exec_from_commands(&self.ctx, vec![statement.to_string()], &self.print).await?;
+                if is_zerobus_copy(&statement) {
+                    self.run_planned(statement).await?;
+                    continue;
+                }
+                exec_from_commands(&self.ctx, vec![statement_sql(&statement)], &self.print).await?;
                 self.refresh_local_tables();
             }
         }
         Ok(())
     }
 
-    /// The statement, if it is `CREATE TABLE <zerobus catalog>.…`.
+    /// Plan and run `statement` here rather than in datafusion-cli, which would look for
+    /// an object store behind a `zerobus://` COPY target; print its result the same way.
+    async fn run_planned(&self, statement: DFStatement) -> Result<()> {
+        let started = datafusion::common::instant::Instant::now();
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        self.print.print_batches(
+            schema,
+            &batches,
+            started,
+            rows,
+            &state.config().options().format,
+        )
+    }
+
+    /// The statement, if it is `CREATE TABLE <zerobus catalog>.…` (folded to 3 parts).
     fn zerobus_create<'a>(
         &self,
         statement: &'a DFStatement,
@@ -294,55 +323,25 @@ impl Shell {
             && parts.len() == 3
     }
 
-    /// `CREATE TABLE zerobus.main.default.t (…)`: on the emulator, create the UC table.
-    async fn create_table(
-        &mut self,
-        create: &datafusion::sql::sqlparser::ast::CreateTable,
-    ) -> Result<()> {
-        let idents: Vec<String> = create
-            .name
-            .0
-            .iter()
-            .filter_map(|p| match p {
-                ObjectNamePart::Identifier(i) => Some(i.value.clone()),
-                _ => None,
-            })
-            .collect();
-        let full = format!("{}.{}", idents[1], idents[2]);
-        let Some(emu) = &self.emulator else {
-            return Err(DataFusionError::Plan(format!(
-                "Zerobus does not create tables: create '{full}' with Databricks SQL (CREATE TABLE … USING DELTA), then INSERT INTO it here"
-            )));
-        };
-        if emu.table_location(&full).is_some() {
-            if create.if_not_exists {
-                return Ok(());
-            }
-            return Err(DataFusionError::Plan(format!(
-                "table '{full}' already exists"
-            )));
-        }
-        let columns: Vec<String> = create
-            .columns
-            .iter()
+    /// `CREATE TABLE zerobus.main.default.t (…)`: on the emulator, create the UC table;
+    /// against a workspace, the library's "create it with Databricks SQL" error.
+    async fn create_table(&mut self, statement: &DFStatement) -> Result<()> {
+        let name = self
+            .zerobus_create(statement)
             .map(|c| {
-                let not_null = c
-                    .options
+                let parts: Vec<&str> = c
+                    .name
+                    .0
                     .iter()
-                    .any(|o| matches!(o.option, ColumnOption::NotNull));
-                format!(
-                    "{} {}{}",
-                    c.name.value,
-                    c.data_type,
-                    if not_null { " NOT NULL" } else { "" }
-                )
+                    .skip(1)
+                    .filter_map(|p| p.as_ident().map(|i| i.value.as_str()))
+                    .collect();
+                parts.join(".")
             })
-            .collect();
-        emu.create_table(&full, &columns.join(", "))
-            .await
-            .map_err(|e| DataFusionError::Plan(format!("cannot create '{full}': {e}")))?;
+            .unwrap_or_default();
+        create_zerobus_table(&self.ctx, statement).await?;
         if !self.print.quiet {
-            println!("Created Zerobus table {full} on the emulator.");
+            println!("Zerobus table {name} is ready on the emulator.");
         }
         self.refresh_local_tables();
         Ok(())
@@ -402,6 +401,11 @@ impl Shell {
             }
         }
     }
+}
+
+/// `COPY … STORED AS ZEROBUS` (the `zerobus://` targets, once folded).
+fn is_zerobus_copy(statement: &DFStatement) -> bool {
+    matches!(statement, DFStatement::CopyTo(c) if c.stored_as.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("zerobus")))
 }
 
 /// Statements of a script: cut after each line that ends with `;`; comment lines dropped.

@@ -47,22 +47,7 @@ impl TableProviderFactory for ZerobusTableFactory {
         let mut config = self.template.clone();
         config.table_name = location;
         for (key, value) in &cmd.options {
-            match key.to_ascii_lowercase().as_str() {
-                "endpoint" => config.endpoint = value.clone(),
-                "unity_catalog_url" => config.unity_catalog_url = Some(value.clone()),
-                "client_id" => config.client_id = Some(value.clone()),
-                "client_secret" => config.client_secret = Some(Secret::new(value.clone())),
-                "retry_max_attempts" => {
-                    config.retry_max_attempts = value
-                        .parse()
-                        .map_err(|_| DataFusionError::Plan(format!("OPTIONS retry_max_attempts '{value}' is not a number")))?
-                }
-                other => {
-                    return Err(DataFusionError::Plan(format!(
-                        "unknown Zerobus option '{other}' (known: endpoint, unity_catalog_url, client_id, client_secret, retry_max_attempts)"
-                    )))
-                }
-            }
+            apply_option(&mut config, &key.to_ascii_lowercase(), value)?;
         }
         let columns = cmd.schema.as_arrow();
         if columns.fields().is_empty() {
@@ -81,4 +66,27 @@ impl TableProviderFactory for ZerobusTableFactory {
             )))
         }
     }
+}
+
+/// Apply one `OPTIONS (key 'value')` entry of a Zerobus DDL or COPY to `config`.
+pub(crate) fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Result<()> {
+    match key {
+        "endpoint" => config.endpoint = value.to_string(),
+        "unity_catalog_url" => config.unity_catalog_url = Some(value.to_string()),
+        "client_id" => config.client_id = Some(value.to_string()),
+        "client_secret" => config.client_secret = Some(Secret::new(value.to_string())),
+        "retry_max_attempts" => {
+            config.retry_max_attempts = value.parse().map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "OPTIONS retry_max_attempts '{value}' is not a number"
+                ))
+            })?
+        }
+        other => {
+            return Err(DataFusionError::Plan(format!(
+                "unknown Zerobus option '{other}' (known: endpoint, unity_catalog_url, client_id, client_secret, retry_max_attempts)"
+            )))
+        }
+    }
+    Ok(())
 }

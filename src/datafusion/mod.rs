@@ -6,19 +6,22 @@
 //! - [`ZerobusTable`]: write-only table; `insert_into` plans a [`ZerobusSink`].
 //! - [`ZerobusTableFactory`]: `CREATE EXTERNAL TABLE t STORED AS ZEROBUS LOCATION
 //!   'main.default.t'`.
+//! - [`ZerobusFormat`]: `COPY (SELECT …) TO 'zerobus://main.default.t' STORED AS ZEROBUS`.
 //! - [`sql`]: runs SQL after folding 4-part names (`zerobus.main.default.t`) into the
 //!   3-part form DataFusion resolves (`zerobus."main.default".t`).
 
 mod catalog;
+mod copy;
 mod factory;
 mod sink;
 mod sql;
 mod table;
 
 pub use catalog::ZerobusCatalog;
+pub use copy::{table_of_url, ZerobusFormat, ZerobusFormatFactory};
 pub use factory::ZerobusTableFactory;
 pub use sink::{send_stream, Progress, ZerobusSink};
-pub use sql::{fold_zerobus_names, register, sql};
+pub use sql::{create_zerobus_table, fold_zerobus_names, register, sql, statement_sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 
 use datafusion::error::DataFusionError;

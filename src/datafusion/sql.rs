@@ -11,41 +11,49 @@ use std::sync::Arc;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{visit_relations_mut, Ident, ObjectName, ObjectNamePart};
+use datafusion::sql::parser::{CopyToSource, DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    visit_relations_mut, ColumnOption, Ident, ObjectName, ObjectNamePart, Statement,
+};
 
 use super::catalog::ZerobusCatalog;
+use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
+use super::df_error;
 use super::factory::ZerobusTableFactory;
 use crate::config::WrapperConfig;
+use crate::wrapper::uc::NewColumn;
 
 /// Names of the Zerobus catalogs registered on a session (kept in its config, because
 /// DataFusion may wrap catalog providers, e.g. for URL tables, so they cannot be
 /// recognised by downcasting).
 #[derive(Debug, Default)]
-struct ZerobusCatalogNames(Vec<String>);
+struct ZerobusCatalogNames(Vec<(String, WrapperConfig)>);
 
-/// Register catalog `name` and the `STORED AS ZEROBUS` factory, both connecting with
-/// `template`.
+/// Register catalog `name`, the `STORED AS ZEROBUS` table factory and the `ZEROBUS`
+/// COPY format, all connecting with `template`.
 pub fn register(ctx: &SessionContext, name: &str, template: WrapperConfig) {
     ctx.register_catalog(name, Arc::new(ZerobusCatalog::new(template.clone())));
     let state = ctx.state_ref();
     let mut state = state.write();
+    // Only fails when a format of that name exists and overwrite is false.
+    let _ = state.register_file_format(Arc::new(ZerobusFormatFactory::new(template.clone())), true);
     state.table_factories_mut().insert(
         "ZEROBUS".to_string(),
-        Arc::new(ZerobusTableFactory::new(template)),
+        Arc::new(ZerobusTableFactory::new(template.clone())),
     );
     let mut names = state
         .config()
         .get_extension::<ZerobusCatalogNames>()
         .map(|n| n.0.clone())
         .unwrap_or_default();
-    names.push(name.to_string());
+    names.retain(|(n, _)| n != name);
+    names.push((name.to_string(), template));
     state
         .config_mut()
         .set_extension(Arc::new(ZerobusCatalogNames(names)));
 }
 
-fn zerobus_catalogs(ctx: &SessionContext) -> Vec<String> {
+fn zerobus_catalogs(ctx: &SessionContext) -> Vec<(String, WrapperConfig)> {
     ctx.state()
         .config()
         .get_extension::<ZerobusCatalogNames>()
@@ -53,8 +61,79 @@ fn zerobus_catalogs(ctx: &SessionContext) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `CREATE TABLE <zerobus catalog>.catalog.schema.table (…)` (or its folded 3-part form):
+/// creates the UC table when the session's Zerobus endpoint is the emulator, refuses with
+/// "create it with Databricks SQL" against a real workspace. Returns `false`, doing
+/// nothing, for any other statement.
+pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement) -> Result<bool> {
+    let DFStatement::Statement(s) = statement else {
+        return Ok(false);
+    };
+    let Statement::CreateTable(create) = s.as_ref() else {
+        return Ok(false);
+    };
+    let idents: Vec<&str> = create
+        .name
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let catalogs = zerobus_catalogs(ctx);
+    let template = match idents.as_slice() {
+        [catalog, _, _] => catalogs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(catalog))
+            .map(|(_, t)| t),
+        _ => None,
+    };
+    let Some(template) = template else {
+        return Ok(false);
+    };
+    let table = format!("{}.{}", idents[1], idents[2]);
+    if create.query.is_some() {
+        return Err(DataFusionError::Plan(format!(
+            "CREATE TABLE … AS SELECT is not supported for Zerobus table '{table}': CREATE TABLE it, then INSERT INTO … SELECT"
+        )));
+    }
+    if create.columns.is_empty() {
+        return Err(DataFusionError::Plan(format!(
+            "CREATE TABLE for Zerobus table '{table}' needs a column list"
+        )));
+    }
+    let mut config = template.clone();
+    config.table_name = table.clone();
+    config.validate().map_err(df_error)?;
+    if create.if_not_exists {
+        match crate::wrapper::uc::table_columns(&config).await {
+            Ok(_) => return Ok(true),
+            Err(crate::ZerobusError::Configuration(m)) if m.contains("does not exist") => {}
+            Err(e) => return Err(df_error(e)),
+        }
+    }
+    let columns: Vec<NewColumn> = create
+        .columns
+        .iter()
+        .map(|c| NewColumn {
+            name: c.name.value.clone(),
+            type_text: c.data_type.to_string(),
+            nullable: !c
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::NotNull)),
+        })
+        .collect();
+    crate::wrapper::uc::create_table_on_emulator(&config, &columns)
+        .await
+        .map_err(df_error)?;
+    Ok(true)
+}
+
 /// Rewrite every 4-part relation whose first part is one of `catalogs` into the 3-part
-/// form `catalog."uc_catalog.uc_schema".table`.
+/// form `catalog."uc_catalog.uc_schema".table`, and give `COPY … TO 'zerobus://…'`
+/// its `STORED AS ZEROBUS` when it has none.
 pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
     let fold = |name: &mut ObjectName| {
         let parts: Vec<Ident> = name
@@ -85,11 +164,58 @@ pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
             let _ = visit_relations_mut(s.as_mut(), fold);
         }
         DFStatement::Explain(e) => fold_zerobus_names(&mut e.statement, catalogs),
+        DFStatement::CopyTo(copy) => {
+            if let CopyToSource::Query(q) = &mut copy.source {
+                let _ = visit_relations_mut(q.as_mut(), fold);
+            }
+            let target = copy.target.trim_start();
+            if copy.stored_as.is_none()
+                && target.len() >= SCHEME.len()
+                && target[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+            {
+                copy.stored_as = Some(FORMAT.to_ascii_uppercase());
+            }
+        }
         _ => {}
     }
 }
 
+/// SQL text of `statement` that parses back to it. DataFusion's own printing of COPY
+/// drops the quotes around the target; this one keeps them.
+pub fn statement_sql(statement: &DFStatement) -> String {
+    match statement {
+        DFStatement::CopyTo(copy) => {
+            let mut text = format!(
+                "COPY {} TO '{}'",
+                copy.source,
+                copy.target.replace('\'', "''")
+            );
+            if let Some(format) = &copy.stored_as {
+                text.push_str(&format!(" STORED AS {format}"));
+            }
+            if !copy.partitioned_by.is_empty() {
+                text.push_str(&format!(
+                    " PARTITIONED BY ({})",
+                    copy.partitioned_by.join(", ")
+                ));
+            }
+            if !copy.options.is_empty() {
+                let options: Vec<String> = copy
+                    .options
+                    .iter()
+                    .map(|(k, v)| format!("'{}' {v}", k.replace('\'', "''")))
+                    .collect();
+                text.push_str(&format!(" OPTIONS ({})", options.join(", ")));
+            }
+            text
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Plan and run `query` (one statement) with Zerobus names folded; returns its DataFrame.
+/// `CREATE TABLE zerobus.catalog.schema.table (…)` creates the table on the emulator (see
+/// [`create_zerobus_table`]) and returns an empty DataFrame.
 pub async fn sql(ctx: &SessionContext, query: &str) -> Result<DataFrame> {
     let mut statements = DFParser::parse_sql(query)?;
     if statements.len() != 1 {
@@ -101,7 +227,11 @@ pub async fn sql(ctx: &SessionContext, query: &str) -> Result<DataFrame> {
     let mut statement = statements
         .pop_front()
         .ok_or_else(|| DataFusionError::Plan("empty SQL".into()))?;
-    fold_zerobus_names(&mut statement, &zerobus_catalogs(ctx));
+    let names: Vec<String> = zerobus_catalogs(ctx).into_iter().map(|(n, _)| n).collect();
+    fold_zerobus_names(&mut statement, &names);
+    if create_zerobus_table(ctx, &statement).await? {
+        return ctx.read_empty();
+    }
     let state = ctx.state();
     let plan = state.statement_to_plan(statement).await?;
     ctx.execute_logical_plan(plan).await

@@ -115,3 +115,84 @@ pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
         ))
     })
 }
+
+/// True when the UC URL is served by the local Zerobus emulator (which answers
+/// `GET /zerobus-emulator/v1/info`), false for a real workspace.
+pub async fn is_emulator(config: &WrapperConfig) -> Result<bool> {
+    let http = http_client()?;
+    let url = format!("{}/zerobus-emulator/v1/info", uc_base(config));
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| connection("the emulator probe", &url, e))?;
+    if !resp.status().is_success() {
+        return Ok(false);
+    }
+    Ok(resp
+        .json::<Value>()
+        .await
+        .map(|v| v["service"] == "zerobus-emulator")
+        .unwrap_or(false))
+}
+
+/// A column of a table to create: name, UC type text (`BIGINT`, `ARRAY<STRING>`, …) and
+/// whether it may hold NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewColumn {
+    /// Column name.
+    pub name: String,
+    /// UC type, as Databricks SQL spells it.
+    pub type_text: String,
+    /// False for `NOT NULL`.
+    pub nullable: bool,
+}
+
+/// Create `config.table_name` with `columns` on the emulator. Against a real workspace
+/// this refuses, telling the user to create the table with Databricks SQL: Zerobus writes
+/// into managed Delta tables that only Databricks can create.
+pub async fn create_table_on_emulator(config: &WrapperConfig, columns: &[NewColumn]) -> Result<()> {
+    let table = &config.table_name;
+    if !is_emulator(config).await? {
+        return Err(ZerobusError::Configuration(format!(
+            "Zerobus does not create tables: create '{table}' with Databricks SQL (CREATE TABLE … USING DELTA), then INSERT INTO it"
+        )));
+    }
+    let parts: Vec<&str> = table.split('.').collect();
+    let [catalog, schema, name] = parts.as_slice() else {
+        return Err(ZerobusError::Configuration(format!(
+            "table_name: '{table}' is not catalog.schema.table"
+        )));
+    };
+    let body = serde_json::json!({
+        "catalog_name": catalog,
+        "schema_name": schema,
+        "name": name,
+        "columns": columns.iter().enumerate().map(|(i, c)| serde_json::json!({
+            "name": c.name, "type_text": c.type_text, "nullable": c.nullable, "position": i,
+        })).collect::<Vec<_>>(),
+    });
+    let http = http_client()?;
+    let token = workspace_token(&http, config).await?;
+    let url = format!("{}/api/2.1/unity-catalog/tables", uc_base(config));
+    let resp = http
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| connection("the create-table request", &url, e))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = resp
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    Err(ZerobusError::Configuration(format!(
+        "cannot create table '{table}' ({status}): {message}"
+    )))
+}
