@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, Rust tests (against the in-process emulator,
-# the official Rust SDK as client), then the Python tests (the official Python SDK against
-# the emulator program). Installs the Python test dependencies into ./.venv.
+# the official Rust SDK as client), then the Python package (built with maturin into a
+# venv) and the Python tests: our package and datafusion-python against the emulator, the
+# official Python SDK against the emulator program. Installs everything into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,16 +15,23 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 
+# Tests and binaries use every feature but `python` (the extension module is linked by
+# maturin against the interpreter; test binaries cannot link it).
+features="cli"
+
 echo "== cargo test"
-cargo test -j "$jobs" --workspace --all-features -- --test-threads 2
+cargo test -j "$jobs" --workspace --features "$features" -- --test-threads 2
 
 echo "== python tests"
 # Same feature set as the tests above, so nothing is rebuilt: the emulator program and the
 # debug-files example that the Python tests run.
-cargo build -j "$jobs" --workspace --all-features --bins --examples
+cargo build -j "$jobs" --workspace --features "$features" --bins --examples
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
+echo "== pip install . (the Python package, dev profile, same target dir)"
+PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" CARGO_BUILD_JOBS="$jobs" \
+  "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 "$venv/bin/python" -m pytest -q python/tests

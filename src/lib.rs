@@ -21,6 +21,8 @@ pub mod dead_letter;
 pub mod debug;
 pub mod error;
 mod files;
+#[cfg(feature = "python")]
+mod python;
 pub mod wrapper;
 
 pub use config::{SchemaSource, Secret, WrapperConfig, WrapperConfigBuilder};

@@ -462,3 +462,54 @@ async fn create_table_through_sql_works_on_the_emulator_only() {
     );
     emu.shutdown().await;
 }
+
+/// What datafusion-python's optimizer does across the FFI (it cannot see the sink's
+/// single-partition requirement): a round-robin repartition right under the write exec.
+/// Every row must still be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_exec_reads_every_partition_even_under_a_repartition() {
+    use arrow_zerobus_sdk_wrapper::datafusion::{ZerobusSink, ZerobusWriteExec};
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    use datafusion::physical_plan::{collect, ExecutionPlan, Partitioning};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 3_000, 3);
+    let scan = ctx
+        .sql("SELECT n AS id FROM src")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let spread: Arc<dyn ExecutionPlan> =
+        Arc::new(RepartitionExec::try_new(scan, Partitioning::RoundRobinBatch(4)).unwrap());
+    let config = WrapperConfig::builder(emu.grpc_url(), TABLE)
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .build()
+        .unwrap();
+    let exec = Arc::new(ZerobusWriteExec::new(
+        spread.clone(),
+        ZerobusSink::new(config, spread.schema()),
+    ));
+    let out = collect(exec, ctx.task_ctx()).await.unwrap();
+    assert_eq!(
+        out[0].column(0).as_primitive::<UInt64Type>().value(0),
+        3_000
+    );
+    let landed = sorted_by_id(
+        &zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+            .await
+            .unwrap(),
+    );
+    let ids = landed.column_by_name("id").unwrap();
+    assert!(ids
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .values()
+        .iter()
+        .copied()
+        .eq(0..3_000));
+    emu.shutdown().await;
+}

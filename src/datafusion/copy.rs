@@ -34,16 +34,14 @@ use datafusion::datasource::physical_plan::{FileOpener, FileScanConfig, FileSink
 use datafusion::error::{DataFusionError, Result};
 use datafusion::object_store::{ObjectMeta, ObjectStore};
 use datafusion::physical_expr::{LexRequirement, PhysicalExpr};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Statistics};
+use datafusion::physical_plan::{ExecutionPlan, Statistics};
 use datafusion_datasource::file::FileSource;
-use datafusion_datasource::sink::DataSinkExec;
 use datafusion_datasource::TableSchema;
 
 use super::df_error;
 use super::factory::apply_option;
-use super::sink::ZerobusSink;
+use super::sink::{ZerobusSink, ZerobusWriteExec};
 use crate::config::{SchemaSource, WrapperConfig};
 use crate::convert::{descriptor_from_uc, RowEncoder};
 
@@ -202,13 +200,8 @@ impl FileFormat for ZerobusFormat {
             let descriptor = descriptor_from_uc(&columns, "ZerobusRecord").map_err(df_error)?;
             RowEncoder::new(&table, &descriptor, &schema).map_err(df_error)?;
         }
-        let input: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() > 1 {
-            Arc::new(CoalescePartitionsExec::new(input))
-        } else {
-            input
-        };
         let sink = ZerobusSink::new(config, schema);
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+        Ok(Arc::new(ZerobusWriteExec::new(input, sink)))
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {

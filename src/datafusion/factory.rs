@@ -36,6 +36,13 @@ impl TableProviderFactory for ZerobusTableFactory {
         _state: &dyn Session,
         cmd: &CreateExternalTable,
     ) -> Result<Arc<dyn TableProvider>> {
+        self.create_table(cmd).await
+    }
+}
+
+impl ZerobusTableFactory {
+    /// The table of `cmd` (what [`TableProviderFactory::create`] does; no session needed).
+    pub async fn create_table(&self, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
         let location = match cmd.locations.as_slice() {
             [one] => one.trim().trim_start_matches("zerobus://").to_string(),
             _ => {

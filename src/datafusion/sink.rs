@@ -7,10 +7,15 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
-use datafusion_datasource::sink::DataSink;
+use datafusion::physical_expr::{Distribution, PhysicalExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+};
+use datafusion_datasource::sink::{DataSink, DataSinkExec};
 use futures::StreamExt;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -138,4 +143,106 @@ fn settle(
         Err(e) => DataFusionError::External(Box::new(e)),
     };
     first_error.get_or_insert(error);
+}
+
+/// The plan of a Zerobus INSERT or COPY: a [`DataSinkExec`] with a [`ZerobusSink`] that
+/// reads every partition of its input, whatever the optimizer put below it.
+///
+/// DataSinkExec reads only partition 0 and relies on the optimizer honouring its
+/// single-partition requirement. Across datafusion-ffi that requirement is lost, and
+/// datafusion-python's optimizer puts a round-robin repartition under the sink: half of
+/// the rows were silently never read. This exec merges its input's partitions itself when
+/// it runs, so no row depends on the optimizer.
+#[derive(Debug)]
+pub struct ZerobusWriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    sink: Arc<ZerobusSink>,
+    /// Built with the plan for its properties and display; rebuilt at execution.
+    planned: DataSinkExec,
+}
+
+impl ZerobusWriteExec {
+    /// Write the rows of `input` (any number of partitions) with `sink`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, sink: ZerobusSink) -> Self {
+        let sink = Arc::new(sink);
+        let planned = DataSinkExec::new(input.clone(), sink.clone(), None);
+        ZerobusWriteExec {
+            input,
+            sink,
+            planned,
+        }
+    }
+}
+
+impl DisplayAs for ZerobusWriteExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ZerobusWriteExec: ")?;
+        self.sink.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for ZerobusWriteExec {
+    fn name(&self) -> &str {
+        "ZerobusWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.planned.properties()
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children.as_slice() else {
+            return Err(DataFusionError::Internal(format!(
+                "ZerobusWriteExec takes one input, got {}",
+                children.len()
+            )));
+        };
+        let planned = DataSinkExec::new(input.clone(), self.sink.clone(), None);
+        Ok(Arc::new(ZerobusWriteExec {
+            input: input.clone(),
+            sink: self.sink.clone(),
+            planned,
+        }))
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ZerobusWriteExec has one output partition, asked for {partition}"
+            )));
+        }
+        let input: Arc<dyn ExecutionPlan> =
+            if self.input.output_partitioning().partition_count() > 1 {
+                Arc::new(CoalescePartitionsExec::new(self.input.clone()))
+            } else {
+                self.input.clone()
+            };
+        DataSinkExec::new(input, self.sink.clone(), None).execute(0, context)
+    }
 }

@@ -10,11 +10,9 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use datafusion_datasource::sink::DataSinkExec;
+use datafusion::physical_plan::ExecutionPlan;
 
-use super::sink::ZerobusSink;
+use super::sink::{ZerobusSink, ZerobusWriteExec};
 use crate::config::WrapperConfig;
 use crate::error::ZerobusError;
 
@@ -111,14 +109,9 @@ impl TableProvider for ZerobusTable {
                 self.config.table_name
             )));
         }
-        // DataSinkExec reads only partition 0 of its input: merge every partition into it
-        // so that no row is left behind. No stream is opened here (planning may run twice).
-        let input: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() > 1 {
-            Arc::new(CoalescePartitionsExec::new(input))
-        } else {
-            input
-        };
+        // Every input partition is read by the write exec itself (see ZerobusWriteExec).
+        // No stream is opened here (planning may run twice).
         let sink = ZerobusSink::new(self.config.clone(), self.schema.clone());
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+        Ok(Arc::new(ZerobusWriteExec::new(input, sink)))
     }
 }

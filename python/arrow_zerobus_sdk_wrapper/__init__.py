@@ -1,0 +1,268 @@
+"""Send Apache Arrow data to Databricks Delta tables through Zerobus Ingest.
+
+The Rust core encodes Arrow columns straight into Protobuf records and sends them with the
+official Zerobus SDK (retry with backoff, token refresh, dead-letter files, debug files);
+this package adapts it to Python. Anything that speaks the Arrow PyCapsule interface is
+accepted without a copy: pyarrow ``RecordBatch``/``Table``/``RecordBatchReader``, polars
+``DataFrame``, DuckDB results, nanoarrow streams. pyarrow itself is not required.
+
+>>> import pyarrow as pa                                       # doctest: +SKIP
+>>> from arrow_zerobus_sdk_wrapper import ZerobusWrapper, emulator
+>>> with emulator.start() as emu:                              # doctest: +SKIP
+...     emu.create_table("main.default.t", "id BIGINT NOT NULL, name STRING")
+...     with emu.wrapper("main.default.t") as w:
+...         w.send_batch_sync(pa.table({"id": [1, 2], "name": ["a", "b"]}))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Optional, Union
+import os
+
+from . import _native
+from ._native import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionError,
+    ConversionError,
+    RetryExhausted,
+    TokenRefreshError,
+    TransmissionError,
+    ZerobusCatalog,
+    ZerobusError,
+    ZerobusTable,
+    ZerobusTableFactory,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "ZerobusWrapper",
+    "TransmissionResult",
+    "ZerobusError",
+    "ConfigurationError",
+    "AuthenticationError",
+    "ConnectionError",
+    "ConversionError",
+    "TransmissionError",
+    "RetryExhausted",
+    "TokenRefreshError",
+    "ZerobusCatalog",
+    "ZerobusTableFactory",
+    "ZerobusTable",
+    "register",
+    "sql",
+    "fold_sql",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class TransmissionResult:
+    """Result of one ``send_batch``.
+
+    ``rows`` and ``ack_offset`` go beyond the contract: the rows acknowledged and the
+    stream offset of the last acknowledgement.
+    """
+
+    success: bool
+    """Whether every row was acknowledged."""
+    error: Optional[str]
+    """Error message if transmission failed."""
+    attempts: int
+    """Number of attempts made (the most any batch of the input needed)."""
+    latency_ms: Optional[int]
+    """Milliseconds from the call to the last acknowledgement (if successful)."""
+    batch_size_bytes: int
+    """Encoded size of the data sent, in bytes."""
+    rows: int = 0
+    """Rows acknowledged."""
+    ack_offset: Optional[int] = None
+    """Stream offset of the last acknowledged request."""
+
+
+class ZerobusWrapper:
+    """Sends Arrow data to one Zerobus table. Thread-safe: calls from many threads and
+    asyncio tasks at once share one stream; the GIL is released while Rust works.
+
+    Every method has an ``async`` form (``send_batch``, ``flush``, ``shutdown``) and a
+    blocking twin for scripts without an event loop (``send_batch_sync``, ``flush_sync``,
+    ``shutdown_sync``). Use it as a context manager (``with`` or ``async with``): leaving
+    the block flushes and closes the stream, so nothing accepted is left unsent.
+
+    Args:
+        endpoint: Zerobus endpoint URL (``https://<id>.zerobus.<region>.cloud.databricks.com``,
+            or the emulator's ``http://127.0.0.1:<port>``).
+        table_name: Target table, ``catalog.schema.table``.
+        client_id: OAuth client id of the service principal.
+        client_secret: Its secret (never shown in errors, logs or ``repr``).
+        unity_catalog_url: Workspace URL (token endpoint and Unity Catalog API).
+        observability_enabled: Turn on OpenTelemetry.
+        observability_config: OpenTelemetry settings (values are turned into strings).
+        debug_enabled: Write debug files (Arrow IPC and the Protobuf records sent).
+        debug_output_dir: Where debug files go.
+        debug_flush_interval_secs: How often debug files are flushed.
+        debug_max_file_size: Size in bytes at which a debug file is rotated.
+        retry_max_attempts: Attempts for transient failures.
+        retry_base_delay_ms: Base of the exponential backoff (full jitter).
+        retry_max_delay_ms: Cap of the backoff.
+        dead_letter_dir: Where rows that could not be delivered after retries are written
+            (Arrow IPC); ``RetryExhausted.dead_letter`` names the file.
+        allow_plaintext: Allow ``http://`` to a host that is not loopback.
+
+    Raises:
+        ConfigurationError: If the configuration is invalid (the message names the field).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        table_name: str,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        unity_catalog_url: Optional[str] = None,
+        observability_enabled: bool = False,
+        observability_config: Optional[Dict[str, Any]] = None,
+        debug_enabled: bool = False,
+        debug_output_dir: Optional[PathLike] = None,
+        debug_flush_interval_secs: int = 5,
+        debug_max_file_size: Optional[int] = None,
+        retry_max_attempts: int = 5,
+        retry_base_delay_ms: int = 100,
+        retry_max_delay_ms: int = 30000,
+        dead_letter_dir: Optional[PathLike] = None,
+        allow_plaintext: bool = False,
+    ) -> None:
+        self._native = _native.NativeWrapper(
+            endpoint,
+            table_name,
+            client_id=client_id,
+            client_secret=client_secret,
+            unity_catalog_url=unity_catalog_url,
+            observability_enabled=observability_enabled,
+            observability_config=observability_config,
+            debug_enabled=debug_enabled,
+            debug_output_dir=None if debug_output_dir is None else os.fspath(debug_output_dir),
+            debug_flush_interval_secs=debug_flush_interval_secs,
+            debug_max_file_size=debug_max_file_size,
+            retry_max_attempts=retry_max_attempts,
+            retry_base_delay_ms=retry_base_delay_ms,
+            retry_max_delay_ms=retry_max_delay_ms,
+            dead_letter_dir=None if dead_letter_dir is None else os.fspath(dead_letter_dir),
+            allow_plaintext=allow_plaintext,
+        )
+
+    @property
+    def table_name(self) -> str:
+        """The target table."""
+        return self._native.table_name
+
+    @property
+    def endpoint(self) -> str:
+        """The Zerobus endpoint."""
+        return self._native.endpoint
+
+    async def send_batch(self, batch: Any) -> TransmissionResult:
+        """Send Arrow data: a record batch, or a table or stream (sent batch by batch,
+        never concatenated, at most 16 batches in flight).
+
+        Returns:
+            TransmissionResult once every row is durably acknowledged.
+
+        Raises:
+            ConversionError: The data does not fit the table (names the column and row);
+                nothing of that batch was sent.
+            RetryExhausted: Transient failures outlasted the retries; the rows not
+                acknowledged are in the file ``err.dead_letter``.
+            AuthenticationError, ConnectionError, TransmissionError, TokenRefreshError.
+        """
+        return TransmissionResult(*await self._native.send_batch(batch))
+
+    def send_batch_sync(self, batch: Any) -> TransmissionResult:
+        """``send_batch`` for code without an event loop (blocks; GIL released)."""
+        return TransmissionResult(*self._native.send_batch_sync(batch))
+
+    async def flush(self) -> None:
+        """Wait until everything sent so far is acknowledged."""
+        await self._native.flush()
+
+    def flush_sync(self) -> None:
+        """``flush`` for code without an event loop."""
+        self._native.flush_sync()
+
+    async def shutdown(self) -> None:
+        """Flush, close the stream and stop. Further sends raise ConfigurationError."""
+        await self._native.shutdown()
+
+    def shutdown_sync(self) -> None:
+        """``shutdown`` for code without an event loop."""
+        self._native.shutdown_sync()
+
+    def replay_dead_letters(self, path: PathLike) -> int:
+        """Resend the rows of a dead-letter file (blocking); returns the rows acknowledged."""
+        return self._native.replay_dead_letters_sync(os.fspath(path))
+
+    def debug_files(self) -> list:
+        """Paths of the debug files written so far."""
+        return self._native.debug_files()
+
+    def __enter__(self) -> "ZerobusWrapper":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self._native.shutdown_sync()
+
+    async def __aenter__(self) -> "ZerobusWrapper":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        await self.shutdown()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+def fold_sql(query: str, catalogs: Iterable[str] = ("zerobus",)) -> str:
+    """Rewrite ``zerobus.catalog.schema.table`` (4 parts, for each catalog name in
+    ``catalogs``) into ``zerobus."catalog.schema".table``, the spelling DataFusion resolves.
+    Other text is returned unchanged."""
+    return _native.fold_sql(query, list(catalogs))
+
+
+def sql(ctx: Any, query: str, catalogs: Iterable[str] = ("zerobus",)) -> Any:
+    """``ctx.sql(query)`` on a datafusion-python ``SessionContext`` with 4-part Zerobus
+    names folded (see :func:`fold_sql`); returns its DataFrame (call ``.collect()``)."""
+    return ctx.sql(fold_sql(query, catalogs))
+
+
+def register(
+    ctx: Any,
+    endpoint: str,
+    *,
+    name: str = "zerobus",
+    client_id: Optional[str] = None,
+    client_secret: Optional[str] = None,
+    unity_catalog_url: Optional[str] = None,
+    retry_max_attempts: int = 5,
+    retry_base_delay_ms: int = 100,
+    retry_max_delay_ms: int = 30000,
+    dead_letter_dir: Optional[PathLike] = None,
+    allow_plaintext: bool = False,
+) -> None:
+    """Register a :class:`ZerobusCatalog` as ``name`` and the ``STORED AS ZEROBUS`` table
+    factory on a datafusion-python ``SessionContext``."""
+    options: Dict[str, Any] = dict(
+        client_id=client_id,
+        client_secret=client_secret,
+        unity_catalog_url=unity_catalog_url,
+        retry_max_attempts=retry_max_attempts,
+        retry_base_delay_ms=retry_base_delay_ms,
+        retry_max_delay_ms=retry_max_delay_ms,
+        dead_letter_dir=None if dead_letter_dir is None else os.fspath(dead_letter_dir),
+        allow_plaintext=allow_plaintext,
+    )
+    ctx.register_catalog_provider(name, ZerobusCatalog(endpoint, **options))
+    ctx.register_table_factory("ZEROBUS", ZerobusTableFactory(endpoint, **options))

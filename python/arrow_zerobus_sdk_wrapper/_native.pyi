@@ -1,0 +1,131 @@
+"""Type stubs of the Rust extension module (see the package for documentation)."""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+__version__: str
+
+class ZerobusError(Exception): ...
+class ConfigurationError(ZerobusError): ...
+class AuthenticationError(ZerobusError): ...
+class ConnectionError(ZerobusError): ...
+class ConversionError(ZerobusError): ...
+class TransmissionError(ZerobusError): ...
+
+class RetryExhausted(ZerobusError):
+    attempts: int
+    rows: int
+    dead_letter: Optional[str]
+
+class TokenRefreshError(ZerobusError): ...
+
+_ResultTuple = Tuple[bool, Optional[str], int, Optional[int], int, int, Optional[int]]
+
+class NativeWrapper:
+    def __init__(
+        self,
+        endpoint: str,
+        table_name: str,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        unity_catalog_url: Optional[str] = None,
+        observability_enabled: bool = False,
+        observability_config: Optional[Dict[str, Any]] = None,
+        debug_enabled: bool = False,
+        debug_output_dir: Optional[str] = None,
+        debug_flush_interval_secs: int = 5,
+        debug_max_file_size: Optional[int] = None,
+        retry_max_attempts: int = 5,
+        retry_base_delay_ms: int = 100,
+        retry_max_delay_ms: int = 30000,
+        dead_letter_dir: Optional[str] = None,
+        allow_plaintext: bool = False,
+    ) -> None: ...
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def endpoint(self) -> str: ...
+    async def send_batch(self, data: Any) -> _ResultTuple: ...
+    def send_batch_sync(self, data: Any) -> _ResultTuple: ...
+    async def flush(self) -> None: ...
+    def flush_sync(self) -> None: ...
+    async def shutdown(self) -> None: ...
+    def shutdown_sync(self) -> None: ...
+    def replay_dead_letters_sync(self, path: str) -> int: ...
+    def debug_files(self) -> List[str]: ...
+
+class ZerobusCatalog:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        unity_catalog_url: Optional[str] = None,
+        retry_max_attempts: int = 5,
+        retry_base_delay_ms: int = 100,
+        retry_max_delay_ms: int = 30000,
+        dead_letter_dir: Optional[str] = None,
+        allow_plaintext: bool = False,
+    ) -> None: ...
+    def __datafusion_catalog_provider__(self, session: Any) -> object: ...
+
+class ZerobusTableFactory:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        unity_catalog_url: Optional[str] = None,
+        retry_max_attempts: int = 5,
+        retry_base_delay_ms: int = 100,
+        retry_max_delay_ms: int = 30000,
+        dead_letter_dir: Optional[str] = None,
+        allow_plaintext: bool = False,
+    ) -> None: ...
+    def __datafusion_table_provider_factory__(self, session: Any) -> object: ...
+
+class ZerobusTable:
+    def __init__(
+        self,
+        endpoint: str,
+        table_name: str,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        unity_catalog_url: Optional[str] = None,
+        retry_max_attempts: int = 5,
+        retry_base_delay_ms: int = 100,
+        retry_max_delay_ms: int = 30000,
+        dead_letter_dir: Optional[str] = None,
+        allow_plaintext: bool = False,
+    ) -> None: ...
+    @property
+    def table_name(self) -> str: ...
+    def __datafusion_table_provider__(self, session: Any) -> object: ...
+
+def fold_sql(query: str, catalogs: List[str]) -> str: ...
+
+class NativeEmulator:
+    def __init__(
+        self,
+        warehouse: str,
+        *,
+        host: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        token_ttl_secs: Optional[float] = None,
+        discard: bool = False,
+        close_stream_after_records: Optional[int] = None,
+        unavailable_rate: float = 0.0,
+    ) -> None: ...
+    endpoint: str
+    unity_catalog_url: str
+    client_id: str
+    client_secret: str
+    warehouse: str
+    def create_table(self, name: str, columns: str) -> str: ...
+    def table_location(self, name: str) -> Optional[str]: ...
+    def streams_opened(self) -> int: ...
+    def stop(self) -> None: ...

@@ -1,0 +1,345 @@
+"""The Python package against its own in-process emulator: the contract's usage example,
+every Arrow input kind, large tables, concurrency, and every exception class raised by a
+real cause. Rows are read back from Delta with the `deltalake` package."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+from deltalake import DeltaTable
+
+import arrow_zerobus_sdk_wrapper as zb
+from arrow_zerobus_sdk_wrapper import ZerobusWrapper, emulator
+
+COLUMNS = "id BIGINT NOT NULL, name STRING"
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory):
+    with emulator.start(tmp_path_factory.mktemp("warehouse")) as e:
+        yield e
+
+
+_tables = iter(range(10_000))
+
+
+@pytest.fixture
+def table(emu):
+    """A new empty table per test: main.default.t<n> (id BIGINT NOT NULL, name STRING)."""
+    name = f"main.default.t{next(_tables)}"
+    emu.create_table(name, COLUMNS)
+    return name
+
+
+def landed_ids(emu, table: str) -> list:
+    data = DeltaTable(emu.table_location(table)).to_pyarrow_table(columns=["id"])
+    return sorted(data.column("id").to_pylist())
+
+
+def ids_batch(start: int, stop: int) -> pa.RecordBatch:
+    ids = list(range(start, stop))
+    return pa.RecordBatch.from_pydict(
+        {"id": pa.array(ids, pa.int64()), "name": [f"n{i}" for i in ids]}
+    )
+
+
+def test_the_contracts_usage_example_lands_its_rows(emu, table, tmp_path, capsys):
+    # The contract's example, verbatim apart from the connection and the table name.
+    async def main():
+        # Initialize wrapper
+        wrapper = ZerobusWrapper(
+            endpoint=emu.endpoint,
+            table_name=table,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            unity_catalog_url=emu.unity_catalog_url,
+            debug_enabled=True,
+            debug_output_dir=str(tmp_path / "debug_output"),
+        )
+
+        # Create Arrow RecordBatch (example)
+        schema = pa.schema([
+            pa.field("id", pa.int64()),
+            pa.field("name", pa.string()),
+        ])
+        arrays = [
+            pa.array([1, 2, 3], type=pa.int64()),
+            pa.array(["a", "b", "c"], type=pa.string()),
+        ]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+        # Send batch
+        result = await wrapper.send_batch(batch)
+
+        if result.success:
+            print(f"Batch sent successfully in {result.latency_ms}ms")
+        else:
+            print(f"Transmission failed: {result.error}")
+
+        # Shutdown
+        await wrapper.shutdown()
+
+    def create_record_batch():
+        return pa.RecordBatch.from_pydict({"id": [4, 5], "name": ["d", "e"]})
+
+    # Using async context manager
+    async def main_with_context():
+        async with ZerobusWrapper(
+            endpoint=emu.endpoint,
+            table_name=table,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            unity_catalog_url=emu.unity_catalog_url,
+        ) as wrapper:
+            batch = create_record_batch()
+            result = await wrapper.send_batch(batch)
+            print(f"Result: {result.success}")
+
+    asyncio.run(main())
+    asyncio.run(main_with_context())
+    out = capsys.readouterr().out
+    assert "Batch sent successfully in" in out and "Result: True" in out, out
+    assert landed_ids(emu, table) == [1, 2, 3, 4, 5]
+    rows = DeltaTable(emu.table_location(table)).to_pyarrow_table().sort_by("id")
+    assert rows.column("name").to_pylist() == ["a", "b", "c", "d", "e"]
+    # The debug files hold the batch as Arrow IPC.
+    ipc = sorted((tmp_path / "debug_output").rglob("*.arrow*"))
+    assert ipc, list((tmp_path / "debug_output").rglob("*"))
+    with pa.ipc.open_stream(ipc[0]) as reader:
+        debug_rows = reader.read_all()
+    assert debug_rows.column("id").to_pylist() == [1, 2, 3]
+
+
+def test_transmission_result_has_the_contract_fields(emu, table):
+    with emu.wrapper(table) as w:
+        r = w.send_batch_sync(ids_batch(0, 10))
+    assert isinstance(r, zb.TransmissionResult)
+    assert r.success is True and r.error is None
+    assert r.attempts == 1 and r.rows == 10
+    assert r.latency_ms is not None and r.latency_ms >= 0
+    assert r.batch_size_bytes > 10 * 4
+
+
+def test_every_arrow_input_kind_is_accepted(emu, table):
+    import duckdb
+    import nanoarrow
+    import polars as pl
+
+    table_chunks = pa.Table.from_batches([ids_batch(100, 150), ids_batch(150, 200)])
+    inputs = {
+        "pyarrow RecordBatch": ids_batch(0, 100),
+        "pyarrow Table of 2 chunks": table_chunks,
+        "pyarrow RecordBatchReader": pa.RecordBatchReader.from_batches(
+            ids_batch(200, 201).schema, [ids_batch(200, 250), ids_batch(250, 300)]
+        ),
+        "polars DataFrame": pl.DataFrame(
+            {"id": list(range(300, 400)), "name": [f"n{i}" for i in range(300, 400)]}
+        ),
+        "nanoarrow stream": nanoarrow.c_array_stream(
+            pa.Table.from_batches([ids_batch(400, 500)])
+        ),
+        "DuckDB result": duckdb.sql(
+            "SELECT CAST(i AS BIGINT) AS id, 'n' || i AS name FROM range(500, 600) t(i)"
+        ),
+    }
+    with emu.wrapper(table) as w:
+        for kind, data in inputs.items():
+            r = w.send_batch_sync(data)
+            assert r.success and r.rows in (50 * 2, 100), (kind, r)
+    assert landed_ids(emu, table) == list(range(600))
+
+
+def test_a_non_arrow_input_is_a_type_error(emu, table):
+    with emu.wrapper(table) as w:
+        with pytest.raises(TypeError, match="__arrow_c_stream__"):
+            w.send_batch_sync([1, 2, 3])
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "polars"])
+def test_a_million_row_table(emu, table, kind):
+    n = 1_000_000
+    ids = pa.array(range(n), pa.int64())
+    data = pa.table({"id": ids, "name": pa.array([None] * n, pa.string())})
+    if kind == "polars":
+        import polars as pl
+
+        data = pl.from_arrow(data)
+    with emu.wrapper(table) as w:
+        r = w.send_batch_sync(data)
+    assert r.success and r.rows == n
+    got = landed_ids(emu, table)
+    assert len(got) == n and got[0] == 0 and got[-1] == n - 1
+    assert len(set(got)) == n
+
+
+def test_100_tasks_and_8_threads_at_once(emu, table):
+    w = emu.wrapper(table)
+
+    async def tasks():
+        results = await asyncio.gather(
+            *(w.send_batch(ids_batch(i * 100, i * 100 + 100)) for i in range(100))
+        )
+        return results
+
+    def thread(k: int):
+        for j in range(5):
+            base = 100_000 + k * 1_000 + j * 100
+            w.send_batch_sync(ids_batch(base, base + 100))
+
+    threads = [threading.Thread(target=thread, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    results = asyncio.run(tasks())
+    for t in threads:
+        t.join()
+    w.shutdown_sync()
+    assert all(r.success for r in results)
+    expected = list(range(10_000)) + [
+        100_000 + k * 1_000 + j * 100 + i for k in range(8) for j in range(5) for i in range(100)
+    ]
+    assert landed_ids(emu, table) == sorted(expected)
+
+
+def test_exit_of_a_with_block_sends_everything(emu, table):
+    with emu.wrapper(table) as w:
+        for i in range(20):
+            w.send_batch_sync(ids_batch(i * 10, i * 10 + 10))
+    assert landed_ids(emu, table) == list(range(200))
+
+
+def test_configuration_error_names_the_field(emu):
+    with pytest.raises(zb.ConfigurationError, match="table_name"):
+        ZerobusWrapper(emu.endpoint, "my_table", **emu.connection())
+    with pytest.raises(zb.ZerobusError):
+        ZerobusWrapper("not a url", "main.default.t", **emu.connection())
+
+
+def test_conversion_error_names_the_column_and_sends_nothing(emu, table):
+    with emu.wrapper(table) as w:
+        bad = pa.RecordBatch.from_pydict({"id": ["x"], "name": ["a"]})
+        with pytest.raises(zb.ConversionError, match="'id'") as e:
+            w.send_batch_sync(bad)
+        assert table in str(e.value)
+        nulls = pa.RecordBatch.from_pydict(
+            {"id": pa.array([1, None], pa.int64()), "name": ["a", "b"]}
+        )
+        with pytest.raises(zb.ConversionError, match="id"):
+            w.send_batch_sync(nulls)
+        w.send_batch_sync(ids_batch(7, 8))
+    assert landed_ids(emu, table) == [7]
+
+
+def test_authentication_error_does_not_show_the_secret(emu, table):
+    secret = "wrong-s3cret-value"
+    w = ZerobusWrapper(
+        emu.endpoint,
+        table,
+        client_id=emu.client_id,
+        client_secret=secret,
+        unity_catalog_url=emu.unity_catalog_url,
+    )
+    with pytest.raises(zb.AuthenticationError) as e:
+        w.send_batch_sync(ids_batch(0, 1))
+    assert secret not in str(e.value) and secret not in repr(w)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_connection_error_for_an_unreachable_workspace(emu, table):
+    w = ZerobusWrapper(
+        emu.endpoint,
+        table,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        unity_catalog_url=f"http://127.0.0.1:{free_port()}",
+    )
+    with pytest.raises(zb.ConnectionError, match="127.0.0.1"):
+        w.send_batch_sync(ids_batch(0, 1))
+
+
+def test_token_refresh_error_when_the_token_endpoint_fails(emu, table):
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w = ZerobusWrapper(
+            emu.endpoint,
+            table,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            unity_catalog_url=f"http://127.0.0.1:{server.server_port}",
+        )
+        with pytest.raises(zb.TokenRefreshError, match="500"):
+            w.send_batch_sync(ids_batch(0, 1))
+    finally:
+        server.shutdown()
+
+
+def test_transmission_error_after_shutdown(emu, table):
+    w = emu.wrapper(table)
+    w.send_batch_sync(ids_batch(0, 1))
+    w.shutdown_sync()
+    with pytest.raises(zb.TransmissionError, match="shut down"):
+        w.send_batch_sync(ids_batch(1, 2))
+
+
+def test_retry_exhausted_leaves_a_dead_letter_file_that_replays(tmp_path):
+    warehouse = tmp_path / "wh"
+    first = emulator.start(warehouse)
+    name = "main.default.dl"
+    first.create_table(name, COLUMNS)
+    grpc_port = int(first.endpoint.rsplit(":", 1)[1])
+    http_port = int(first.unity_catalog_url.rsplit(":", 1)[1])
+    w = first.wrapper(
+        name,
+        dead_letter_dir=tmp_path / "dead",
+        retry_max_attempts=2,
+        retry_base_delay_ms=10,
+        retry_max_delay_ms=50,
+    )
+    w.send_batch_sync(ids_batch(0, 10))
+    first.stop()
+    with pytest.raises(zb.RetryExhausted) as e:
+        w.send_batch_sync(ids_batch(10, 30))
+    err = e.value
+    assert err.rows == 20 and err.attempts == 2 and err.dead_letter, vars(err)
+    with pa.ipc.open_file(err.dead_letter) as f:
+        assert f.read_all().column("id").to_pylist() == list(range(10, 30))
+    # The service is back on the same warehouse and ports: the rows replay.
+    with emulator.start(warehouse, grpc_port=grpc_port, http_port=http_port) as again:
+        replayer = again.wrapper(name)
+        assert replayer.replay_dead_letters(err.dead_letter) == 20
+        replayer.shutdown_sync()
+        assert landed_ids(again, name) == list(range(30))
+
+
+def test_errors_form_the_contract_hierarchy():
+    for cls in (
+        zb.ConfigurationError,
+        zb.AuthenticationError,
+        zb.ConnectionError,
+        zb.ConversionError,
+        zb.TransmissionError,
+        zb.RetryExhausted,
+        zb.TokenRefreshError,
+    ):
+        assert issubclass(cls, zb.ZerobusError) and issubclass(cls, Exception)

@@ -1,0 +1,53 @@
+//! The Python extension module `arrow_zerobus_sdk_wrapper._native` (feature `python`).
+//! It only adapts: Arrow data comes in through the PyCapsule interface without a copy,
+//! work runs on one Tokio runtime with the GIL released, errors become the contract's
+//! exception classes. The Python package (`python/arrow_zerobus_sdk_wrapper`) wraps it.
+
+mod arrow_input;
+mod emulator;
+mod errors;
+mod sql;
+mod wrapper;
+
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+
+/// The runtime every Python-facing call runs on (created on first use).
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("zerobus-py")
+            .build();
+        match rt {
+            Ok(rt) => rt,
+            // Without threads or timers nothing here can work; there is no caller to tell.
+            Err(e) => panic!("cannot start the Tokio runtime: {e}"),
+        }
+    })
+}
+
+/// Run `fut` to completion on the runtime with the GIL released.
+pub(crate) fn block_on<F>(py: Python<'_>, fut: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    py.detach(|| runtime().block_on(fut))
+}
+
+#[pymodule(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime());
+    errors::register(m)?;
+    m.add_class::<wrapper::NativeWrapper>()?;
+    m.add_class::<sql::ZerobusCatalog>()?;
+    m.add_class::<sql::ZerobusTableFactory>()?;
+    m.add_class::<sql::ZerobusTable>()?;
+    m.add_function(wrap_pyfunction!(sql::fold_sql, m)?)?;
+    m.add_class::<emulator::NativeEmulator>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,415 @@
+//! Zerobus tables for datafusion-python sessions, through datafusion-ffi 55:
+//! `ZerobusCatalog` (`__datafusion_catalog_provider__`), `ZerobusTableFactory`
+//! (`__datafusion_table_provider_factory__`), `ZerobusTable`
+//! (`__datafusion_table_provider__`), and `fold_sql` for 4-part names.
+//!
+//! Two things datafusion-python needs that a Rust session does not: every provider gets
+//! `Some(handle)` of our runtime (with `None`, Tokio use inside `write_all` aborts the
+//! process), and `ZerobusTable::insert_into` merges its input's partitions itself (a plan
+//! crossing the FFI does not carry DataSinkExec's single-partition requirement, so
+//! nothing else would).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{
+    CatalogProvider, SchemaProvider, Session, TableProvider, TableProviderFactory,
+};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::CreateExternalTable;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion_ffi::catalog_provider::FFI_CatalogProvider;
+use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::errors::{df_to_py, to_py};
+use super::{block_on, runtime};
+use crate::config::{SchemaSource, WrapperConfig};
+use crate::datafusion::{fold_zerobus_names, statement_sql};
+
+const CODEC_CAPSULE: &std::ffi::CStr = c"datafusion_logical_extension_codec";
+
+/// The session's logical extension codec, from `session.__datafusion_logical_extension_codec__()`.
+fn session_codec(session: &Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
+    let attr = "__datafusion_logical_extension_codec__";
+    let capsule = if session.hasattr(attr)? {
+        session.getattr(attr)?.call0()?
+    } else {
+        session.clone()
+    };
+    let capsule = capsule.cast::<PyCapsule>().map_err(|_| {
+        PyTypeError::new_err(
+            "expected a datafusion-python 55 session (with __datafusion_logical_extension_codec__)",
+        )
+    })?;
+    let pointer = capsule.pointer_checked(Some(CODEC_CAPSULE))?;
+    // SAFETY: `pointer_checked` verified the capsule's name; by the datafusion-python FFI
+    // protocol a capsule of that name holds an `FFI_LogicalExtensionCodec`, which lives as
+    // long as the capsule, and `capsule` is held for the duration of this borrow. We clone
+    // it (the FFI struct's own clone, which takes its own reference) before returning.
+    let codec = unsafe { pointer.cast::<FFI_LogicalExtensionCodec>().as_ref() };
+    Ok(codec.clone())
+}
+
+/// Run `fut` on the module's runtime and wait for it from wherever we are polled.
+///
+/// datafusion-python polls the futures of our providers on its own threads, where the
+/// Tokio of this library (a separate copy of Tokio's thread-locals) has no runtime
+/// context: a timer or a spawn there panics ("there is no reactor running"). A
+/// `JoinHandle` may be awaited from any executor.
+async fn on_runtime<T: Send + 'static>(
+    fut: impl std::future::Future<Output = DfResult<T>> + Send + 'static,
+) -> DfResult<T> {
+    runtime()
+        .spawn(fut)
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+}
+
+/// [`crate::datafusion::ZerobusCatalog`] whose look-ups run on the module's runtime.
+#[derive(Debug)]
+struct CatalogOnRuntime(crate::datafusion::ZerobusCatalog);
+
+impl CatalogProvider for CatalogOnRuntime {
+    fn schema_names(&self) -> Vec<String> {
+        self.0.schema_names()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.0
+            .schema(name)
+            .map(|s| Arc::new(SchemaOnRuntime(s)) as Arc<dyn SchemaProvider>)
+    }
+}
+
+#[derive(Debug)]
+struct SchemaOnRuntime(Arc<dyn SchemaProvider>);
+
+#[async_trait]
+impl SchemaProvider for SchemaOnRuntime {
+    fn table_names(&self) -> Vec<String> {
+        self.0.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let inner = self.0.clone();
+        let name = name.to_string();
+        on_runtime(async move { inner.table(&name).await }).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.table_exist(name)
+    }
+}
+
+/// [`crate::datafusion::ZerobusTableFactory`] whose UC look-ups run on the module's runtime.
+#[derive(Debug)]
+struct FactoryOnRuntime(crate::datafusion::ZerobusTableFactory);
+
+#[async_trait]
+impl TableProviderFactory for FactoryOnRuntime {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let factory = self.0.clone();
+        let cmd = cmd.clone();
+        on_runtime(async move { factory.create_table(&cmd).await }).await
+    }
+}
+
+/// The connection every table of a catalog or factory uses; `table_name` is set per table.
+#[allow(clippy::too_many_arguments)]
+fn template(
+    endpoint: String,
+    table_name: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    unity_catalog_url: Option<String>,
+    retry_max_attempts: u32,
+    retry_base_delay_ms: u64,
+    retry_max_delay_ms: u64,
+    dead_letter_dir: Option<PathBuf>,
+    allow_plaintext: bool,
+) -> PyResult<WrapperConfig> {
+    let mut b = WrapperConfig::builder(endpoint, table_name)
+        .retry_max_attempts(retry_max_attempts)
+        .retry_base_delay_ms(retry_base_delay_ms)
+        .retry_max_delay_ms(retry_max_delay_ms)
+        .allow_plaintext(allow_plaintext);
+    if let Some(v) = client_id {
+        b = b.client_id(v);
+    }
+    if let Some(v) = client_secret {
+        b = b.client_secret(v);
+    }
+    if let Some(v) = unity_catalog_url {
+        b = b.unity_catalog_url(v);
+    }
+    if let Some(v) = dead_letter_dir {
+        b = b.dead_letter_dir(v);
+    }
+    b.build().map_err(to_py)
+}
+
+/// A name that satisfies validation until a real table is chosen.
+const PLACEHOLDER: &str = "zerobus.placeholder.table";
+
+/// Unity Catalog tables as a DataFusion catalog for datafusion-python:
+/// `ctx.register_catalog_provider("zerobus", ZerobusCatalog(...))`, then
+/// `INSERT INTO zerobus."main.default".events SELECT …` (or use `sql()` for the 4-part
+/// spelling).
+#[pyclass(
+    name = "ZerobusCatalog",
+    module = "arrow_zerobus_sdk_wrapper._native",
+    frozen
+)]
+pub struct ZerobusCatalog {
+    template: WrapperConfig,
+}
+
+#[pymethods]
+impl ZerobusCatalog {
+    #[new]
+    #[pyo3(signature = (endpoint, *, client_id=None, client_secret=None, unity_catalog_url=None,
+        retry_max_attempts=5, retry_base_delay_ms=100, retry_max_delay_ms=30000,
+        dead_letter_dir=None, allow_plaintext=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        endpoint: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        unity_catalog_url: Option<String>,
+        retry_max_attempts: u32,
+        retry_base_delay_ms: u64,
+        retry_max_delay_ms: u64,
+        dead_letter_dir: Option<PathBuf>,
+        allow_plaintext: bool,
+    ) -> PyResult<Self> {
+        Ok(ZerobusCatalog {
+            template: template(
+                endpoint,
+                PLACEHOLDER.into(),
+                client_id,
+                client_secret,
+                unity_catalog_url,
+                retry_max_attempts,
+                retry_base_delay_ms,
+                retry_max_delay_ms,
+                dead_letter_dir,
+                allow_plaintext,
+            )?,
+        })
+    }
+
+    fn __datafusion_catalog_provider__<'py>(
+        &self,
+        py: Python<'py>,
+        session: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let codec = session_codec(&session)?;
+        let catalog = Arc::new(CatalogOnRuntime(crate::datafusion::ZerobusCatalog::new(
+            self.template.clone(),
+        )));
+        let ffi = FFI_CatalogProvider::new_with_ffi_codec(
+            catalog,
+            Some(runtime().handle().clone()),
+            codec,
+        );
+        PyCapsule::new_with_value(py, ffi, c"datafusion_catalog_provider")
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ZerobusCatalog(endpoint={:?})", self.template.endpoint)
+    }
+}
+
+/// `CREATE EXTERNAL TABLE t [(columns)] STORED AS ZEROBUS LOCATION 'main.default.t'` for
+/// datafusion-python: `ctx.register_table_factory("ZEROBUS", ZerobusTableFactory(...))`.
+#[pyclass(
+    name = "ZerobusTableFactory",
+    module = "arrow_zerobus_sdk_wrapper._native",
+    frozen
+)]
+pub struct ZerobusTableFactory {
+    template: WrapperConfig,
+}
+
+#[pymethods]
+impl ZerobusTableFactory {
+    #[new]
+    #[pyo3(signature = (endpoint, *, client_id=None, client_secret=None, unity_catalog_url=None,
+        retry_max_attempts=5, retry_base_delay_ms=100, retry_max_delay_ms=30000,
+        dead_letter_dir=None, allow_plaintext=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        endpoint: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        unity_catalog_url: Option<String>,
+        retry_max_attempts: u32,
+        retry_base_delay_ms: u64,
+        retry_max_delay_ms: u64,
+        dead_letter_dir: Option<PathBuf>,
+        allow_plaintext: bool,
+    ) -> PyResult<Self> {
+        Ok(ZerobusTableFactory {
+            template: template(
+                endpoint,
+                PLACEHOLDER.into(),
+                client_id,
+                client_secret,
+                unity_catalog_url,
+                retry_max_attempts,
+                retry_base_delay_ms,
+                retry_max_delay_ms,
+                dead_letter_dir,
+                allow_plaintext,
+            )?,
+        })
+    }
+
+    fn __datafusion_table_provider_factory__<'py>(
+        &self,
+        py: Python<'py>,
+        session: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let codec = session_codec(&session)?;
+        let factory: Arc<dyn TableProviderFactory + Send> = Arc::new(FactoryOnRuntime(
+            crate::datafusion::ZerobusTableFactory::new(self.template.clone()),
+        ));
+        let ffi = FFI_TableProviderFactory::new_with_ffi_codec(
+            factory,
+            Some(runtime().handle().clone()),
+            codec,
+        );
+        PyCapsule::new_with_value(py, ffi, c"datafusion_table_provider_factory")
+    }
+}
+
+/// One Zerobus table for datafusion-python: `ctx.register_table("events",
+/// ZerobusTable(endpoint, "main.default.events", ...))`, then `INSERT INTO events SELECT …`.
+/// The schema is read from Unity Catalog when the object is made.
+#[pyclass(
+    name = "ZerobusTable",
+    module = "arrow_zerobus_sdk_wrapper._native",
+    frozen
+)]
+pub struct ZerobusTable {
+    table: Arc<crate::datafusion::ZerobusTable>,
+}
+
+#[pymethods]
+impl ZerobusTable {
+    #[new]
+    #[pyo3(signature = (endpoint, table_name, *, client_id=None, client_secret=None,
+        unity_catalog_url=None, retry_max_attempts=5, retry_base_delay_ms=100,
+        retry_max_delay_ms=30000, dead_letter_dir=None, allow_plaintext=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        endpoint: String,
+        table_name: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        unity_catalog_url: Option<String>,
+        retry_max_attempts: u32,
+        retry_base_delay_ms: u64,
+        retry_max_delay_ms: u64,
+        dead_letter_dir: Option<PathBuf>,
+        allow_plaintext: bool,
+    ) -> PyResult<Self> {
+        let mut config = template(
+            endpoint,
+            table_name,
+            client_id,
+            client_secret,
+            unity_catalog_url,
+            retry_max_attempts,
+            retry_base_delay_ms,
+            retry_max_delay_ms,
+            dead_letter_dir,
+            allow_plaintext,
+        )?;
+        config.schema_source = SchemaSource::UnityCatalog;
+        let table = block_on(
+            py,
+            crate::datafusion::ZerobusTable::from_unity_catalog(config),
+        )
+        .map_err(to_py)?;
+        Ok(ZerobusTable {
+            table: Arc::new(table),
+        })
+    }
+
+    fn __datafusion_table_provider__<'py>(
+        &self,
+        py: Python<'py>,
+        session: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let codec = session_codec(&session)?;
+        let provider: Arc<dyn TableProvider> = self.table.clone();
+        let ffi = FFI_TableProvider::new_with_ffi_codec(
+            provider,
+            false,
+            Some(runtime().handle().clone()),
+            codec,
+        );
+        PyCapsule::new_with_value(py, ffi, c"datafusion_table_provider")
+    }
+
+    #[getter]
+    fn table_name(&self) -> String {
+        self.table.config().table_name.clone()
+    }
+}
+
+/// SQL with `catalog.c.s.t` names (for any catalog in `catalogs`) folded into the
+/// `catalog."c.s".t` spelling DataFusion resolves. `COPY … TO 'zerobus://…'` is refused
+/// with the INSERT to write instead: datafusion-ffi 55 cannot carry a file format.
+#[pyfunction]
+pub fn fold_sql(query: &str, catalogs: Vec<String>) -> PyResult<String> {
+    let statements = DFParser::parse_sql(query).map_err(df_to_py)?;
+    let mut out = Vec::with_capacity(statements.len());
+    for mut statement in statements {
+        let original = statement.clone();
+        fold_zerobus_names(&mut statement, &catalogs);
+        if let DFStatement::CopyTo(copy) = &statement {
+            if copy
+                .stored_as
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("zerobus"))
+            {
+                return Err(PyValueError::new_err(format!(
+                    "COPY … TO '{}' is not available in datafusion-python (its FFI has no file formats); \
+                     write INSERT INTO {}.{} SELECT … instead, or use zerobus-sql",
+                    copy.target,
+                    catalogs.first().map(String::as_str).unwrap_or("zerobus"),
+                    copy.target.trim_start_matches("zerobus://")
+                )));
+            }
+        }
+        out.push(if statement == original {
+            None
+        } else {
+            Some(statement_sql(&statement))
+        });
+    }
+    // Unchanged text is passed through as written (DataFusion's printing is not exact).
+    if out.iter().all(Option::is_none) {
+        return Ok(query.to_string());
+    }
+    let parsed = DFParser::parse_sql(query).map_err(df_to_py)?;
+    Ok(parsed
+        .into_iter()
+        .zip(out)
+        .map(|(s, folded)| folded.unwrap_or_else(|| statement_sql(&s)))
+        .collect::<Vec<_>>()
+        .join(";\n"))
+}

@@ -1,0 +1,280 @@
+//! `NativeWrapper`: the Rust [`ZerobusWrapper`] behind the Python `ZerobusWrapper`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatchReader;
+use pyo3::prelude::*;
+use tokio::task::JoinSet;
+
+use super::arrow_input::batches;
+use super::errors::to_py;
+use super::{block_on, runtime};
+use crate::config::WrapperConfig;
+use crate::error::{Result, ZerobusError};
+use crate::wrapper::{TransmissionResult, ZerobusWrapper};
+
+/// Batches of one stream in flight at once (as the SQL sink).
+const MAX_IN_FLIGHT: usize = 16;
+
+/// The fields of the Python `TransmissionResult`, in its order.
+type ResultTuple = (
+    bool,
+    Option<String>,
+    u32,
+    Option<u64>,
+    usize,
+    usize,
+    Option<i64>,
+);
+
+fn tuple(r: TransmissionResult) -> ResultTuple {
+    (
+        r.success,
+        r.error,
+        r.attempts,
+        r.latency_ms,
+        r.batch_size_bytes,
+        r.rows,
+        r.ack_offset,
+    )
+}
+
+/// Send every batch of `reader` (a single batch, a Table, a stream: never concatenated),
+/// at most 16 at once, and sum the results. The first error is returned once the batches
+/// already in flight have finished; the rows they carried stay acknowledged.
+pub(crate) async fn send_reader(
+    wrapper: ZerobusWrapper,
+    reader: Box<dyn RecordBatchReader + Send>,
+) -> Result<TransmissionResult> {
+    let started = Instant::now();
+    let mut total = TransmissionResult {
+        success: true,
+        error: None,
+        attempts: 0,
+        latency_ms: None,
+        batch_size_bytes: 0,
+        rows: 0,
+        ack_offset: None,
+    };
+    let mut first_error: Option<ZerobusError> = None;
+    let mut in_flight = JoinSet::new();
+    let settle = |done: std::result::Result<Result<TransmissionResult>, tokio::task::JoinError>,
+                  total: &mut TransmissionResult,
+                  first_error: &mut Option<ZerobusError>| {
+        match done {
+            Ok(Ok(r)) => {
+                total.attempts = total.attempts.max(r.attempts);
+                total.batch_size_bytes += r.batch_size_bytes;
+                total.rows += r.rows;
+                total.ack_offset = total.ack_offset.max(r.ack_offset);
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(ZerobusError::Transmission(format!(
+                    "a send task stopped unexpectedly: {e}"
+                )));
+            }
+        }
+    };
+    let table = wrapper.config().table_name.clone();
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                first_error.get_or_insert(ZerobusError::Conversion(format!(
+                    "table '{table}': cannot read the next batch of the input: {e}"
+                )));
+                break;
+            }
+        };
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(done) = in_flight.join_next().await {
+                settle(done, &mut total, &mut first_error);
+            }
+        }
+        if first_error.is_some() {
+            break;
+        }
+        let w = wrapper.clone();
+        in_flight.spawn(async move { w.send_batch(&batch).await });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        settle(done, &mut total, &mut first_error);
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    total.latency_ms = Some(started.elapsed().as_millis() as u64);
+    Ok(total)
+}
+
+/// The Rust half of `arrow_zerobus_sdk_wrapper.ZerobusWrapper`.
+#[pyclass(
+    name = "NativeWrapper",
+    module = "arrow_zerobus_sdk_wrapper._native",
+    frozen
+)]
+pub struct NativeWrapper {
+    inner: ZerobusWrapper,
+}
+
+#[pymethods]
+impl NativeWrapper {
+    #[new]
+    #[pyo3(signature = (
+        endpoint,
+        table_name,
+        *,
+        client_id = None,
+        client_secret = None,
+        unity_catalog_url = None,
+        observability_enabled = false,
+        observability_config = None,
+        debug_enabled = false,
+        debug_output_dir = None,
+        debug_flush_interval_secs = 5,
+        debug_max_file_size = None,
+        retry_max_attempts = 5,
+        retry_base_delay_ms = 100,
+        retry_max_delay_ms = 30000,
+        dead_letter_dir = None,
+        allow_plaintext = false,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        endpoint: String,
+        table_name: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        unity_catalog_url: Option<String>,
+        observability_enabled: bool,
+        observability_config: Option<HashMap<String, Bound<'_, PyAny>>>,
+        debug_enabled: bool,
+        debug_output_dir: Option<PathBuf>,
+        debug_flush_interval_secs: u64,
+        debug_max_file_size: Option<u64>,
+        retry_max_attempts: u32,
+        retry_base_delay_ms: u64,
+        retry_max_delay_ms: u64,
+        dead_letter_dir: Option<PathBuf>,
+        allow_plaintext: bool,
+    ) -> PyResult<Self> {
+        let observability_config = observability_config
+            .map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| Ok((k, v.str()?.to_string())))
+                    .collect::<PyResult<HashMap<String, String>>>()
+            })
+            .transpose()?;
+        let config = WrapperConfig {
+            endpoint,
+            table_name,
+            client_id,
+            client_secret: client_secret.map(crate::config::Secret::new),
+            unity_catalog_url,
+            observability_enabled,
+            observability_config,
+            debug_enabled,
+            debug_output_dir,
+            debug_flush_interval_secs,
+            debug_max_file_size,
+            retry_max_attempts,
+            retry_base_delay_ms,
+            retry_max_delay_ms,
+            dead_letter_dir,
+            allow_plaintext,
+            schema_source: crate::config::SchemaSource::UnityCatalog,
+        };
+        // The wrapper starts its debug-file flusher on the runtime.
+        let _guard = runtime().enter();
+        let inner = py.detach(|| ZerobusWrapper::new(config)).map_err(to_py)?;
+        Ok(NativeWrapper { inner })
+    }
+
+    /// Send `data` (anything with `__arrow_c_array__` or `__arrow_c_stream__`); returns an
+    /// awaitable of the TransmissionResult fields.
+    fn send_batch<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let reader = batches(data)?;
+        let w = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            send_reader(w, reader).await.map(tuple).map_err(to_py)
+        })
+    }
+
+    /// As `send_batch`, blocking, with the GIL released.
+    fn send_batch_sync(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<ResultTuple> {
+        let reader = batches(data)?;
+        let w = self.inner.clone();
+        block_on(py, send_reader(w, reader))
+            .map(tuple)
+            .map_err(to_py)
+    }
+
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let w = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(
+            py,
+            async move { w.flush().await.map_err(to_py) },
+        )
+    }
+
+    fn flush_sync(&self, py: Python<'_>) -> PyResult<()> {
+        let w = self.inner.clone();
+        block_on(py, async move { w.flush().await }).map_err(to_py)
+    }
+
+    fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let w = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(
+            py,
+            async move { w.shutdown().await.map_err(to_py) },
+        )
+    }
+
+    fn shutdown_sync(&self, py: Python<'_>) -> PyResult<()> {
+        let w = self.inner.clone();
+        block_on(py, async move { w.shutdown().await }).map_err(to_py)
+    }
+
+    /// Resend the rows of a dead-letter file; returns the rows acknowledged.
+    fn replay_dead_letters_sync(&self, py: Python<'_>, path: PathBuf) -> PyResult<usize> {
+        let w = self.inner.clone();
+        block_on(py, async move { w.replay_dead_letters(&path).await }).map_err(to_py)
+    }
+
+    /// The debug files written so far.
+    fn debug_files(&self) -> Vec<String> {
+        self.inner
+            .debug_files()
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
+    #[getter]
+    fn table_name(&self) -> String {
+        self.inner.config().table_name.clone()
+    }
+
+    #[getter]
+    fn endpoint(&self) -> String {
+        self.inner.config().endpoint.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ZerobusWrapper(endpoint={:?}, table_name={:?})",
+            self.inner.config().endpoint,
+            self.inner.config().table_name
+        )
+    }
+}
