@@ -161,3 +161,53 @@ fn copy_to_a_zerobus_url_loads_a_parquet_file() {
     assert!(!ok);
     assert!(err.contains("'trip_id'") && err.contains("Utf8"), "{err}");
 }
+
+#[test]
+fn the_repl_runs_statements_and_backslash_commands_from_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("warehouse");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(&dir)
+        .args(["--format", "csv"])
+        .current_dir(tmp.path())
+        .env_remove("ZEROBUS_ENDPOINT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run zerobus-sql");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"CREATE TABLE zerobus.main.default.r (id BIGINT NOT NULL);\n\
+              INSERT INTO zerobus.main.default.r\n  SELECT value FROM generate_series(1, 3);\n\
+              \\pset format json\n\
+              SELECT count(*) AS n FROM main.default.r;\n\
+              \\d main.default.r\n\
+              \\nonsense\n\
+              \\q\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("count\n3\n"),
+        "a multi-line INSERT ran: {stdout}"
+    );
+    assert!(
+        stdout.contains("[{\"n\":3}]"),
+        "\\pset format json applied: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"column_name\":\"id\""),
+        "\\d describes: {stdout}"
+    );
+    assert!(stderr.contains("unknown command '\\nonsense'"), "{stderr}");
+}

@@ -386,6 +386,13 @@ impl Shell {
                     {
                         break;
                     }
+                    if buffer.is_empty() && trimmed.starts_with('\\') {
+                        let _ = rl.add_history_entry(trimmed);
+                        if let Err(e) = self.backslash(trimmed).await {
+                            eprintln!("{e}");
+                        }
+                        continue;
+                    }
                     buffer.push_str(&line);
                     buffer.push('\n');
                     if trimmed.ends_with(';') {
@@ -400,6 +407,39 @@ impl Shell {
                 Err(_) => break,
             }
         }
+    }
+}
+
+const REPL_HELP: &str = "\
+Statements end with ';' (they may span lines). Commands:
+  \\d              list tables (SHOW TABLES)
+  \\d NAME         describe a table (DESCRIBE NAME)
+  \\pset format F  output format: table, csv, tsv, json, nd-json, automatic
+  \\?              this help
+  \\q              quit (also: quit, exit, Ctrl-D)
+Zerobus tables: INSERT INTO zerobus.catalog.schema.table SELECT …;
+                COPY (SELECT …) TO 'zerobus://catalog.schema.table';";
+
+impl Shell {
+    /// The REPL's backslash commands.
+    async fn backslash(&mut self, command: &str) -> Result<()> {
+        let mut words = command.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("\\?"), None, _) | (Some("\\h"), None, _) => println!("{REPL_HELP}"),
+            (Some("\\d"), None, _) => self.run_text("SHOW TABLES;").await?,
+            (Some("\\d"), Some(name), None) => self.run_text(&format!("DESCRIBE {name};")).await?,
+            (Some("\\pset"), Some("format"), Some(f)) => {
+                self.print.format = f
+                    .parse()
+                    .map_err(|e: String| DataFusionError::Plan(format!("\\pset format: {e}")))?;
+            }
+            _ => {
+                return Err(DataFusionError::Plan(format!(
+                    "unknown command '{command}'; \\? lists the commands"
+                )))
+            }
+        }
+        Ok(())
     }
 }
 
