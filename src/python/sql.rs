@@ -25,7 +25,7 @@ use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyCapsule, PyDict};
 
 use super::errors::{df_to_py, to_py};
 use super::{block_on, runtime};
@@ -124,36 +124,38 @@ impl TableProviderFactory for FactoryOnRuntime {
     }
 }
 
-/// The connection every table of a catalog or factory uses; `table_name` is set per table.
-#[allow(clippy::too_many_arguments)]
+/// The connection options every class here takes as keywords.
+const OPTIONS: &str = "client_id, client_secret, unity_catalog_url, retry_max_attempts, \
+    retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext";
+
+/// The connection every table of a catalog or factory uses, from the keyword `options`
+/// (see [`OPTIONS`]); `table_name` is replaced per table.
 fn template(
     endpoint: String,
-    table_name: String,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    unity_catalog_url: Option<String>,
-    retry_max_attempts: u32,
-    retry_base_delay_ms: u64,
-    retry_max_delay_ms: u64,
-    dead_letter_dir: Option<PathBuf>,
-    allow_plaintext: bool,
+    table_name: &str,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<WrapperConfig> {
-    let mut b = WrapperConfig::builder(endpoint, table_name)
-        .retry_max_attempts(retry_max_attempts)
-        .retry_base_delay_ms(retry_base_delay_ms)
-        .retry_max_delay_ms(retry_max_delay_ms)
-        .allow_plaintext(allow_plaintext);
-    if let Some(v) = client_id {
-        b = b.client_id(v);
-    }
-    if let Some(v) = client_secret {
-        b = b.client_secret(v);
-    }
-    if let Some(v) = unity_catalog_url {
-        b = b.unity_catalog_url(v);
-    }
-    if let Some(v) = dead_letter_dir {
-        b = b.dead_letter_dir(v);
+    let mut b = WrapperConfig::builder(endpoint, table_name);
+    for (key, value) in options.into_iter().flat_map(|o| o.iter()) {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        b = match key.as_str() {
+            "client_id" => b.client_id(value.extract::<String>()?),
+            "client_secret" => b.client_secret(value.extract::<String>()?),
+            "unity_catalog_url" => b.unity_catalog_url(value.extract::<String>()?),
+            "retry_max_attempts" => b.retry_max_attempts(value.extract()?),
+            "retry_base_delay_ms" => b.retry_base_delay_ms(value.extract()?),
+            "retry_max_delay_ms" => b.retry_max_delay_ms(value.extract()?),
+            "dead_letter_dir" => b.dead_letter_dir(value.extract::<PathBuf>()?),
+            "allow_plaintext" => b.allow_plaintext(value.extract()?),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected keyword argument '{other}' (known: {OPTIONS})"
+                )))
+            }
+        };
     }
     b.build().map_err(to_py)
 }
@@ -164,7 +166,8 @@ const PLACEHOLDER: &str = "zerobus.placeholder.table";
 /// Unity Catalog tables as a DataFusion catalog for datafusion-python:
 /// `ctx.register_catalog_provider("zerobus", ZerobusCatalog(...))`, then
 /// `INSERT INTO zerobus."main.default".events SELECT …` (or use `sql()` for the 4-part
-/// spelling).
+/// spelling). Keywords: client_id, client_secret, unity_catalog_url, retry_max_attempts,
+/// retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext.
 #[pyclass(
     name = "ZerobusCatalog",
     module = "arrow_zerobus_sdk_wrapper._native",
@@ -177,34 +180,10 @@ pub struct ZerobusCatalog {
 #[pymethods]
 impl ZerobusCatalog {
     #[new]
-    #[pyo3(signature = (endpoint, *, client_id=None, client_secret=None, unity_catalog_url=None,
-        retry_max_attempts=5, retry_base_delay_ms=100, retry_max_delay_ms=30000,
-        dead_letter_dir=None, allow_plaintext=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        endpoint: String,
-        client_id: Option<String>,
-        client_secret: Option<String>,
-        unity_catalog_url: Option<String>,
-        retry_max_attempts: u32,
-        retry_base_delay_ms: u64,
-        retry_max_delay_ms: u64,
-        dead_letter_dir: Option<PathBuf>,
-        allow_plaintext: bool,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (endpoint, **options))]
+    fn new(endpoint: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(ZerobusCatalog {
-            template: template(
-                endpoint,
-                PLACEHOLDER.into(),
-                client_id,
-                client_secret,
-                unity_catalog_url,
-                retry_max_attempts,
-                retry_base_delay_ms,
-                retry_max_delay_ms,
-                dead_letter_dir,
-                allow_plaintext,
-            )?,
+            template: template(endpoint, PLACEHOLDER, options)?,
         })
     }
 
@@ -232,6 +211,7 @@ impl ZerobusCatalog {
 
 /// `CREATE EXTERNAL TABLE t [(columns)] STORED AS ZEROBUS LOCATION 'main.default.t'` for
 /// datafusion-python: `ctx.register_table_factory("ZEROBUS", ZerobusTableFactory(...))`.
+/// Takes the keywords of `ZerobusCatalog`.
 #[pyclass(
     name = "ZerobusTableFactory",
     module = "arrow_zerobus_sdk_wrapper._native",
@@ -244,34 +224,10 @@ pub struct ZerobusTableFactory {
 #[pymethods]
 impl ZerobusTableFactory {
     #[new]
-    #[pyo3(signature = (endpoint, *, client_id=None, client_secret=None, unity_catalog_url=None,
-        retry_max_attempts=5, retry_base_delay_ms=100, retry_max_delay_ms=30000,
-        dead_letter_dir=None, allow_plaintext=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        endpoint: String,
-        client_id: Option<String>,
-        client_secret: Option<String>,
-        unity_catalog_url: Option<String>,
-        retry_max_attempts: u32,
-        retry_base_delay_ms: u64,
-        retry_max_delay_ms: u64,
-        dead_letter_dir: Option<PathBuf>,
-        allow_plaintext: bool,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (endpoint, **options))]
+    fn new(endpoint: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(ZerobusTableFactory {
-            template: template(
-                endpoint,
-                PLACEHOLDER.into(),
-                client_id,
-                client_secret,
-                unity_catalog_url,
-                retry_max_attempts,
-                retry_base_delay_ms,
-                retry_max_delay_ms,
-                dead_letter_dir,
-                allow_plaintext,
-            )?,
+            template: template(endpoint, PLACEHOLDER, options)?,
         })
     }
 
@@ -295,7 +251,8 @@ impl ZerobusTableFactory {
 
 /// One Zerobus table for datafusion-python: `ctx.register_table("events",
 /// ZerobusTable(endpoint, "main.default.events", ...))`, then `INSERT INTO events SELECT …`.
-/// The schema is read from Unity Catalog when the object is made.
+/// The schema is read from Unity Catalog when the object is made. Takes the keywords of
+/// `ZerobusCatalog`.
 #[pyclass(
     name = "ZerobusTable",
     module = "arrow_zerobus_sdk_wrapper._native",
@@ -308,35 +265,14 @@ pub struct ZerobusTable {
 #[pymethods]
 impl ZerobusTable {
     #[new]
-    #[pyo3(signature = (endpoint, table_name, *, client_id=None, client_secret=None,
-        unity_catalog_url=None, retry_max_attempts=5, retry_base_delay_ms=100,
-        retry_max_delay_ms=30000, dead_letter_dir=None, allow_plaintext=false))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, table_name, **options))]
     fn new(
         py: Python<'_>,
         endpoint: String,
         table_name: String,
-        client_id: Option<String>,
-        client_secret: Option<String>,
-        unity_catalog_url: Option<String>,
-        retry_max_attempts: u32,
-        retry_base_delay_ms: u64,
-        retry_max_delay_ms: u64,
-        dead_letter_dir: Option<PathBuf>,
-        allow_plaintext: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut config = template(
-            endpoint,
-            table_name,
-            client_id,
-            client_secret,
-            unity_catalog_url,
-            retry_max_attempts,
-            retry_base_delay_ms,
-            retry_max_delay_ms,
-            dead_letter_dir,
-            allow_plaintext,
-        )?;
+        let mut config = template(endpoint, &table_name, options)?;
         config.schema_source = SchemaSource::UnityCatalog;
         let table = block_on(
             py,

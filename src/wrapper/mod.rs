@@ -27,7 +27,10 @@ pub use retry::Backoff;
 pub use tls::PlainText;
 
 use crate::config::{SchemaSource, WrapperConfig};
-use crate::convert::{descriptor_from_arrow, descriptor_from_uc, EncodedRows, RowEncoder};
+use crate::convert::{
+    check_decimals, decimal_limits, descriptor_from_arrow, descriptor_from_uc, DecimalLimit,
+    EncodedRows, RowEncoder,
+};
 use crate::dead_letter::{read_dead_letters, write_dead_letters};
 use crate::debug::DebugSpool;
 use crate::error::{Result, ZerobusError};
@@ -61,6 +64,8 @@ pub struct TransmissionResult {
 struct TableSchema {
     descriptor: prost_types::DescriptorProto,
     message: MessageDescriptor,
+    /// DECIMAL columns of the UC table (empty for an Arrow-derived schema).
+    decimals: Vec<DecimalLimit>,
 }
 
 #[derive(Clone)]
@@ -119,6 +124,32 @@ enum Failure {
     Final(String),
 }
 
+/// Add what to check to the SDK's words where they are cryptic.
+fn with_hint(text: String) -> String {
+    let hint = if text.contains("tcp connect error") {
+        "nothing answered at the endpoint: check its URL and port, and that it is reachable from here"
+    } else if text.contains("InvalidContentType")
+        || text.contains("tls handshake")
+        || text.contains("received corrupt message")
+    {
+        "TLS failed: does the endpoint speak TLS? Use http:// for a plain-text endpoint such as the local emulator"
+    } else if text.contains("Failed to create stream")
+        && [
+            "h2 protocol",
+            "transport error",
+            "operation was cancel",
+            "invalid HTTP version",
+        ]
+        .iter()
+        .any(|s| text.contains(s))
+    {
+        "the endpoint does not answer as a gRPC service: is it the Zerobus endpoint, https://<workspace-id>.zerobus.<region>.cloud.databricks.com?"
+    } else {
+        return text;
+    };
+    format!("{text} ({hint})")
+}
+
 fn classify(e: &SdkError) -> Failure {
     let text = e.to_string();
     match e {
@@ -132,7 +163,7 @@ fn classify(e: &SdkError) -> Failure {
         {
             Failure::Auth(text)
         }
-        _ if e.is_retryable() => Failure::Retry(text),
+        _ if e.is_retryable() => Failure::Retry(with_hint(text)),
         _ => Failure::Final(text),
     }
 }
@@ -142,6 +173,7 @@ impl ZerobusWrapper {
     /// the first `send_batch` (the stream is created on first write).
     pub fn new(config: WrapperConfig) -> Result<ZerobusWrapper> {
         config.validate()?;
+        tls::install_crypto_provider();
         let endpoint = config.endpoint_url()?;
         let tls: Arc<dyn TlsConfig> = if endpoint.scheme() == "http" {
             Arc::new(PlainText {
@@ -215,14 +247,18 @@ impl ZerobusWrapper {
         inner
             .schema
             .get_or_try_init(|| async {
-                let descriptor = match inner.config.schema_source {
+                let (descriptor, decimals) = match inner.config.schema_source {
                     SchemaSource::UnityCatalog => {
                         let columns = uc::table_columns(&inner.config).await?;
-                        descriptor_from_uc(&columns, "ZerobusRecord")?
+                        (
+                            descriptor_from_uc(&columns, "ZerobusRecord")?,
+                            decimal_limits(&columns),
+                        )
                     }
-                    SchemaSource::ArrowSchema => {
-                        descriptor_from_arrow(&batch.schema(), &inner.config.table_name)?
-                    }
+                    SchemaSource::ArrowSchema => (
+                        descriptor_from_arrow(&batch.schema(), &inner.config.table_name)?,
+                        Vec::new(),
+                    ),
                 };
                 let message = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor)
                     .map_err(|e| {
@@ -234,6 +270,7 @@ impl ZerobusWrapper {
                 Ok::<_, ZerobusError>(TableSchema {
                     descriptor,
                     message,
+                    decimals,
                 })
             })
             .await
@@ -243,6 +280,7 @@ impl ZerobusWrapper {
     pub async fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         let schema = self.table_schema(batch).await?;
         let mut encoder = RowEncoder::with_message(self.table(), &schema.message, &batch.schema())?;
+        check_decimals(self.table(), batch, &schema.decimals)?;
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
         if let Some((i, r)) = rows

@@ -34,3 +34,18 @@ impl TlsConfig for PlainText {
         }
     }
 }
+
+/// Choose rustls's crypto provider for the process, once. Our dependency tree enables
+/// both of rustls's providers (ring and aws-lc-rs), and then rustls refuses to pick one:
+/// the first TLS connection (any `https://` endpoint) panicked with "Call
+/// CryptoProvider::install_default() before this point". A provider the application
+/// installed first is kept.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Err means another thread installed one meanwhile: equally good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
