@@ -61,6 +61,7 @@ def start_emulator(warehouse: Path):
     proc = subprocess.Popen(
         [str(binary), "--warehouse", str(warehouse), "--discard", "--table", f"{TABLE}:{COLUMNS}"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     parts = dict(p.split("=", 1) for p in proc.stdout.readline().split()[1:])
