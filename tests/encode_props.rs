@@ -732,7 +732,11 @@ fn check(columns: &[Ty], seed: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count for long runs (scripts/fuzz.sh).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(192),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_row_decodes_to_its_source_values(columns in prop::collection::vec(ty(), 1..8), seed in any::<u64>()) {
