@@ -1,0 +1,131 @@
+//! Soak: four INSERTs at once (four streams), looping for a bounded time on an in-process
+//! emulator; every 10 s prints rows/s and the process's RSS, then checks that RSS stayed
+//! flat (last sample within 20 % + 32 MiB of the sample after warm-up). Exits non-zero if
+//! not, or on any error.
+//!
+//! `scripts/soak.sh` (SOAK_SECONDS, default 300; SOAK_DELTA=1 to commit to Delta instead of
+//! the emulator's --discard mode, which keeps the figure about the client).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::UInt64Type;
+use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
+use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use datafusion::prelude::SessionContext;
+use zerobus_emulator::{Emulator, EmulatorConfig};
+
+const TABLE: &str = "main.default.soak";
+const BATCH_ROWS: u64 = 200_000;
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let delta = std::env::var("SOAK_DELTA").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir()?;
+    let emu =
+        Emulator::start(EmulatorConfig::new(dir.path().join("warehouse")).with_discard(!delta))
+            .await?;
+    emu.create_table(
+        TABLE,
+        "id BIGINT NOT NULL, device STRING, reading DOUBLE, tags ARRAY<STRING>, at TIMESTAMP",
+    )
+    .await?;
+    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .build()?;
+    println!(
+        "soak: 4 concurrent INSERTs of {BATCH_ROWS} rows each, looping for {seconds} s, emulator {}",
+        if delta { "with Delta commits" } else { "--discard" }
+    );
+    let rows = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..4u64 {
+        let ctx = SessionContext::new();
+        register(&ctx, "zerobus", template.clone());
+        let (rows, stop) = (rows.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut round = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let first = (round * 4 + w) * BATCH_ROWS;
+                let query = format!(
+                    "INSERT INTO zerobus.main.default.soak SELECT value AS id, \
+                     concat('device-', CAST(value % 100 AS VARCHAR)) AS device, \
+                     CAST(value AS DOUBLE) / 3 AS reading, make_array('a', CAST(value % 7 AS VARCHAR)) AS tags, \
+                     arrow_cast(to_timestamp_micros(1700000000000000 + value), 'Timestamp(Microsecond, Some(\"UTC\"))') AS at \
+                     FROM generate_series({first}, {})",
+                    first + BATCH_ROWS - 1
+                );
+                let out = sql(&ctx, &query).await?.collect().await?;
+                rows.fetch_add(
+                    out[0].column(0).as_primitive::<UInt64Type>().value(0),
+                    Ordering::Relaxed,
+                );
+                round += 1;
+            }
+            Ok::<_, datafusion::error::DataFusionError>(())
+        }));
+    }
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let (mut last_rows, mut last_at) = (0u64, started);
+    println!("| t (s) | rows | rows/s (last 10 s) | RSS MiB |\n|---:|---:|---:|---:|");
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(10).min(Duration::from_secs(seconds))).await;
+        let now = Instant::now();
+        let n = rows.load(Ordering::Relaxed);
+        let rate = (n - last_rows) as f64 / (now - last_at).as_secs_f64();
+        let rss = rss_mib();
+        println!(
+            "| {:.0} | {n} | {rate:.0} | {rss:.0} |",
+            started.elapsed().as_secs_f64()
+        );
+        samples.push(rss);
+        (last_rows, last_at) = (n, now);
+        if workers.iter().any(|w| w.is_finished()) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await??;
+    }
+    emu.shutdown().await;
+    let total = rows.load(Ordering::Relaxed);
+    println!(
+        "soak: {total} rows acknowledged in {:.0} s ({:.0} rows/s)",
+        started.elapsed().as_secs_f64(),
+        total as f64 / started.elapsed().as_secs_f64()
+    );
+    // Flat: compare the last sample with the one after warm-up (the second).
+    if samples.len() >= 3 {
+        let (warm, last) = (samples[1], samples[samples.len() - 1]);
+        let limit = warm * 1.2 + 32.0;
+        println!("RSS after warm-up {warm:.0} MiB, at the end {last:.0} MiB, limit {limit:.0} MiB");
+        if last > limit {
+            return Err(format!("RSS grew from {warm:.0} to {last:.0} MiB").into());
+        }
+    }
+    Ok(())
+}
