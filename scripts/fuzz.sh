@@ -9,14 +9,15 @@ cd "$(dirname "$0")/.."
 export FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
 echo "== emulator decoders, ${FUZZ_SECONDS} s per target"
-cargo test --release -p zerobus-emulator --test decode_fuzz -- --nocapture --test-threads 1
+# --workspace: the same features as the other release builds, so nothing is rebuilt twice.
+cargo test --release --workspace --test decode_fuzz -- --nocapture --test-threads 1
 
 echo "== encoder property test, ${FUZZ_SECONDS} s"
-cargo test --release --test encode_props --no-run
+cargo test --release --workspace --test encode_props --no-run
 start=$(date +%s)
 set +e
 PROPTEST_CASES=10000000 timeout "${FUZZ_SECONDS}" \
-  cargo test --release --test encode_props -- every_row_decodes_to_its_source_values
+  cargo test --release --workspace --test encode_props -- every_row_decodes_to_its_source_values
 rc=$?
 set -e
 if [ "$rc" -eq 124 ]; then
