@@ -264,8 +264,10 @@ def test_connection_error_for_an_unreachable_workspace(emu, table):
         client_secret=emu.client_secret,
         unity_catalog_url=f"http://127.0.0.1:{free_port()}",
     )
-    with pytest.raises(zb.ConnectionError, match="127.0.0.1"):
+    with pytest.raises(zb.ConnectionError, match="127.0.0.1") as e:
         w.send_batch_sync(ids_batch(0, 1))
+    # Retried, then the batch went to a dead-letter file that the message names.
+    assert "after 5 attempts" in str(e.value) and "1 rows were written to" in str(e.value)
 
 
 def test_token_refresh_error_when_the_token_endpoint_fails(emu, table):

@@ -374,6 +374,7 @@ impl ZerobusWrapper {
                 ack_offset: None,
             });
         }
+        self.resolve_schema(batch).await?;
         let rows = self.encode(batch).await?;
         if let Some(debug) = &self.inner.debug {
             debug.record(batch, &rows)?;
@@ -578,6 +579,52 @@ impl ZerobusWrapper {
             ))
         })?;
         Ok(rows)
+    }
+
+    /// Resolve the table's schema (the UC look-up on first use), retrying what may be
+    /// transient (UC unreachable, the token endpoint failing) with the same backoff as
+    /// sends. When attempts run out, or the credentials are refused, the batch goes to a
+    /// dead-letter file: a batch handed to us is never dropped without one.
+    async fn resolve_schema(&self, batch: &RecordBatch) -> Result<()> {
+        let max = self.inner.config.retry_max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let e = match self.table_schema(batch).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let transient = matches!(
+                e,
+                ZerobusError::Connection(_) | ZerobusError::TokenRefresh(_)
+            );
+            if transient && attempt < max {
+                tracing::warn!(table = %self.table(), attempt, error = %e, "table schema unavailable; retrying");
+                tokio::time::sleep(self.inner.backoff.delay(attempt)).await;
+                continue;
+            }
+            if !transient && !matches!(e, ZerobusError::Authentication(_)) {
+                return Err(e);
+            }
+            let rows = batch.num_rows();
+            let place = match self.dead_letter(batch, (0, rows)) {
+                Some(p) => format!("{rows} rows were written to {}", p.display()),
+                None => format!("{rows} rows could not be written to a dead-letter file"),
+            };
+            // The kind stays what went wrong; the message says where the rows are.
+            return Err(match e {
+                ZerobusError::Authentication(m) => {
+                    ZerobusError::Authentication(format!("{m} (after {attempt} attempts); {place}"))
+                }
+                ZerobusError::TokenRefresh(m) => {
+                    ZerobusError::TokenRefresh(format!("{m} (after {attempt} attempts); {place}"))
+                }
+                ZerobusError::Connection(m) => {
+                    ZerobusError::Connection(format!("{m} (after {attempt} attempts); {place}"))
+                }
+                other => other,
+            });
+        }
     }
 
     fn dead_letter(&self, batch: &RecordBatch, rows: (usize, usize)) -> Option<PathBuf> {
