@@ -312,24 +312,29 @@ pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `columns` as the UC tables API lists them (name, type_name, type_text, type_json,
+/// position, nullable): what the SDK's `UcColumn` deserializes.
+pub fn columns_json(columns: &[UcField]) -> Vec<Json> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "name": c.name,
+                "type_name": c.ty.type_name(),
+                "type_text": c.ty.type_text(),
+                "type_json": c.to_json().to_string(),
+                "position": i,
+                "nullable": c.nullable,
+            })
+        })
+        .collect()
+}
+
 impl Table {
     /// The table as the UC tables API reports it.
     pub fn info_json(&self) -> Json {
-        let columns: Vec<Json> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({
-                    "name": c.name,
-                    "type_name": c.ty.type_name(),
-                    "type_text": c.ty.type_text(),
-                    "type_json": c.to_json().to_string(),
-                    "position": i,
-                    "nullable": c.nullable,
-                })
-            })
-            .collect();
+        let columns = columns_json(&self.columns);
         let location = url::Url::from_directory_path(&self.location)
             .map(|u| u.to_string())
             .unwrap_or_else(|_| self.location.display().to_string());

@@ -11,6 +11,7 @@ use databricks_zerobus_ingest_sdk::schema::{descriptor_from_uc_columns, UcColumn
 use prost_reflect::{DynamicMessage, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
+use zerobus_emulator::catalog::columns_json;
 use zerobus_emulator::decode::{decode_json, ProtoPlan};
 use zerobus_emulator::types::{parse_columns, UcField};
 
@@ -36,23 +37,8 @@ fn seed() -> u64 {
 
 fn table() -> (Vec<UcField>, ProtoPlan, prost_reflect::MessageDescriptor) {
     let fields = parse_columns(COLUMNS).unwrap();
-    let columns: Vec<UcColumn> = serde_json::from_value(serde_json::Value::Array(
-        fields
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                serde_json::json!({
-                    "name": c.name,
-                    "type_name": c.ty.type_name(),
-                    "type_text": c.ty.type_text(),
-                    "type_json": c.to_json().to_string(),
-                    "position": i,
-                    "nullable": c.nullable,
-                })
-            })
-            .collect(),
-    ))
-    .unwrap();
+    let columns: Vec<UcColumn> =
+        serde_json::from_value(serde_json::Value::Array(columns_json(&fields))).unwrap();
     let descriptor = descriptor_from_uc_columns(&columns, "Row").unwrap();
     let message = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor).unwrap();
     let plan = ProtoPlan::new(&fields, &descriptor).unwrap();
