@@ -19,18 +19,24 @@ pub struct DecimalLimit {
     pub scale: i8,
 }
 
+/// Precision and scale of a UC `type_text` such as `decimal(10,2)`.
+pub fn decimal_args(type_text: &str) -> Option<(u8, i8)> {
+    let text = type_text.trim().to_ascii_lowercase();
+    let inner = text.strip_prefix("decimal(")?.strip_suffix(')')?;
+    let (p, s) = inner.split_once(',')?;
+    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+}
+
 /// The DECIMAL columns of `columns` (from `type_text` such as `decimal(10,2)`).
 pub fn decimal_limits(columns: &[UcColumn]) -> Vec<DecimalLimit> {
     columns
         .iter()
         .filter_map(|c| {
-            let text = c.type_text.trim().to_ascii_lowercase();
-            let inner = text.strip_prefix("decimal(")?.strip_suffix(')')?;
-            let (p, s) = inner.split_once(',')?;
+            let (precision, scale) = decimal_args(&c.type_text)?;
             Some(DecimalLimit {
                 column: c.name.clone(),
-                precision: p.trim().parse().ok()?,
-                scale: s.trim().parse().ok()?,
+                precision,
+                scale,
             })
         })
         .collect()

@@ -5,6 +5,6 @@ mod descriptor;
 mod encode;
 pub mod wire;
 
-pub use decimal::{check_decimals, decimal_limits, DecimalLimit};
+pub use decimal::{check_decimals, decimal_args, decimal_limits, DecimalLimit};
 pub use descriptor::{descriptor_from_arrow, descriptor_from_uc, proto_identifier, MAX_COLUMNS};
 pub use encode::{EncodedRows, RowEncoder};

@@ -14,6 +14,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::sink::{ZerobusSink, ZerobusWriteExec};
 use crate::config::WrapperConfig;
+use crate::convert::decimal_args;
 use crate::error::ZerobusError;
 
 /// The Arrow schema SQL sees for a UC table: the SDK's UC → Arrow mapping, with DECIMAL
@@ -38,13 +39,6 @@ pub fn arrow_schema_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<
         })
         .collect();
     Ok(Schema::new(fields))
-}
-
-fn decimal_args(type_text: &str) -> Option<(u8, i8)> {
-    let inner = type_text.trim().to_ascii_lowercase();
-    let inner = inner.strip_prefix("decimal(")?.strip_suffix(')')?;
-    let (p, s) = inner.split_once(',')?;
-    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
 }
 
 /// A Zerobus target table as DataFusion sees it: append-only, write-only.
