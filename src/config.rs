@@ -55,7 +55,7 @@ pub enum SchemaSource {
 /// assert_eq!(config.retry_base_delay_ms, 100);
 /// assert!(!format!("{config:?}").contains("local-secret"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WrapperConfig {
     /// Zerobus endpoint URL (`https://…`, or `http://` for a loopback emulator).
     pub endpoint: String,
@@ -92,6 +92,46 @@ pub struct WrapperConfig {
     pub schema_source: SchemaSource,
     /// Allow plain-text gRPC to a host that is not loopback.
     pub allow_plaintext: bool,
+}
+
+impl fmt::Debug for WrapperConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // observability_config may hold collector credentials in `headers`.
+        let observability_config = self.observability_config.as_ref().map(|m| {
+            let mut shown: Vec<(&str, &str)> = m
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k == "headers" {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    };
+                    (k.as_str(), v)
+                })
+                .collect();
+            shown.sort_unstable();
+            shown
+        });
+        f.debug_struct("WrapperConfig")
+            .field("endpoint", &self.endpoint)
+            .field("table_name", &self.table_name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("unity_catalog_url", &self.unity_catalog_url)
+            .field("observability_enabled", &self.observability_enabled)
+            .field("observability_config", &observability_config)
+            .field("debug_enabled", &self.debug_enabled)
+            .field("debug_output_dir", &self.debug_output_dir)
+            .field("debug_flush_interval_secs", &self.debug_flush_interval_secs)
+            .field("debug_max_file_size", &self.debug_max_file_size)
+            .field("retry_max_attempts", &self.retry_max_attempts)
+            .field("retry_base_delay_ms", &self.retry_base_delay_ms)
+            .field("retry_max_delay_ms", &self.retry_max_delay_ms)
+            .field("dead_letter_dir", &self.dead_letter_dir)
+            .field("schema_source", &self.schema_source)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish()
+    }
 }
 
 /// Builder of [`WrapperConfig`]; `build` validates.
@@ -221,6 +261,9 @@ impl WrapperConfig {
         }
         if self.debug_max_file_size == Some(0) {
             return bad("debug_max_file_size", "must be above 0".into());
+        }
+        if self.observability_config.is_some() {
+            crate::telemetry::ExportSettings::from_config(self.observability_config.as_ref())?;
         }
         Ok(())
     }
@@ -410,9 +453,22 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let c = base().build().unwrap();
+        let c = base()
+            .observability_config(HashMap::from([
+                (
+                    "headers".to_string(),
+                    "authorization=Bearer otel-t0ken".to_string(),
+                ),
+                ("protocol".to_string(), "grpc".to_string()),
+            ]))
+            .build()
+            .unwrap();
         let shown = format!("{c:?} {:?}", c.client_secret);
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
-        assert!(shown.contains("<redacted>"));
+        assert!(!shown.contains("otel-t0ken"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("grpc"),
+            "{shown}"
+        );
     }
 }

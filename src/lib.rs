@@ -23,6 +23,7 @@ pub mod error;
 mod files;
 #[cfg(feature = "python")]
 mod python;
+pub mod telemetry;
 pub mod wrapper;
 
 pub use config::{SchemaSource, Secret, WrapperConfig, WrapperConfigBuilder};

@@ -1,7 +1,11 @@
-//! No secret leaks: a full ingest (debug files on, every crate's tracing at TRACE, a
-//! retry after an authentication failure, a dead-letter file, DataFusion INSERT), then
-//! every log line, error message, Debug print and file written is searched for the client
-//! secret and for any bearer token. Its own test binary: the tracing subscriber is global.
+//! No secret leaks: a full ingest (debug files on, every crate's tracing at TRACE,
+//! OpenTelemetry exported to an in-process collector, a retry after an authentication
+//! failure, a dead-letter file, DataFusion INSERT), then every log line, error message,
+//! Debug print, file written and telemetry export is searched for the client secret and
+//! for any bearer token, and everything but the collector's own requests for the
+//! collector's credential. Its own test binary: the tracing subscriber is global.
+
+mod common;
 
 use std::io::Write;
 use std::path::Path;
@@ -15,6 +19,8 @@ use zerobus_emulator::{Emulator, EmulatorConfig};
 const TABLE: &str = "main.default.secrets";
 /// Every token the emulator issues starts with this.
 const TOKEN_PREFIX: &str = "zbe1.";
+/// The telemetry collector's credential: sent to the collector, shown nowhere else.
+const COLLECTOR_KEY: &str = "otel-collector-k3y";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -100,7 +106,8 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
         .as_str()
         .is_some_and(|t| t.starts_with(TOKEN_PREFIX)));
 
-    // A full ingest with debug files.
+    // A full ingest with debug files and telemetry.
+    let (collector, collector_addr) = common::otlp::Collector::grpc().await;
     let config = WrapperConfig::builder(emu.grpc_url(), TABLE)
         .client_id(emu.client_id())
         .client_secret(secret.clone())
@@ -111,6 +118,18 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
         .dead_letter_dir(dir.path().join("dead"))
         .retry_max_attempts(2)
         .retry_base_delay_ms(10)
+        .observability_enabled(true)
+        .observability_config(
+            [
+                ("endpoint", format!("http://{collector_addr}")),
+                ("protocol", "grpc".to_string()),
+                ("headers", format!("x-api-key={COLLECTOR_KEY}")),
+                ("export_interval_ms", "200".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        )
         .build()
         .unwrap();
     texts.push(format!("{config:?}"));
@@ -196,7 +215,22 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
         assert_eq!(mode, 0o600, "{path} has mode {mode:o}");
     }
     let mut leaks = Vec::new();
+    let exported = collector.0.lock().unwrap().raw.clone();
+    let spans = collector.spans().len();
+    assert!(
+        spans > 10 && collector.sum("zerobus.rows.acknowledged", &[]).is_some(),
+        "telemetry was exported ({spans} spans): the search would be meaningless"
+    );
     for needle in [secret.as_str(), TOKEN_PREFIX] {
+        if contains(&exported, needle) {
+            leaks.push(format!("telemetry export: contains {needle:?}"));
+        }
+    }
+    assert!(
+        contains(&exported, COLLECTOR_KEY),
+        "the collector received its credential"
+    );
+    for needle in [secret.as_str(), TOKEN_PREFIX, COLLECTOR_KEY] {
         if contains(&logs, needle) {
             let text = String::from_utf8_lossy(&logs);
             let line = text
@@ -220,10 +254,12 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
         }
     }
     println!(
-        "searched {} bytes of TRACE logs, {} messages and Debug prints, {} files",
+        "searched {} bytes of TRACE logs, {} messages and Debug prints, {} files, {} bytes of \
+         telemetry ({spans} spans)",
         logs.len(),
         texts.len(),
-        written.len()
+        written.len(),
+        exported.len()
     );
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }

@@ -17,11 +17,13 @@ use datafusion::physical_plan::{
 };
 use datafusion_datasource::sink::{DataSink, DataSinkExec};
 use futures::StreamExt;
+use opentelemetry::KeyValue;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::df_error;
 use crate::config::WrapperConfig;
+use crate::telemetry::{end_span, in_context};
 use crate::wrapper::ZerobusWrapper;
 
 /// Batches in flight at once: enough to keep the stream busy while earlier batches wait
@@ -68,9 +70,19 @@ impl DataSink for ZerobusSink {
     ) -> Result<u64> {
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
-        let sent = send_stream(&wrapper, data, &|_, _| {})
+        let cx = wrapper.start_span("zerobus.insert", vec![]);
+        let sent = in_context(cx.as_ref(), send_stream(&wrapper, data, &|_, _| {}))
             .instrument(span)
             .await;
+        if let Some(cx) = &cx {
+            let error = sent.as_ref().err().map(|e| e.to_string());
+            let rows = *sent.as_ref().unwrap_or(&0) as i64;
+            end_span(
+                cx,
+                error.as_deref(),
+                vec![KeyValue::new("zerobus.rows", rows)],
+            );
+        }
         let closed = wrapper.shutdown().await;
         let acknowledged = sent?;
         closed.map_err(df_error)?;
@@ -90,6 +102,8 @@ pub async fn send_stream(
     progress: Progress<'_>,
 ) -> Result<u64> {
     let mut in_flight = JoinSet::new();
+    // Each batch's span is a child of the caller's (the INSERT's) span.
+    let cx = wrapper.otel_context();
     let mut read = 0u64;
     let mut acknowledged = 0u64;
     let mut first_error = None;
@@ -113,7 +127,12 @@ pub async fn send_stream(
         read += batch.num_rows() as u64;
         progress(read, acknowledged);
         let w = wrapper.clone();
-        in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows as u64) });
+        let cx = cx.clone();
+        in_flight.spawn(async move {
+            in_context(cx.as_ref(), w.send_batch(&batch))
+                .await
+                .map(|r| r.rows as u64)
+        });
     }
     while let Some(done) = in_flight.join_next().await {
         settle(done, &mut acknowledged, &mut first_error);

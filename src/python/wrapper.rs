@@ -167,7 +167,7 @@ impl NativeWrapper {
         let observability_config = observability_config
             .map(|m| {
                 m.into_iter()
-                    .map(|(k, v)| Ok((k, v.str()?.to_string())))
+                    .map(|(k, v)| Ok((k, observability_value(&v)?)))
                     .collect::<PyResult<HashMap<String, String>>>()
             })
             .transpose()?;
@@ -276,5 +276,18 @@ impl NativeWrapper {
             self.inner.config().endpoint,
             self.inner.config().table_name
         )
+    }
+}
+
+/// A value of `observability_config` as the Rust side reads it: a dict (headers) becomes
+/// `key=value,key2=value2`, anything else its `str()`.
+fn observability_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    match v.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d
+            .iter()
+            .map(|(k, v)| Ok(format!("{}={}", k.str()?, v.str()?)))
+            .collect::<PyResult<Vec<String>>>()
+            .map(|pairs| pairs.join(",")),
+        Err(_) => Ok(v.str()?.to_string()),
     }
 }

@@ -20,6 +20,8 @@ use arrow::array::RecordBatch;
 use databricks_zerobus_ingest_sdk::{
     ProtoBytes, SecureTlsConfig, TlsConfig, ZerobusError as SdkError, ZerobusSdk, ZerobusStream,
 };
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{Context, KeyValue};
 use prost_reflect::MessageDescriptor;
 use tracing::Instrument;
 
@@ -34,6 +36,7 @@ use crate::convert::{
 use crate::dead_letter::{read_dead_letters, write_dead_letters};
 use crate::debug::DebugSpool;
 use crate::error::{Result, ZerobusError};
+use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
 
 /// Largest record the service accepts.
 pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
@@ -83,6 +86,22 @@ struct Inner {
     debug: Option<Arc<DebugSpool>>,
     closed: AtomicBool,
     backoff: Backoff,
+    telemetry: Option<Telemetry>,
+}
+
+/// Counts rows as in flight from encoding until acknowledged or given up (also when the
+/// send is cancelled).
+struct InFlight {
+    counter: Option<(opentelemetry::metrics::UpDownCounter<i64>, [KeyValue; 1])>,
+    rows: i64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some((c, attrs)) = &self.counter {
+            c.add(-self.rows, attrs);
+        }
+    }
 }
 
 /// Sends Arrow `RecordBatch`es to one Zerobus table. Cheap to clone, `Send + Sync`;
@@ -210,6 +229,7 @@ impl ZerobusWrapper {
             base: Duration::from_millis(config.retry_base_delay_ms),
             max: Duration::from_millis(config.retry_max_delay_ms),
         };
+        let telemetry = Telemetry::for_config(&config)?;
         Ok(ZerobusWrapper {
             inner: Arc::new(Inner {
                 config,
@@ -220,6 +240,7 @@ impl ZerobusWrapper {
                 debug,
                 closed: AtomicBool::new(false),
                 backoff,
+                telemetry,
             }),
         })
     }
@@ -240,6 +261,23 @@ impl ZerobusWrapper {
 
     fn table(&self) -> &str {
         &self.inner.config.table_name
+    }
+
+    /// Update metrics when telemetry is on.
+    fn metric(&self, f: impl FnOnce(&Instruments, &[KeyValue])) {
+        if let Some(t) = &self.inner.telemetry {
+            f(t.metrics(), t.attrs());
+        }
+    }
+
+    /// Start a span (child of the current OpenTelemetry context) when telemetry is on.
+    pub(crate) fn start_span(&self, name: &'static str, attrs: Vec<KeyValue>) -> Option<Context> {
+        self.inner.telemetry.as_ref().map(|t| t.start(name, attrs))
+    }
+
+    /// The current OpenTelemetry context when telemetry is on, to hand to spawned tasks.
+    pub(crate) fn otel_context(&self) -> Option<Context> {
+        self.inner.telemetry.as_ref().map(|_| Context::current())
     }
 
     async fn table_schema(&self, batch: &RecordBatch) -> Result<&TableSchema> {
@@ -311,7 +349,15 @@ impl ZerobusWrapper {
             .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
         let cfg = &self.inner.config;
         let span = tracing::info_span!("zerobus.create_stream", table = %cfg.table_name);
-        let stream = self
+        let generation = self.inner.generation.load(Ordering::Relaxed) + 1;
+        let cx = self.start_span(
+            "zerobus.create_stream",
+            vec![KeyValue::new(
+                "zerobus.stream.generation",
+                generation as i64,
+            )],
+        );
+        let built = self
             .inner
             .sdk
             .stream_builder()
@@ -329,8 +375,17 @@ impl ZerobusWrapper {
             .recovery_retries(1)
             .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10))
             .build()
-            .instrument(span)
-            .await?;
+            .instrument(span);
+        let built = in_context(cx.as_ref(), built).await;
+        if let Some(cx) = &cx {
+            end_span(
+                cx,
+                built.as_ref().err().map(|e| e.to_string()).as_deref(),
+                vec![],
+            );
+        }
+        let stream = built?;
+        self.metric(|m, a| m.streams_created.add(1, a));
         let current = Current {
             generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
             stream: Arc::new(stream),
@@ -351,8 +406,58 @@ impl ZerobusWrapper {
     /// Errors: [`ZerobusError::Conversion`] before anything is sent; after that, a failure
     /// carries the path of the dead-letter file holding the unacknowledged rows.
     pub async fn send_batch(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
-        let span = tracing::info_span!("zerobus.send_batch", table = %self.table(), rows = batch.num_rows());
-        self.send_batch_inner(batch).instrument(span).await
+        let span = tracing::info_span!(
+            "zerobus.send_batch",
+            table = %self.table(),
+            rows = batch.num_rows(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        );
+        let Some(t) = &self.inner.telemetry else {
+            return self.send_batch_inner(batch).instrument(span).await;
+        };
+        let log_span = span.clone();
+        let started = Instant::now();
+        let cx = t.start(
+            "zerobus.send_batch",
+            vec![KeyValue::new("zerobus.rows", batch.num_rows() as i64)],
+        );
+        // Log lines inside this call carry the trace's ids.
+        let (trace_id, span_id) = crate::telemetry::ids(&cx);
+        span.record("trace_id", tracing::field::display(&trace_id));
+        span.record("span_id", tracing::field::display(&span_id));
+        let result = in_context(Some(&cx), self.send_batch_inner(batch))
+            .instrument(span)
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let m = t.metrics();
+        match &result {
+            Ok(r) => {
+                m.send_duration
+                    .record(seconds, &t.attrs_with(KeyValue::new("outcome", "ok")));
+                end_span(
+                    &cx,
+                    None,
+                    vec![
+                        KeyValue::new("zerobus.attempts", i64::from(r.attempts)),
+                        KeyValue::new("zerobus.bytes", r.batch_size_bytes as i64),
+                    ],
+                );
+            }
+            Err(e) => {
+                log_span.in_scope(|| tracing::debug!(kind = e.kind(), "send_batch failed: {e}"));
+                m.send_duration
+                    .record(seconds, &t.attrs_with(KeyValue::new("outcome", "error")));
+                m.errors
+                    .add(1, &t.attrs_with(KeyValue::new("error.kind", e.kind())));
+                end_span(
+                    &cx,
+                    Some(&e.to_string()),
+                    vec![KeyValue::new("error.kind", e.kind())],
+                );
+            }
+        }
+        result
     }
 
     async fn send_batch_inner(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
@@ -375,10 +480,35 @@ impl ZerobusWrapper {
             });
         }
         self.resolve_schema(batch).await?;
-        let rows = self.encode(batch).await?;
+        let cx = self.start_span("zerobus.encode", vec![]);
+        let encoded = self.encode(batch).await;
+        if let Some(cx) = &cx {
+            let error = encoded.as_ref().err().map(|e| e.to_string());
+            let bytes = encoded.as_ref().map_or(0, |r| r.total_bytes() as i64);
+            end_span(
+                cx,
+                error.as_deref(),
+                vec![KeyValue::new("zerobus.bytes", bytes)],
+            );
+        }
+        let rows = encoded?;
+        tracing::debug!(
+            rows = rows.len(),
+            bytes = rows.total_bytes(),
+            "encoded; sending"
+        );
         if let Some(debug) = &self.inner.debug {
             debug.record(batch, &rows)?;
         }
+        let _in_flight = InFlight {
+            counter: self.inner.telemetry.as_ref().map(|t| {
+                let c = t.metrics().rows_in_flight.clone();
+                c.add(rows.len() as i64, t.attrs());
+                (c, [t.attrs()[0].clone()])
+            }),
+            rows: rows.len() as i64,
+        };
+        self.metric(|m, a| m.batches_sent.add(1, a));
         let chunks = chunk(&rows);
         let mut first_unacked = 0usize;
         let mut attempt = 0u32;
@@ -391,14 +521,16 @@ impl ZerobusWrapper {
                 Err(e) => classify(&e),
                 Ok(current) => {
                     let todo = &chunks[first_unacked..];
-                    match send_chunks(
-                        &current.stream,
-                        &rows,
-                        todo,
-                        &mut first_unacked,
-                        &mut last_offset,
-                    )
-                    .await
+                    match self
+                        .send_chunks(
+                            &current.stream,
+                            attempt,
+                            &rows,
+                            todo,
+                            &mut first_unacked,
+                            &mut last_offset,
+                        )
+                        .await
                     {
                         Ok(()) => {
                             return Ok(TransmissionResult {
@@ -427,12 +559,14 @@ impl ZerobusWrapper {
                 Failure::Retry(m) | Failure::Token(m) if attempt < max => {
                     let wait = self.inner.backoff.delay(attempt);
                     tracing::warn!(table = %self.table(), attempt, max, remaining, ?wait, error = %m, "retrying");
-                    tokio::time::sleep(wait).await;
+                    self.backoff_span(attempt, "transient", &m, wait).await;
                 }
                 Failure::Auth(m) if !auth_retry_used => {
                     // The SDK drops a rejected token; the next stream fetches a fresh one.
                     auth_retry_used = true;
                     tracing::warn!(table = %self.table(), error = %m, "credentials rejected; retrying once with a fresh token");
+                    self.backoff_span(attempt, "authentication", &m, Duration::ZERO)
+                        .await;
                 }
                 failure => {
                     let dead_letter = self.dead_letter(batch, pending);
@@ -482,36 +616,106 @@ fn chunk(rows: &EncodedRows) -> Vec<(usize, usize)> {
     out
 }
 
-/// Send `chunks` and wait for their acknowledgements in order; `acked` counts the chunks
-/// acknowledged so far (acks are cumulative, so the unacknowledged ones are a suffix).
-async fn send_chunks(
-    stream: &ZerobusStream,
-    rows: &EncodedRows,
-    chunks: &[(usize, usize)],
-    acked: &mut usize,
-    last: &mut Option<i64>,
-) -> std::result::Result<(), SdkError> {
-    let mut offsets = Vec::with_capacity(chunks.len());
-    let mut send_error = None;
-    for (s, e) in chunks {
-        let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
-        match stream.ingest_records_offset(records).await {
-            Ok(Some(off)) => offsets.push(off),
-            Ok(None) => {}
-            Err(err) => {
-                send_error = Some(err);
-                break;
+impl ZerobusWrapper {
+    /// Send `chunks` (span `zerobus.ingest`) and wait for their acknowledgements in order
+    /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
+    /// cumulative, so the unacknowledged ones are a suffix).
+    async fn send_chunks(
+        &self,
+        stream: &ZerobusStream,
+        attempt: u32,
+        rows: &EncodedRows,
+        chunks: &[(usize, usize)],
+        acked: &mut usize,
+        last: &mut Option<i64>,
+    ) -> std::result::Result<(), SdkError> {
+        let attempt_kv = || KeyValue::new("zerobus.attempt", i64::from(attempt));
+        let pending_rows = |c: &[(usize, usize)]| c.iter().map(|(s, e)| e - s).sum::<usize>();
+        let cx = self.start_span(
+            "zerobus.ingest",
+            vec![
+                attempt_kv(),
+                KeyValue::new("zerobus.rows", pending_rows(chunks) as i64),
+            ],
+        );
+        let mut offsets = Vec::with_capacity(chunks.len());
+        let mut send_error = None;
+        for (s, e) in chunks {
+            let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
+            let sent = stream.ingest_records_offset(records);
+            match in_context(cx.as_ref(), sent).await {
+                Ok(off) => {
+                    self.metric(|m, a| {
+                        m.rows_sent.add((e - s) as u64, a);
+                        m.bytes_sent
+                            .add((*s..*e).map(|i| rows.row(i).len() as u64).sum(), a);
+                    });
+                    if let Some(off) = off {
+                        offsets.push((off, e - s));
+                    }
+                }
+                Err(err) => {
+                    send_error = Some(err);
+                    break;
+                }
             }
         }
+        if let Some(cx) = &cx {
+            end_span(
+                cx,
+                send_error.as_ref().map(|e| e.to_string()).as_deref(),
+                vec![],
+            );
+        }
+        let cx = self.start_span("zerobus.flush", vec![attempt_kv()]);
+        let mut waited = Ok(());
+        for (off, n) in offsets {
+            if let Err(e) = in_context(cx.as_ref(), stream.wait_for_offset(off)).await {
+                waited = Err(e);
+                break;
+            }
+            *acked += 1;
+            *last = Some(off);
+            self.metric(|m, a| m.rows_acknowledged.add(n as u64, a));
+        }
+        if let Some(cx) = &cx {
+            end_span(
+                cx,
+                waited.as_ref().err().map(|e| e.to_string()).as_deref(),
+                vec![],
+            );
+        }
+        waited?;
+        match send_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
-    for off in offsets {
-        stream.wait_for_offset(off).await?;
-        *acked += 1;
-        *last = Some(off);
-    }
-    match send_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+
+    /// Wait `wait` before attempt `attempt + 1`, in a `zerobus.retry` span, and count it.
+    async fn backoff_span(&self, attempt: u32, kind: &'static str, error: &str, wait: Duration) {
+        self.metric(|m, a| {
+            m.retries
+                .add(1, &[a[0].clone(), KeyValue::new("error.kind", kind)]);
+        });
+        let cx = self.start_span(
+            "zerobus.retry",
+            vec![
+                KeyValue::new("zerobus.attempt", i64::from(attempt)),
+                KeyValue::new("error.kind", kind),
+                KeyValue::new("zerobus.backoff_ms", wait.as_millis() as i64),
+            ],
+        );
+        if let Some(cx) = &cx {
+            cx.span().add_event(
+                "failure",
+                vec![KeyValue::new("exception.message", error.to_string())],
+            );
+        }
+        tokio::time::sleep(wait).await;
+        if let Some(cx) = cx {
+            end_span(&cx, None, vec![]);
+        }
     }
 }
 
@@ -550,6 +754,9 @@ impl ZerobusWrapper {
         }
         if let Some(d) = &self.inner.debug {
             d.close();
+        }
+        if let Some(t) = &self.inner.telemetry {
+            t.flush().await;
         }
         result
     }
@@ -600,7 +807,9 @@ impl ZerobusWrapper {
             );
             if transient && attempt < max {
                 tracing::warn!(table = %self.table(), attempt, error = %e, "table schema unavailable; retrying");
-                tokio::time::sleep(self.inner.backoff.delay(attempt)).await;
+                let wait = self.inner.backoff.delay(attempt);
+                self.backoff_span(attempt, "table_schema", &e.to_string(), wait)
+                    .await;
                 continue;
             }
             if !transient && !matches!(e, ZerobusError::Authentication(_)) {
@@ -630,7 +839,10 @@ impl ZerobusWrapper {
     fn dead_letter(&self, batch: &RecordBatch, rows: (usize, usize)) -> Option<PathBuf> {
         let slice = batch.slice(rows.0, rows.1 - rows.0);
         match write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &[slice]) {
-            Ok(p) => Some(p),
+            Ok(p) => {
+                self.metric(|m, a| m.rows_dead_lettered.add((rows.1 - rows.0) as u64, a));
+                Some(p)
+            }
             Err(e) => {
                 tracing::error!(table = %self.table(), error = %e, rows = rows.1 - rows.0, "could not write dead letters");
                 None
