@@ -3,7 +3,9 @@
 //! benchmark (`python/bench/send_bench.py`) runs it as "the Rust path" on the same data.
 //!
 //! `cargo run --release --example send_ipc -- FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
-//! (the client secret is read from `DATABRICKS_CLIENT_SECRET`, never from the command line)
+//! (the client secret is read from `DATABRICKS_CLIENT_SECRET`, never from the command line;
+//! with `ZEROBUS_BENCH_OTLP=http://host:port` telemetry is on, exported there over
+//! OTLP/HTTP). Prints one JSON line: rows and seconds.
 
 use std::time::Instant;
 
@@ -22,13 +24,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batches =
         FileReader::try_new(std::fs::File::open(file)?, None)?.collect::<Result<Vec<_>, _>>()?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let wrapper = ZerobusWrapper::new(
-        WrapperConfig::builder(endpoint.as_str(), table.as_str())
-            .client_id(client_id.as_str())
-            .client_secret(secret)
-            .unity_catalog_url(uc.as_str())
-            .build()?,
-    )?;
+    let mut config = WrapperConfig::builder(endpoint.as_str(), table.as_str())
+        .client_id(client_id.as_str())
+        .client_secret(secret)
+        .unity_catalog_url(uc.as_str());
+    if let Ok(otlp) = std::env::var("ZEROBUS_BENCH_OTLP") {
+        config = config.observability_enabled(true).observability_config(
+            [("endpoint", otlp.as_str()), ("protocol", "http/protobuf")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+    }
+    let wrapper = ZerobusWrapper::new(config.build()?)?;
     let started = Instant::now();
     let mut in_flight = JoinSet::new();
     let mut acknowledged = 0;
@@ -47,9 +55,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     wrapper.shutdown().await?;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(acknowledged, rows, "every row acknowledged");
-    println!(
-        "rust send_batch: {rows} rows in {secs:.3} s, {:.0} rows/s",
-        rows as f64 / secs
-    );
+    println!(r#"{{"rows": {rows}, "seconds": {secs:.4}}}"#);
     Ok(())
 }

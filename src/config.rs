@@ -92,6 +92,9 @@ pub struct WrapperConfig {
     pub schema_source: SchemaSource,
     /// Allow plain-text gRPC to a host that is not loopback.
     pub allow_plaintext: bool,
+    /// How long the stream waits for an acknowledgement before it counts as broken (the
+    /// batch is then retried on a new stream). `None`: the SDK's default, 60 s.
+    pub ack_timeout_ms: Option<u64>,
 }
 
 impl fmt::Debug for WrapperConfig {
@@ -130,6 +133,7 @@ impl fmt::Debug for WrapperConfig {
             .field("dead_letter_dir", &self.dead_letter_dir)
             .field("schema_source", &self.schema_source)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field("ack_timeout_ms", &self.ack_timeout_ms)
             .finish()
     }
 }
@@ -165,6 +169,7 @@ impl WrapperConfig {
                 dead_letter_dir: None,
                 schema_source: SchemaSource::UnityCatalog,
                 allow_plaintext: false,
+                ack_timeout_ms: None,
             },
         }
     }
@@ -261,6 +266,9 @@ impl WrapperConfig {
         }
         if self.debug_max_file_size == Some(0) {
             return bad("debug_max_file_size", "must be above 0".into());
+        }
+        if self.ack_timeout_ms == Some(0) {
+            return bad("ack_timeout_ms", "must be above 0".into());
         }
         if self.observability_config.is_some() {
             crate::telemetry::ExportSettings::from_config(self.observability_config.as_ref())?;
@@ -383,6 +391,8 @@ impl WrapperConfigBuilder {
         schema_source: SchemaSource => |v| v);
     setter!(/// Allow plain text to non-loopback hosts.
         allow_plaintext: bool => |v| v);
+    setter!(/// Acknowledgement timeout of the stream.
+        ack_timeout_ms: u64 => Some);
 
     /// Validate and return the configuration.
     pub fn build(self) -> Result<WrapperConfig> {

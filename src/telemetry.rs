@@ -41,7 +41,6 @@ use opentelemetry::trace::{
     FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData};
@@ -343,6 +342,45 @@ fn header_map(headers: &[(String, String)]) -> Result<http::HeaderMap> {
     Ok(map)
 }
 
+/// The gRPC exporter settings that were given (the rest: `OTEL_*` and the crate's defaults).
+fn with_tonic<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig>(
+    mut b: B,
+    settings: &ExportSettings,
+    url: Option<String>,
+    headers: Option<&http::HeaderMap>,
+) -> B {
+    if let Some(u) = url {
+        b = b.with_endpoint(u);
+    }
+    if let Some(h) = headers {
+        b = b.with_metadata(tonic::metadata::MetadataMap::from_headers(h.clone()));
+    }
+    if let Some(t) = settings.timeout {
+        b = b.with_timeout(t);
+    }
+    b
+}
+
+/// The HTTP exporter settings that were given, and our HTTP client.
+fn with_http<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig>(
+    mut b: B,
+    settings: &ExportSettings,
+    url: Option<String>,
+    client: HttpClient,
+) -> B {
+    b = b.with_http_client(client);
+    if let Some(u) = url {
+        b = b.with_endpoint(u);
+    }
+    if let Some(h) = &settings.headers {
+        b = b.with_headers(h.iter().cloned().collect());
+    }
+    if let Some(t) = settings.timeout {
+        b = b.with_timeout(t);
+    }
+    b
+}
+
 fn build_error(what: &str, e: impl fmt::Display) -> ZerobusError {
     ZerobusError::Configuration(format!(
         "observability: cannot build the {what} exporter: {e}"
@@ -393,66 +431,37 @@ impl Pipeline {
         };
 
         let spans = match settings.protocol {
-            Protocol::Grpc => {
-                let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-                if let Some(u) = signal_url("/v1/traces") {
-                    b = b.with_endpoint(u);
-                }
-                if let Some(h) = &headers {
-                    b = b.with_metadata(tonic::metadata::MetadataMap::from_headers(h.clone()));
-                }
-                if let Some(t) = settings.timeout {
-                    b = b.with_timeout(t);
-                }
-                b.build()
-            }
-            Protocol::HttpProtobuf => {
-                let mut b = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_http_client(http_client()?);
-                if let Some(u) = signal_url("/v1/traces") {
-                    b = b.with_endpoint(u);
-                }
-                if let Some(h) = &settings.headers {
-                    b = b.with_headers(h.iter().cloned().collect());
-                }
-                if let Some(t) = settings.timeout {
-                    b = b.with_timeout(t);
-                }
-                b.build()
-            }
+            Protocol::Grpc => with_tonic(
+                opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+                settings,
+                signal_url("/v1/traces"),
+                headers.as_ref(),
+            )
+            .build(),
+            Protocol::HttpProtobuf => with_http(
+                opentelemetry_otlp::SpanExporter::builder().with_http(),
+                settings,
+                signal_url("/v1/traces"),
+                http_client()?,
+            )
+            .build(),
         }
         .map_err(|e| build_error("span", e))?;
-
         let metrics = match settings.protocol {
-            Protocol::Grpc => {
-                let mut b = opentelemetry_otlp::MetricExporter::builder().with_tonic();
-                if let Some(u) = signal_url("/v1/metrics") {
-                    b = b.with_endpoint(u);
-                }
-                if let Some(h) = &headers {
-                    b = b.with_metadata(tonic::metadata::MetadataMap::from_headers(h.clone()));
-                }
-                if let Some(t) = settings.timeout {
-                    b = b.with_timeout(t);
-                }
-                b.build()
-            }
-            Protocol::HttpProtobuf => {
-                let mut b = opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_http_client(http_client()?);
-                if let Some(u) = signal_url("/v1/metrics") {
-                    b = b.with_endpoint(u);
-                }
-                if let Some(h) = &settings.headers {
-                    b = b.with_headers(h.iter().cloned().collect());
-                }
-                if let Some(t) = settings.timeout {
-                    b = b.with_timeout(t);
-                }
-                b.build()
-            }
+            Protocol::Grpc => with_tonic(
+                opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                settings,
+                signal_url("/v1/metrics"),
+                headers.as_ref(),
+            )
+            .build(),
+            Protocol::HttpProtobuf => with_http(
+                opentelemetry_otlp::MetricExporter::builder().with_http(),
+                settings,
+                signal_url("/v1/metrics"),
+                http_client()?,
+            )
+            .build(),
         }
         .map_err(|e| build_error("metric", e))?;
 

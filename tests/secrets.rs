@@ -11,8 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::RecordBatch;
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig};
 
@@ -38,17 +37,7 @@ impl Write for Captured {
 }
 
 fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("body", DataType::Utf8, true),
-        ])),
-        vec![
-            Arc::new(Int64Array::from_iter_values(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("b{i}")))),
-        ],
-    )
-    .unwrap()
+    common::id_body_batch(ids)
 }
 
 /// Every file below `dir`, as bytes.

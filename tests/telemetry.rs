@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
 use common::otlp::{attr, hex, Collector};
@@ -19,17 +19,7 @@ use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 const COLUMNS: &str = "id BIGINT NOT NULL, body STRING";
 
 fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("body", DataType::Utf8, true),
-        ])),
-        vec![
-            Arc::new(Int64Array::from_iter_values(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("b{i}")))),
-        ],
-    )
-    .unwrap()
+    common::id_body_batch(ids)
 }
 
 /// Ids in the Delta table, with their counts.

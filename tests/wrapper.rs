@@ -528,3 +528,73 @@ async fn debug_files_hold_the_batches_and_their_records() {
     assert_eq!(records, 8000);
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_later_than_the_ack_timeout_end_in_dead_letters_not_in_loss() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    // Every acknowledgement comes 1.5 s after its request; the wrapper waits 400 ms.
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            ack_delay: Duration::from_millis(1500),
+            ..Faults::default()
+        })
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .ack_timeout_ms(400)
+            .retry_max_attempts(3)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(60), wrapper.send_batch(&batch(0..500)))
+        .await
+        .expect("the ack timeout ends the wait")
+        .expect_err("no acknowledgement arrives in time");
+    println!("after {:?}: {err}", started.elapsed());
+    let ZerobusError::RetryExhausted {
+        attempts,
+        rows,
+        dead_letter: Some(path),
+        ..
+    } = &err
+    else {
+        panic!("expected RetryExhausted with a dead-letter file, got {err:?}");
+    };
+    assert_eq!((*attempts, *rows), (3, 500));
+    let (_, dead) = arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(path).unwrap();
+    let dead_ids: Vec<i64> = dead
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(
+        dead_ids,
+        (0..500).collect::<Vec<_>>(),
+        "every unacknowledged row"
+    );
+    wrapper.shutdown().await.ok();
+    emu.shutdown().await;
+
+    // Acks within the timeout: the same knob, the batch lands at the first attempt.
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            ack_delay: Duration::from_millis(300),
+            ..Faults::default()
+        })
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .ack_timeout_ms(2_000)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let r = wrapper.send_batch(&batch(500..1000)).await.unwrap();
+    assert_eq!((r.rows, r.attempts), (500, 1));
+    wrapper.shutdown().await.unwrap();
+    emu.shutdown().await;
+}

@@ -99,8 +99,12 @@ class ZerobusWrapper:
         client_id: OAuth client id of the service principal.
         client_secret: Its secret (never shown in errors, logs or ``repr``).
         unity_catalog_url: Workspace URL (token endpoint and Unity Catalog API).
-        observability_enabled: Turn on OpenTelemetry.
-        observability_config: OpenTelemetry settings (values are turned into strings).
+        observability_enabled: Turn on OpenTelemetry metrics and traces (OTLP export).
+        observability_config: OTLP exporter settings: ``endpoint``, ``protocol``
+            (``"grpc"`` or ``"http/protobuf"``), ``headers`` (a dict, or
+            ``"key=value,key2=value2"``), ``export_interval_ms``, ``timeout_ms``,
+            ``service_name``; keys left out come from the ``OTEL_*`` variables.
+            ``shutdown`` (and leaving a ``with`` block) flushes the exports.
         debug_enabled: Write debug files (Arrow IPC and the Protobuf records sent).
         debug_output_dir: Where debug files go.
         debug_flush_interval_secs: How often debug files are flushed.

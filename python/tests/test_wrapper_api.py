@@ -345,3 +345,69 @@ def test_errors_form_the_contract_hierarchy():
         zb.TokenRefreshError,
     ):
         assert issubclass(cls, zb.ZerobusError) and issubclass(cls, Exception)
+
+
+class _OtlpCollector(http.server.BaseHTTPRequestHandler):
+    """OTLP/HTTP receiver: keeps (path, headers, body) of every export."""
+
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        _OtlpCollector.received.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_observability_config_exports_metrics_and_spans_over_otlp_http(emu, table):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtlpCollector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with ZerobusWrapper(
+            emu.endpoint,
+            table,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            unity_catalog_url=emu.unity_catalog_url,
+            observability_enabled=True,
+            observability_config={
+                "endpoint": f"http://127.0.0.1:{server.server_address[1]}",
+                "protocol": "http/protobuf",
+                "headers": {"x-team-key": "py-k3y"},
+                "service_name": "py-loader",
+                "export_interval_ms": 600000,
+            },
+        ) as w:
+            assert w.send_batch_sync(ids_batch(0, 1234)).rows == 1234
+        # Exiting the block flushed the exports.
+        paths = {p for p, _, _ in _OtlpCollector.received}
+        assert {"/v1/traces", "/v1/metrics"} <= paths, paths
+        assert all(h.get("x-team-key") == "py-k3y" for _, h, _ in _OtlpCollector.received)
+        metrics = b"".join(b for p, _, b in _OtlpCollector.received if p == "/v1/metrics")
+        traces = b"".join(b for p, _, b in _OtlpCollector.received if p == "/v1/traces")
+        for name in (b"zerobus.rows.sent", b"zerobus.rows.acknowledged", b"zerobus.send.duration"):
+            assert name in metrics, name
+        for name in (b"zerobus.send_batch", b"zerobus.encode", b"zerobus.ingest", b"zerobus.flush"):
+            assert name in traces, name
+        assert table.encode() in metrics and b"py-loader" in traces
+        assert landed_ids(emu, table) == list(range(1234))
+    finally:
+        server.shutdown()
+
+
+def test_bad_observability_config_is_a_configuration_error(emu, table):
+    with pytest.raises(zb.ConfigurationError, match=r"observability_config\['protocol'\]"):
+        ZerobusWrapper(
+            emu.endpoint,
+            table,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            unity_catalog_url=emu.unity_catalog_url,
+            observability_enabled=True,
+            observability_config={"protocol": "smoke-signals"},
+        )

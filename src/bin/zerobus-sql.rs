@@ -62,6 +62,10 @@ struct Args {
     /// Name of the Zerobus catalog in SQL.
     #[arg(long, default_value = "zerobus")]
     catalog: String,
+    /// Export OpenTelemetry metrics and traces over OTLP (set by the OTEL_EXPORTER_OTLP_*
+    /// and OTEL_SERVICE_NAME variables).
+    #[arg(long, env = "ZEROBUS_OTEL")]
+    otel: bool,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -155,6 +159,8 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             (Some(emu), template)
         }
     };
+    let mut template = template;
+    template.observability_enabled = args.otel;
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
     let ctx = SessionContext::new().enable_url_table();
     register(&ctx, &args.catalog, template.clone());

@@ -189,6 +189,7 @@ impl NativeWrapper {
             dead_letter_dir,
             allow_plaintext,
             schema_source: crate::config::SchemaSource::UnityCatalog,
+            ack_timeout_ms: None,
         };
         // The wrapper starts its debug-file flusher on the runtime.
         let _guard = runtime().enter();

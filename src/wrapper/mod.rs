@@ -357,7 +357,7 @@ impl ZerobusWrapper {
                 generation as i64,
             )],
         );
-        let built = self
+        let mut builder = self
             .inner
             .sdk
             .stream_builder()
@@ -373,9 +373,11 @@ impl ZerobusWrapper {
             // The SDK's own recovery handles planned closes; our retry (with jitter) is
             // the outer loop, so the SDK gets a small budget and a short backoff.
             .recovery_retries(1)
-            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10))
-            .build()
-            .instrument(span);
+            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10));
+        if let Some(ms) = cfg.ack_timeout_ms {
+            builder = builder.server_lack_of_ack_timeout_ms(ms);
+        }
+        let built = builder.build().instrument(span);
         let built = in_context(cx.as_ref(), built).await;
         if let Some(cx) = &cx {
             end_span(

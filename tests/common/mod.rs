@@ -1,1 +1,25 @@
+//! Shared by the integration tests that declare `mod common;`.
+
+#![allow(dead_code)]
+
 pub mod otlp;
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+/// Rows `ids` of a table `id BIGINT NOT NULL, body STRING` (body = "b<id>").
+pub fn id_body_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("body", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("b{i}")))),
+        ],
+    )
+    .unwrap()
+}

@@ -1,0 +1,310 @@
+"""Head-to-head: every way into Zerobus we know, on the same data, against the same
+emulator, one after another. Run through `benches/compare/run.sh` (which builds and
+installs what this needs); the table goes to stdout and to benches/RESULTS.md.
+
+    python benches/compare/run.py [--rows 1000000] [--check-rows 20000] [--out FILE]
+
+1. A seeded data set (the 10-column mixed schema of the Rust benchmarks) is written once
+   as an Arrow IPC file of 8,192-row batches (`examples/compare_data`).
+2. Check: each contender sends the first `--check-rows` rows to an emulator that writes
+   Delta; the table is read back (`deltalake`) and must hold exactly those rows (count and
+   sum of a column). A contender that fails the check is reported, not timed.
+3. Timing: each contender sends all rows to one emulator process in `--discard` mode
+   (acknowledges without writing, so the figures are the client's), in a process of its
+   own: rows/s from the contender's own clock (first byte sent → last acknowledgement;
+   reading the file is not timed, except for zerobus-sql whose query reads it, timed by
+   the process's wall clock); CPU seconds and peak RSS of the whole client process
+   (`wait4`), so loading the data counts there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.server
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.ipc
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
+HERE = Path(__file__).resolve().parent
+CLIENT_ID, SECRET = "local", "local-secret"
+
+
+def start_emulator(warehouse: Path, tables: list[str], columns: str, discard: bool):
+    args = [str(TARGET / "zerobus-emulator"), "--warehouse", str(warehouse)]
+    if discard:
+        args.append("--discard")
+    for t in tables:
+        args += ["--table", f"{t}:{columns}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    parts = dict(p.split("=", 1) for p in proc.stdout.readline().split()[1:])
+    return proc, parts["grpc"], parts["http"]
+
+
+class OtlpSink(http.server.BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and throws them away (for the telemetry-on contender)."""
+
+    received = 0
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        OtlpSink.received += 1
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def contenders(otlp: str):
+    """(name, argv builder, extra env, timed by the process's wall clock)."""
+    py = [sys.executable, str(HERE / "contenders.py")]
+    ex = TARGET / "examples"
+
+    def sql(file, table, grpc, uc):
+        return [
+            str(TARGET / "zerobus-sql"), "--endpoint", grpc, "--unity-catalog-url", uc,
+            "--client-id", CLIENT_ID, "--quiet", "--format", "csv",
+            "-c", f"CREATE EXTERNAL TABLE src STORED AS ARROW LOCATION '{file}'",
+            "-c", f"INSERT INTO zerobus.{table} SELECT * FROM src",
+        ]
+
+    def args(*head):
+        return lambda file, table, grpc, uc: [*map(str, head), file, table, grpc, uc, CLIENT_ID]
+
+    return [
+        ("ours: `INSERT INTO … SELECT` (zerobus-sql)", sql, {}, True),
+        ("ours: Rust `send_batch`", args(ex / "send_ipc"), {}, False),
+        ("ours: Rust `send_batch`, telemetry on (OTLP/HTTP)", args(ex / "send_ipc"),
+         {"ZEROBUS_BENCH_OTLP": otlp}, False),
+        ("ours: Python `send_batch_sync(pyarrow.Table)`", args(*py, "ours"), {}, False),
+        ("official Rust SDK 2.12: JSON (arrow-json), `ingest_records_offset`",
+         args(ex / "official_sdk", "json"), {}, False),
+        ("official Rust SDK 2.12: dynamic proto (prost-reflect), `ingest_records_offset`",
+         args(ex / "official_sdk", "proto"), {}, False),
+        ("official Python SDK 1.10: JSON, `ingest_record_offset` loop", args(*py, "sdk-json"), {}, False),
+        ("official Python SDK 1.10: proto records, `ingest_records_offset`", args(*py, "sdk-proto"), {}, False),
+        ("official Python SDK 1.10: Arrow Flight stream", args(*py, "sdk-flight"), {}, False),
+    ]
+
+
+def run_measured(argv: list[str], env: dict) -> dict:
+    """Run `argv` and return its exit status, wall time, CPU seconds and peak RSS."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DATABRICKS_CLIENT_SECRET": SECRET, **env},
+    )
+    # Read the pipes on threads, then reap with wait4 for this child's own rusage.
+    chunks: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: chunks.__setitem__(k, f.read()))
+        for k, f in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result = {
+        "wall": wall,
+        "ok": proc.returncode == 0,
+        "stderr": chunks.get("err", "").strip(),
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+    }
+    for line in reversed(chunks.get("out", "").splitlines()):
+        if line.startswith("{"):
+            result.update(json.loads(line))
+            break
+    return result
+
+
+def first_error_line(text: str) -> str:
+    lines = [l for l in text.splitlines() if l.strip()]
+    for l in lines:
+        if "Error" in l or "error" in l:
+            return l.strip()[:200]
+    return (lines[-1] if lines else "no output")[:200]
+
+
+def check(work: Path, data: pa.Table, columns: str, entries, rows: int) -> dict[str, str]:
+    """Each contender's first `rows` rows into Delta, read back: name → '' or the problem."""
+    from deltalake import DeltaTable
+
+    subset = data.slice(0, rows)
+    path = work / "check.arrow"
+    with pa.ipc.new_file(path, subset.schema) as f:
+        for b in subset.to_batches(max_chunksize=8192):
+            f.write_batch(b)
+    want_sum = pa.compute.sum(subset.column("counter")).as_py()
+    tables = [f"main.default.check_{i}" for i in range(len(entries))]
+    proc, grpc, uc = start_emulator(work / "check-wh", tables, columns, discard=False)
+    verdicts = {}
+    try:
+        for (name, argv, env, _), table in zip(entries, tables):
+            r = run_measured(argv(str(path), table, grpc, uc), env)
+            if not r["ok"]:
+                verdicts[name] = "failed: " + first_error_line(r["stderr"])
+                continue
+            time.sleep(1.5)  # the emulator commits to Delta every second
+            location = work / "check-wh" / Path(*table.split("."))
+            got = DeltaTable(str(location)).to_pyarrow_table(columns=["counter"])
+            got_sum = pa.compute.sum(got.column("counter")).as_py()
+            if got.num_rows != rows or got_sum != want_sum:
+                verdicts[name] = f"wrong data in Delta: {got.num_rows} rows (want {rows}), sum {got_sum} (want {want_sum})"
+            else:
+                verdicts[name] = ""
+    finally:
+        proc.terminate()
+        proc.wait()
+    return verdicts
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores available{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--check-rows", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per contender (median kept)")
+    ap.add_argument("--out", default=str(REPO / "benches" / "RESULTS.md"))
+    args = ap.parse_args()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    otlp = f"http://127.0.0.1:{server.server_address[1]}"
+    entries = contenders(otlp)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data_path = work / "data.arrow"
+        columns = subprocess.run(
+            [str(TARGET / "examples" / "compare_data"), str(data_path), str(args.rows)],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        with pa.ipc.open_file(data_path) as f:
+            data = f.read_all()
+        arrow_mb = data.nbytes / 1e6
+        print(f"data: {data.num_rows:,} rows, {data.num_columns} columns, {arrow_mb:.1f} MB of Arrow, "
+              f"{data.to_batches()[0].num_rows}-row batches", flush=True)
+
+        verdicts = check(work, data, columns, entries, min(args.check_rows, args.rows))
+        for name, v in verdicts.items():
+            print(f"check {'ok' if not v else v}: {name}", flush=True)
+
+        table = "main.default.bench"
+        proc, grpc, uc = start_emulator(work / "wh", [table], columns, discard=True)
+        results = []
+        try:
+            for name, argv, env, by_wall in entries:
+                if verdicts.get(name):
+                    results.append((name, None, verdicts[name]))
+                    continue
+                runs = []
+                for _ in range(args.repeat):
+                    r = run_measured(argv(str(data_path), table, grpc, uc), env)
+                    if not r["ok"]:
+                        break
+                    r["secs"] = r["wall"] if by_wall else r["seconds"]
+                    print(f"{name}: {args.rows / r['secs']:,.0f} rows/s ({r['secs']:.2f} s, CPU "
+                          f"{r['cpu']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB)", flush=True)
+                    runs.append(r)
+                if len(runs) < args.repeat:
+                    results.append((name, None, "failed: " + first_error_line(r["stderr"])))
+                    continue
+                # The median run by time; CPU and RSS are that run's.
+                runs.sort(key=lambda x: x["secs"])
+                median = runs[len(runs) // 2]
+                median["spread"] = (args.rows / runs[-1]["secs"], args.rows / runs[0]["secs"])
+                results.append((name, median, ""))
+        finally:
+            proc.terminate()
+            proc.wait()
+    server.shutdown()
+
+    measured = [r for _, r, _ in results if r]
+    best = max(args.rows / r["secs"] for r in measured)
+    lines = [
+        f"| contender | rows/s (median of {args.repeat}) | min–max rows/s | MB/s of Arrow | "
+        "client CPU s per 1M rows | peak RSS MiB | vs fastest |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r, why in results:
+        if r is None:
+            if "flight" in name.lower() and "implemented" in why.lower():
+                why = "not measured: emulator has no Flight (" + why + ")"
+            lines.append(f"| {name} | {why} | | | | | |")
+            continue
+        rps = args.rows / r["secs"]
+        lo, hi = r["spread"]
+        lines.append(
+            f"| {name} | {rps:,.0f} | {lo:,.0f}–{hi:,.0f} | {arrow_mb / r['secs']:.1f} | "
+            f"{r['cpu'] * 1e6 / args.rows:.2f} | {r['rss_mib']:.0f} | {rps / best:.2f} |"
+        )
+    table_md = "\n".join(lines)
+    print("\n" + table_md)
+    on = [r for n, r, _ in results if r and "telemetry on" in n]
+    off = [r for n, r, _ in results if r and n == "ours: Rust `send_batch`"]
+    telemetry = ""
+    if on and off:
+        telemetry = (
+            f"\nTelemetry on vs off (Rust `send_batch`, same data): "
+            f"{on[0]['secs'] / off[0]['secs']:.2f}× the time, {on[0]['cpu'] / off[0]['cpu']:.2f}× the CPU; "
+            f"{OtlpSink.received} OTLP/HTTP exports received.\n"
+        )
+        print(telemetry)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    Path(args.out).write_text(
+        "# Head-to-head: ways into Zerobus\n\n"
+        f"Machine: {machine()}. Date: {now}.\n\n"
+        f"Command: `./benches/compare/run.sh` (here: `run.py --rows {args.rows} --repeat {args.repeat}`).\n\n"
+        f"Data: {args.rows:,} rows of the seeded 10-column mixed schema (strings with nulls, INT, BIGINT, "
+        f"DOUBLE, BOOLEAN, TIMESTAMP, DATE, ARRAY, STRUCT, MAP), {arrow_mb:.1f} MB of Arrow, 8,192-row batches, "
+        f"one Arrow IPC file read by every contender. Emulator: its own process, `--discard` (acknowledges "
+        f"after checking record sizes, writes nothing), so the figures are the client's. Before timing, each "
+        f"contender sent the first {min(args.check_rows, args.rows):,} rows to an emulator writing Delta, and "
+        f"the table read back held exactly those rows (count and sum of `counter`).\n\n"
+        "rows/s: the contender's own clock from creating the stream to the last acknowledgement (file "
+        "reading not timed), except zerobus-sql: process wall clock, its query reads the file. CPU and peak "
+        "RSS: the whole client process (`wait4`), so loading the data counts there.\n\n"
+        + table_md + "\n" + telemetry
+    )
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

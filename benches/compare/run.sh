@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The head-to-head benchmark in one command: builds the release binaries and examples,
+# installs a release build of the Python package and the official Python SDK into a venv,
+# then runs benches/compare/run.py (table on stdout and in benches/RESULTS.md).
+#
+#   ./benches/compare/run.sh [--rows 1000000]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+jobs="${CARGO_BUILD_JOBS:-2}"
+venv="${COMPARE_VENV:-${CARGO_TARGET_DIR:-target}/compare-venv}"
+
+echo "== cargo build --release (zerobus-sql, zerobus-emulator, examples)"
+cargo build --release -j"$jobs" --workspace --features cli --bins --examples
+
+echo "== venv $venv: pyarrow, deltalake, the official SDK, our package (release)"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
+PATH="$venv/bin:$PATH" CARGO_BUILD_JOBS="$jobs" \
+  "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
+
+echo "== run"
+"$venv/bin/python" benches/compare/run.py "$@"
