@@ -44,6 +44,8 @@ pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Most records in one ingest request.
 const CHUNK_ROWS: usize = 20_000;
+/// The SDK's acknowledgement timeout when `ack_timeout_ms` is not set.
+const SDK_ACK_TIMEOUT_MS: u64 = 60_000;
 
 /// Outcome of one `send_batch` (the contract's fields, plus rows and the last offset).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -671,8 +673,26 @@ impl ZerobusWrapper {
         }
         let cx = self.start_span("zerobus.flush", vec![attempt_kv()]);
         let mut waited = Ok(());
+        // The SDK re-creates a stream whose acks are late and resends, without end when
+        // every ack is later than its timeout: our own deadline turns that into a retry
+        // (and, when attempts run out, a dead-letter file) instead of a wait forever.
+        let deadline = Duration::from_millis(
+            self.inner
+                .config
+                .ack_timeout_ms
+                .unwrap_or(SDK_ACK_TIMEOUT_MS)
+                .saturating_mul(3),
+        );
         for (off, n) in offsets {
-            if let Err(e) = in_context(cx.as_ref(), stream.wait_for_offset(off)).await {
+            let wait = tokio::time::timeout(deadline, stream.wait_for_offset(off));
+            let waited_one = match in_context(cx.as_ref(), wait).await {
+                Ok(r) => r,
+                Err(_) => Err(SdkError::ConnectionTimeout(format!(
+                    "no acknowledgement of offset {off} within {} ms (3 x the ack timeout)",
+                    deadline.as_millis()
+                ))),
+            };
+            if let Err(e) = waited_one {
                 waited = Err(e);
                 break;
             }
