@@ -3,6 +3,7 @@
 # one row per fault and path and writes tests/RELIABILITY.md. Fails if any row is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --workspace --bins
+# --examples: the same feature set as the test build (dev-dependencies), so nothing builds twice.
+cargo build --release --workspace --features cli --bins --examples
 RELIABILITY_MD="$PWD/tests/RELIABILITY.md" \
-  cargo test --release --workspace --test reliability -- --ignored --nocapture
+  cargo test --release --workspace --features cli --test reliability -- --ignored --nocapture

@@ -98,9 +98,17 @@ impl Server {
     }
 }
 
-fn config(server: &Server, dead: &Path, attempts: u32) -> WrapperConfig {
-    WrapperConfig::builder(format!("http://{}", server.grpc), TABLE)
-        .client_id(zerobus_emulator::DEFAULT_CLIENT_ID)
+fn config(
+    server: &Server,
+    dead: &Path,
+    attempts: u32,
+    ack_timeout_ms: Option<u64>,
+) -> WrapperConfig {
+    let mut b = WrapperConfig::builder(format!("http://{}", server.grpc), TABLE);
+    if let Some(ms) = ack_timeout_ms {
+        b = b.ack_timeout_ms(ms);
+    }
+    b.client_id(zerobus_emulator::DEFAULT_CLIENT_ID)
         .client_secret(zerobus_emulator::DEFAULT_CLIENT_SECRET)
         .unity_catalog_url(format!("http://{}", server.http))
         .dead_letter_dir(dead)
@@ -261,6 +269,9 @@ enum Kill {
     No,
     AndRestart,
     Forever,
+    /// Run the faulty service for 2.5 s, then restart it on the same warehouse and ports
+    /// without the fault's arguments.
+    ThenHealthy,
 }
 
 async fn run_case(
@@ -276,7 +287,9 @@ async fn run_case(
     let (grpc, http) = (free_addr(), free_addr());
     let mut server = Server::start(&warehouse, grpc, http, args);
     let attempts = if matches!(kill, Kill::Forever) { 3 } else { 60 };
-    let config = config(&server, &dead, attempts);
+    // Acks delayed past the timeout: 1,000 ms against the service's 1,500 ms.
+    let ack_timeout = matches!(kill, Kill::ThenHealthy).then_some(1_000);
+    let config = config(&server, &dead, attempts, ack_timeout);
     let started = Instant::now();
     let sending = tokio::spawn(ingest(path, config.clone(), pace));
     let mut note = String::new();
@@ -292,6 +305,12 @@ async fn run_case(
         Kill::Forever => {
             tokio::time::sleep(Duration::from_millis(400)).await;
             server.kill();
+        }
+        Kill::ThenHealthy => {
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            server.kill();
+            server = Server::start(&warehouse, grpc, http, &[]);
+            note = "ack timeout 1,000 ms; healthy service from 2.5 s on".into();
         }
     }
     let errors = sending.await.unwrap();
@@ -371,6 +390,12 @@ async fn fault_matrix() {
             vec!["--ack-delay-ms", "300"],
             fast,
             Kill::No,
+        ),
+        (
+            "acknowledgements delayed 1,500 ms, past the 1,000-ms ack timeout",
+            vec!["--ack-delay-ms", "1500"],
+            fast,
+            Kill::ThenHealthy,
         ),
         (
             "token TTL 2 s (ingest paced over > 4 s)",
