@@ -199,7 +199,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--check-rows", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per contender (median kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed rounds (median kept)")
     ap.add_argument("--out", default=str(REPO / "benches" / "RESULTS.md"))
     args = ap.parse_args()
 
@@ -229,26 +229,31 @@ def main() -> int:
         proc, grpc, uc = start_emulator(work / "wh", [table], columns, discard=True)
         results = []
         try:
-            for name, argv, env, by_wall in entries:
-                if verdicts.get(name):
-                    results.append((name, None, verdicts[name]))
-                    continue
-                runs = []
-                for _ in range(args.repeat):
+            # Rounds: every contender once per round, so slow drifts of the machine spread
+            # over all of them instead of favouring whoever ran first.
+            runs: dict[str, list] = {name: [] for name, *_ in entries}
+            failed: dict[str, str] = {}
+            for _ in range(args.repeat):
+                for name, argv, env, by_wall in entries:
+                    if verdicts.get(name) or name in failed:
+                        continue
                     r = run_measured(argv(str(data_path), table, grpc, uc), env)
                     if not r["ok"]:
-                        break
+                        failed[name] = "failed: " + first_error_line(r["stderr"])
+                        continue
                     r["secs"] = r["wall"] if by_wall else r["seconds"]
                     print(f"{name}: {args.rows / r['secs']:,.0f} rows/s ({r['secs']:.2f} s, CPU "
                           f"{r['cpu']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB)", flush=True)
-                    runs.append(r)
-                if len(runs) < args.repeat:
-                    results.append((name, None, "failed: " + first_error_line(r["stderr"])))
+                    runs[name].append(r)
+            for name, *_ in entries:
+                if verdicts.get(name) or name in failed:
+                    results.append((name, None, verdicts.get(name) or failed[name]))
                     continue
                 # The median run by time; CPU and RSS are that run's.
-                runs.sort(key=lambda x: x["secs"])
-                median = runs[len(runs) // 2]
-                median["spread"] = (args.rows / runs[-1]["secs"], args.rows / runs[0]["secs"])
+                done = sorted(runs[name], key=lambda x: x["secs"])
+                median = done[len(done) // 2]
+                median["spread"] = (args.rows / done[-1]["secs"], args.rows / done[0]["secs"])
+                median["cpu_all"] = sorted(x["cpu"] for x in done)
                 results.append((name, median, ""))
         finally:
             proc.terminate()
@@ -258,7 +263,7 @@ def main() -> int:
     measured = [r for _, r, _ in results if r]
     best = max(args.rows / r["secs"] for r in measured)
     lines = [
-        f"| contender | rows/s (median of {args.repeat}) | min–max rows/s | MB/s of Arrow | "
+        f"| contender | rows/s (median of {args.repeat} rounds) | min–max rows/s | MB/s of Arrow | "
         "client CPU s per 1M rows | peak RSS MiB | vs fastest |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -280,9 +285,13 @@ def main() -> int:
     off = [r for n, r, _ in results if r and n == "ours: Rust `send_batch`"]
     telemetry = ""
     if on and off:
+        med = lambda xs: xs[len(xs) // 2]  # noqa: E731
         telemetry = (
-            f"\nTelemetry on vs off (Rust `send_batch`, same data): "
-            f"{on[0]['secs'] / off[0]['secs']:.2f}× the time, {on[0]['cpu'] / off[0]['cpu']:.2f}× the CPU; "
+            f"\nTelemetry on vs off (Rust `send_batch`, same data, interleaved rounds): median "
+            f"{on[0]['secs'] / off[0]['secs']:.2f}× the time (spread off "
+            f"{off[0]['spread'][0]:,.0f}–{off[0]['spread'][1]:,.0f}, on "
+            f"{on[0]['spread'][0]:,.0f}–{on[0]['spread'][1]:,.0f} rows/s), median CPU "
+            f"{med(on[0]['cpu_all']) / med(off[0]['cpu_all']):.2f}×; "
             f"{OtlpSink.received} OTLP/HTTP exports received.\n"
         )
         print(telemetry)
