@@ -115,6 +115,8 @@ class ZerobusWrapper:
         dead_letter_dir: Where rows that could not be delivered after retries are written
             (Arrow IPC); ``RetryExhausted.dead_letter`` names the file.
         allow_plaintext: Allow ``http://`` to a host that is not loopback.
+        ack_timeout_ms: How long to wait for an acknowledgement before the stream counts
+            as broken and the batch is retried on a new one (default: the SDK's 60 s).
 
     Raises:
         ConfigurationError: If the configuration is invalid (the message names the field).
@@ -139,6 +141,7 @@ class ZerobusWrapper:
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[PathLike] = None,
         allow_plaintext: bool = False,
+        ack_timeout_ms: Optional[int] = None,
     ) -> None:
         self._native = _native.NativeWrapper(
             endpoint,
@@ -157,6 +160,7 @@ class ZerobusWrapper:
             retry_max_delay_ms=retry_max_delay_ms,
             dead_letter_dir=None if dead_letter_dir is None else os.fspath(dead_letter_dir),
             allow_plaintext=allow_plaintext,
+            ack_timeout_ms=ack_timeout_ms,
         )
 
     @property

@@ -40,6 +40,7 @@ class NativeWrapper:
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[str] = None,
         allow_plaintext: bool = False,
+        ack_timeout_ms: Optional[int] = None,
     ) -> None: ...
     @property
     def table_name(self) -> str: ...

@@ -411,3 +411,12 @@ def test_bad_observability_config_is_a_configuration_error(emu, table):
             observability_enabled=True,
             observability_config={"protocol": "smoke-signals"},
         )
+
+
+def test_ack_timeout_ms_reaches_the_stream_and_is_validated(emu, table):
+    conn = dict(client_id=emu.client_id, client_secret=emu.client_secret, unity_catalog_url=emu.unity_catalog_url)
+    with pytest.raises(zb.ConfigurationError, match="ack_timeout_ms"):
+        ZerobusWrapper(emu.endpoint, table, ack_timeout_ms=0, **conn)
+    with ZerobusWrapper(emu.endpoint, table, ack_timeout_ms=5000, **conn) as w:
+        assert w.send_batch_sync(ids_batch(0, 10)).rows == 10
+    assert landed_ids(emu, table) == list(range(10))

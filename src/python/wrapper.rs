@@ -143,6 +143,7 @@ impl NativeWrapper {
         retry_max_delay_ms = 30000,
         dead_letter_dir = None,
         allow_plaintext = false,
+        ack_timeout_ms = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -163,6 +164,7 @@ impl NativeWrapper {
         retry_max_delay_ms: u64,
         dead_letter_dir: Option<PathBuf>,
         allow_plaintext: bool,
+        ack_timeout_ms: Option<u64>,
     ) -> PyResult<Self> {
         let observability_config = observability_config
             .map(|m| {
@@ -189,7 +191,7 @@ impl NativeWrapper {
             dead_letter_dir,
             allow_plaintext,
             schema_source: crate::config::SchemaSource::UnityCatalog,
-            ack_timeout_ms: None,
+            ack_timeout_ms,
         };
         // The wrapper starts its debug-file flusher on the runtime.
         let _guard = runtime().enter();
