@@ -160,14 +160,7 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
     texts.push(e.to_string());
     texts.push(format!("{e:?}"));
     let mut gone = config.clone();
-    gone.endpoint = format!(
-        "http://127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    gone.endpoint = common::dead_endpoint();
     let e = ZerobusWrapper::new(gone)
         .unwrap()
         .send_batch(&batch(9000..9010))

@@ -293,14 +293,7 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
     let mut gone = template.clone();
     gone.table_name = table.to_string();
     gone.retry_max_attempts = 2;
-    gone.endpoint = format!(
-        "http://127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    gone.endpoint = common::dead_endpoint();
     let gone = ZerobusWrapper::new(gone).unwrap();
     let e = gone.send_batch(&batch(n..n + 70)).await.unwrap_err();
     assert!(

@@ -347,6 +347,11 @@ def test_errors_form_the_contract_hierarchy():
         assert issubclass(cls, zb.ZerobusError) and issubclass(cls, Exception)
 
 
+def credentials(emu) -> dict:
+    """The emulator's client id, secret and UC URL, as ZerobusWrapper keywords."""
+    return dict(client_id=emu.client_id, client_secret=emu.client_secret, unity_catalog_url=emu.unity_catalog_url)
+
+
 class _OtlpCollector(http.server.BaseHTTPRequestHandler):
     """OTLP/HTTP receiver: keeps (path, headers, body) of every export."""
 
@@ -371,9 +376,7 @@ def test_observability_config_exports_metrics_and_spans_over_otlp_http(emu, tabl
         with ZerobusWrapper(
             emu.endpoint,
             table,
-            client_id=emu.client_id,
-            client_secret=emu.client_secret,
-            unity_catalog_url=emu.unity_catalog_url,
+            **credentials(emu),
             observability_enabled=True,
             observability_config={
                 "endpoint": f"http://127.0.0.1:{server.server_address[1]}",
@@ -405,16 +408,14 @@ def test_bad_observability_config_is_a_configuration_error(emu, table):
         ZerobusWrapper(
             emu.endpoint,
             table,
-            client_id=emu.client_id,
-            client_secret=emu.client_secret,
-            unity_catalog_url=emu.unity_catalog_url,
+            **credentials(emu),
             observability_enabled=True,
             observability_config={"protocol": "smoke-signals"},
         )
 
 
 def test_ack_timeout_ms_reaches_the_stream_and_is_validated(emu, table):
-    conn = dict(client_id=emu.client_id, client_secret=emu.client_secret, unity_catalog_url=emu.unity_catalog_url)
+    conn = credentials(emu)
     with pytest.raises(zb.ConfigurationError, match="ack_timeout_ms"):
         ZerobusWrapper(emu.endpoint, table, ack_timeout_ms=0, **conn)
     with ZerobusWrapper(emu.endpoint, table, ack_timeout_ms=5000, **conn) as w:

@@ -23,3 +23,13 @@ pub fn id_body_batch(ids: std::ops::Range<i64>) -> RecordBatch {
     )
     .unwrap()
 }
+
+/// `http://127.0.0.1:<port>` where nothing listens (the port was free a moment ago).
+pub fn dead_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
