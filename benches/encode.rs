@@ -7,7 +7,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
-use arrow_zerobus_sdk_wrapper::convert::{descriptor_from_arrow, RowEncoder};
+use arrow_zerobus_sdk_wrapper::convert::{RowEncoder, TableSchema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, Value};
@@ -118,10 +118,9 @@ fn bench(c: &mut Criterion) {
         ("wide_100_columns", wide(ROWS / 10)),
     ] {
         let schema = batch.schema();
-        let descriptor = descriptor_from_arrow(&schema, "main.default.bench").expect("descriptor");
-        let md = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor).expect("message");
-        let mut encoder =
-            RowEncoder::new("main.default.bench", &descriptor, &schema).expect("encoder");
+        let table = TableSchema::from_arrow("main.default.bench", &schema).expect("table");
+        let md = table.message().clone();
+        let mut encoder = RowEncoder::new(&table, &schema).expect("encoder");
         let out_bytes = encoder.encode_batch(&batch).expect("encode").total_bytes();
         let arrow_bytes = batch.get_array_memory_size();
         let rows = batch.num_rows() as u64;

@@ -238,9 +238,18 @@ impl WrapperConfig {
                         .into(),
                 )
             }
-            Some(u) => {
-                normalize_url(u)
-                    .map_err(|e| ZerobusError::Configuration(format!("unity_catalog_url: {e}")))?;
+            Some(_) => {
+                let uc = self.unity_catalog_base()?;
+                if uc.scheme() == "http" && !self.allow_plaintext && !is_loopback(&uc) {
+                    return bad(
+                        "unity_catalog_url",
+                        format!(
+                            "'{}' is plain text to a host that is not loopback: the client secret would \
+                             travel unencrypted; use https:// or set allow_plaintext",
+                            uc.as_str().trim_end_matches('/')
+                        ),
+                    );
+                }
             }
         }
         if self.retry_max_attempts == 0 {
@@ -282,12 +291,23 @@ impl WrapperConfig {
             .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}")))
     }
 
-    /// Where dead-letter files go.
+    /// The Unity Catalog URL with a scheme (`https://` when none was given), as every
+    /// request (token, tables API, the SDK's token factory) uses it.
+    pub fn unity_catalog_base(&self) -> Result<url::Url> {
+        normalize_url(self.unity_catalog_url.as_deref().unwrap_or_default())
+            .map_err(|e| ZerobusError::Configuration(format!("unity_catalog_url: {e}")))
+    }
+
+    /// Where dead-letter files go: `dead_letter_dir`, else `debug_output_dir`, else
+    /// `zerobus-dead-letters` in the working directory — always made absolute, so every
+    /// message names the real place.
     pub fn dead_letter_dir(&self) -> PathBuf {
-        self.dead_letter_dir
+        let dir = self
+            .dead_letter_dir
             .clone()
             .or_else(|| self.debug_output_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("zerobus-dead-letters"))
+            .unwrap_or_else(|| PathBuf::from("zerobus-dead-letters"));
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 }
 
@@ -394,9 +414,11 @@ impl WrapperConfigBuilder {
     setter!(/// Acknowledgement timeout of the stream.
         ack_timeout_ms: u64 => Some);
 
-    /// Validate and return the configuration.
-    pub fn build(self) -> Result<WrapperConfig> {
+    /// Validate and return the configuration (the UC URL stored with its scheme).
+    pub fn build(mut self) -> Result<WrapperConfig> {
         self.config.validate()?;
+        let uc = self.config.unity_catalog_base()?;
+        self.config.unity_catalog_url = Some(uc.as_str().trim_end_matches('/').to_string());
         Ok(self.config)
     }
 }

@@ -1,5 +1,6 @@
 //! Dead letters: rows that were not acknowledged when retries ran out are written to an
-//! Arrow IPC file (`<dir>/<table>.<ms>.<n>.dead.arrow`, 0600) whose path is in the
+//! Arrow IPC file (`<dir>/<table>.<ms>.<pid>.<random>.<n>.dead.arrow`, created new, 0600)
+//! whose path is in the
 //! [`ZerobusError::RetryExhausted`] error; [`crate::ZerobusWrapper::replay_dead_letters`]
 //! sends them again. The table name is kept in the file's schema metadata.
 
@@ -13,7 +14,7 @@ use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
 use crate::error::{Result, ZerobusError};
-use crate::files::{create_private, file_stem, now_ms};
+use crate::files::{create_private, file_stem, unique_part};
 
 /// Schema metadata key holding the target table of a dead-letter file.
 pub const TABLE_METADATA_KEY: &str = "zerobus.table";
@@ -35,7 +36,7 @@ pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> R
     let path = dir.join(format!(
         "{}.{}.{}.dead.arrow",
         file_stem(table),
-        now_ms(),
+        unique_part(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let mut meta: HashMap<String, String> = first.schema().metadata().clone();
@@ -66,4 +67,30 @@ pub fn read_dead_letters(path: &Path) -> Result<(Option<String>, Vec<RecordBatch
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| fail(&e))?;
     Ok((table, batches))
+}
+
+/// `path` itself if it is a file; the `*.dead.arrow` files of it (sorted) if a directory.
+pub fn dead_letter_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| ZerobusError::Configuration(format!("cannot list {}: {e}", path.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".dead.arrow"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The table a dead-letter file is for (from its schema metadata), without reading rows.
+pub fn dead_letter_table(path: &Path) -> Result<Option<String>> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        ZerobusError::Configuration(format!("cannot read dead letters {}: {e}", path.display()))
+    })?;
+    let reader = FileReader::try_new(file, None).map_err(|e| {
+        ZerobusError::Configuration(format!("cannot read dead letters {}: {e}", path.display()))
+    })?;
+    Ok(reader.schema().metadata().get(TABLE_METADATA_KEY).cloned())
 }

@@ -16,7 +16,7 @@ use arrow::ipc::writer::StreamWriter;
 
 use crate::convert::EncodedRows;
 use crate::error::{Result, ZerobusError};
-use crate::files::{create_private, file_stem, now_ms, Counting};
+use crate::files::{create_private, file_stem, unique_part, Counting};
 
 type Sink = Counting<BufWriter<std::fs::File>>;
 
@@ -68,7 +68,7 @@ impl DebugSpool {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let spool = Arc::new(DebugSpool {
             dir: dir.to_path_buf(),
-            stem: format!("{}.{}", file_stem(table), now_ms()),
+            stem: format!("{}.{}", file_stem(table), unique_part()),
             max_size,
             state: Mutex::new(State {
                 seq: 0,

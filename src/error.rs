@@ -28,7 +28,11 @@ pub enum ZerobusError {
     #[error("transmission error: {0}")]
     Transmission(String),
     /// Retries ran out; the rows that were not acknowledged are in the dead-letter file.
-    #[error("{message} after {attempts} attempts; {rows} unacknowledged rows were written to {}", dead_letter.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "no dead-letter file (none configured)".into()))]
+    #[error("{message} after {attempts} attempts; {rows} unacknowledged rows {}", match (dead_letter, dead_letter_error) {
+        (Some(p), _) => format!("were written to {}", p.display()),
+        (None, Some(e)) => format!("could not be written to a dead-letter file: {e}"),
+        (None, None) => "could not be written to a dead-letter file".to_string(),
+    })]
     RetryExhausted {
         /// The last error.
         message: String,
@@ -38,10 +42,64 @@ pub enum ZerobusError {
         rows: usize,
         /// Where those rows are (Arrow IPC), if written.
         dead_letter: Option<PathBuf>,
+        /// Why they could not be written, if they were not.
+        dead_letter_error: Option<String>,
     },
     /// A new token could not be obtained.
     #[error("token refresh failed: {0}")]
     TokenRefresh(String),
+    /// A load of many batches stopped: the first failure, with the account of every row.
+    /// Its kind is the kind of that failure.
+    #[error("{}", .0)]
+    LoadIncomplete(Box<LoadFailure>),
+}
+
+/// The account of a load that stopped (see [`ZerobusError::LoadIncomplete`]).
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// The first failure.
+    pub source: ZerobusError,
+    /// Rows taken from the input.
+    pub rows_read: u64,
+    /// Rows durably acknowledged (in the table).
+    pub rows_acknowledged: u64,
+    /// Rows in the dead-letter files.
+    pub rows_dead_lettered: u64,
+    /// Rows that are in neither (a dead-letter file could not be written: see `source`).
+    pub rows_unaccounted: u64,
+    /// Every dead-letter file written by the load, in the order they were written.
+    pub dead_letters: Vec<PathBuf>,
+    /// True when the input was read to its end; false when the load stopped reading.
+    pub input_complete: bool,
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; the load stopped: {} rows read, {} acknowledged, {} dead-lettered",
+            self.source, self.rows_read, self.rows_acknowledged, self.rows_dead_lettered
+        )?;
+        if self.rows_unaccounted > 0 {
+            write!(f, ", {} neither (see above)", self.rows_unaccounted)?;
+        }
+        if !self.dead_letters.is_empty() {
+            let files: Vec<String> = self
+                .dead_letters
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            write!(f, "; dead-letter files: {}", files.join(", "))?;
+        }
+        if !self.input_complete {
+            write!(
+                f,
+                "; the input was not read to the end: re-run the statement (delivery is at-least-once) \
+                 or send the rest, and replay the dead-letter files"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl ZerobusError {
@@ -55,6 +113,20 @@ impl ZerobusError {
             ZerobusError::Transmission(_) => "TransmissionError",
             ZerobusError::RetryExhausted { .. } => "RetryExhausted",
             ZerobusError::TokenRefresh(_) => "TokenRefreshError",
+            ZerobusError::LoadIncomplete(f) => f.source.kind(),
+        }
+    }
+
+    /// Dead-letter files this error reports (the one of a `RetryExhausted`, every one of a
+    /// stopped load).
+    pub fn dead_letters(&self) -> Vec<PathBuf> {
+        match self {
+            ZerobusError::RetryExhausted {
+                dead_letter: Some(p),
+                ..
+            } => vec![p.clone()],
+            ZerobusError::LoadIncomplete(f) => f.dead_letters.clone(),
+            _ => Vec::new(),
         }
     }
 }

@@ -5,16 +5,30 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-/// Create (or truncate) a file readable and writable by its owner only.
+/// Create a new file readable and writable by its owner only. Never opens an existing
+/// path: `create_new` is `O_CREAT | O_EXCL`, which also fails on a symbolic link placed
+/// at the path (POSIX), so nothing pre-placed in a shared directory is followed or
+/// truncated and the 0600 mode always applies.
 pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
     opts.open(path)
+}
+
+/// A name part no other writer shares: milliseconds, process id and 32 random bits
+/// (a forked child has its own pid; two processes in one millisecond differ by pid).
+pub(crate) fn unique_part() -> String {
+    format!(
+        "{}.{}.{:08x}",
+        now_ms(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// A writer that counts the bytes that pass through it.

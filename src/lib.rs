@@ -21,6 +21,7 @@ pub mod dead_letter;
 pub mod debug;
 pub mod error;
 mod files;
+pub mod options;
 #[cfg(feature = "python")]
 mod python;
 pub mod telemetry;

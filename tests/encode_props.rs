@@ -16,13 +16,13 @@ use arrow::array::{
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, TimeUnit};
-use arrow_zerobus_sdk_wrapper::convert::{descriptor_from_arrow, RowEncoder};
+use arrow_zerobus_sdk_wrapper::convert::{RowEncoder, TableSchema};
 use proptest::prelude::*;
 use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value};
 
 const ROWS: usize = 24;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Leaf {
     I8,
     I16,
@@ -226,9 +226,10 @@ fn leaf_array(l: Leaf, n: usize, null_pct: u64, r: &mut Rng) -> ArrayRef {
         }
         Date32 => prim!(Date32Array, |r: &mut Rng| (r.next() % 5_000_000) as i32
             - 2_500_000),
-        Date64 => prim!(Date64Array, |r: &mut Rng| (r.next() % 400_000_000_000_000)
-            as i64
-            - 200_000_000_000_000),
+        // Arrow's Date64 holds whole days (in milliseconds); others are refused (pairs test).
+        Date64 => prim!(Date64Array, |r: &mut Rng| ((r.next() % 5_000_000) as i64
+            - 2_500_000)
+            * 86_400_000),
         Ts(u, tz) => {
             let range: i64 = match u {
                 TimeUnit::Second => 1_000_000_000_000,
@@ -238,7 +239,10 @@ fn leaf_array(l: Leaf, n: usize, null_pct: u64, r: &mut Rng) -> ArrayRef {
             let vals: Vec<Option<i64>> = (0..n)
                 .map(|_| {
                     opt(r).then(|| {
-                        if range == i64::MAX {
+                        if range == i64::MAX && u == TimeUnit::Nanosecond {
+                            // Whole microseconds: finer digits are refused (pairs test).
+                            r.int() / 1_000 * 1_000
+                        } else if range == i64::MAX {
                             r.int()
                         } else {
                             (r.next() % (2 * range as u64)) as i64 - range
@@ -375,7 +379,8 @@ fn array_of(t: &Ty, n: usize, r: &mut Rng) -> ArrayRef {
                     (0..total).map(|k| format!("k{k}é")).collect::<Vec<_>>(),
                 ))
             };
-            let values = leaf_array(*v, total, 20, r);
+            // No NULL values: a map cannot carry them and they are refused (pairs test).
+            let values = leaf_array(*v, total, 0, r);
             let DataType::Map(entries_field, _) = data_type(t) else {
                 unreachable!()
             };
@@ -632,7 +637,7 @@ fn decoded(m: &DynamicMessage, name: &str) -> Val {
 }
 
 /// Normalise an expectation to what protobuf can carry: null/empty lists and maps are both
-/// "no elements"; map value absence is the value's default; struct fields compare per field.
+/// "no elements"; struct fields compare per field (maps never hold NULL values: refused).
 fn normalise(v: Val, md_field: Option<&prost_reflect::FieldDescriptor>) -> Val {
     match (v, md_field) {
         (Val::Absent, Some(f)) if f.is_list() => Val::L(vec![]),
@@ -692,9 +697,9 @@ fn check(columns: &[Ty], seed: u64) {
     let schema = Arc::new(Schema::new(fields));
     let arrays: Vec<ArrayRef> = columns.iter().map(|t| array_of(t, ROWS, &mut r)).collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
-    let descriptor = descriptor_from_arrow(&schema, "main.default.prop").unwrap();
-    let md = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor).unwrap();
-    let mut encoder = RowEncoder::new("main.default.prop", &descriptor, &schema).unwrap();
+    let table = TableSchema::from_arrow("main.default.prop", &schema).unwrap();
+    let md = table.message().clone();
+    let mut encoder = RowEncoder::new(&table, &schema).unwrap();
     // Encode a slice first: buffers are reused and must not leak between calls, and a
     // sliced batch (non-zero array offsets) must encode like the rows it holds.
     let tail = batch.slice(ROWS / 3, ROWS - ROWS / 3);
@@ -754,5 +759,417 @@ fn sliced_batches_encode_like_fresh_ones() {
     ];
     for seed in 1..20 {
         check(&columns, seed);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Arrow type x table type: every pair converts exactly or is refused before sending.
+// The expectations below are written from the type table in README.md, independently of
+// the encoder: `plan_ok` says which pairs are accepted at all, `want` what each value must
+// become (or `None` when that value has no exact form in the column and must be refused).
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Uc {
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    Float,
+    Double,
+    Str,
+    Binary,
+    Date,
+    Timestamp,
+    TimestampNtz,
+    Decimal(u8, i8),
+    Variant,
+}
+
+impl Uc {
+    fn type_name(self) -> &'static str {
+        match self {
+            Uc::Boolean => "BOOLEAN",
+            Uc::TinyInt => "TINYINT",
+            Uc::SmallInt => "SMALLINT",
+            Uc::Int => "INT",
+            Uc::BigInt => "BIGINT",
+            Uc::Float => "FLOAT",
+            Uc::Double => "DOUBLE",
+            Uc::Str => "STRING",
+            Uc::Binary => "BINARY",
+            Uc::Date => "DATE",
+            Uc::Timestamp => "TIMESTAMP",
+            Uc::TimestampNtz => "TIMESTAMP_NTZ",
+            Uc::Decimal(..) => "DECIMAL",
+            Uc::Variant => "VARIANT",
+        }
+    }
+}
+
+fn uc() -> impl Strategy<Value = Uc> {
+    use Uc::*;
+    prop_oneof![
+        Just(Boolean),
+        Just(TinyInt),
+        Just(SmallInt),
+        Just(Int),
+        Just(BigInt),
+        Just(Float),
+        Just(Double),
+        Just(Str),
+        Just(Binary),
+        Just(Date),
+        Just(Timestamp),
+        Just(TimestampNtz),
+        (1u8..=38)
+            .prop_flat_map(|p| (Just(p), 0i8..=(p as i8)))
+            .prop_map(|(p, s)| Decimal(p, s)),
+        Just(Variant),
+    ]
+}
+
+fn is_int(l: Leaf) -> bool {
+    use Leaf::*;
+    matches!(l, I8 | I16 | I32 | I64 | U8 | U16 | U32 | U64)
+}
+
+fn is_text(l: Leaf) -> bool {
+    matches!(
+        l,
+        Leaf::Utf8 | Leaf::LargeUtf8 | Leaf::Utf8View | Leaf::Dict
+    )
+}
+
+fn is_bin(l: Leaf) -> bool {
+    matches!(
+        l,
+        Leaf::Bin | Leaf::LargeBin | Leaf::BinView | Leaf::FixedBin
+    )
+}
+
+/// Is the pair accepted when planned (values may still be refused one by one)?
+fn plan_ok(l: Leaf, u: Uc) -> bool {
+    use Leaf::*;
+    match u {
+        Uc::Boolean => l == Bool,
+        Uc::TinyInt | Uc::SmallInt | Uc::Int | Uc::BigInt => is_int(l),
+        Uc::Float => matches!(l, F16 | F32),
+        Uc::Double => matches!(l, F16 | F32 | F64),
+        Uc::Str => is_text(l) || matches!(l, Dec(..)),
+        Uc::Binary => is_text(l) || is_bin(l),
+        Uc::Date => matches!(l, Date32 | Date64),
+        Uc::Timestamp => matches!(l, Date32 | Date64 | Ts(_, true)),
+        Uc::TimestampNtz => matches!(l, Date32 | Date64 | Ts(_, false)),
+        Uc::Decimal(..) => matches!(l, Dec(..)),
+        Uc::Variant => is_text(l),
+    }
+}
+
+/// Source values that exercise both sides of each value check.
+fn pair_array(l: Leaf, n: usize, r: &mut Rng) -> ArrayRef {
+    let small = r.chance(50);
+    let opt = |r: &mut Rng| !r.chance(15);
+    match l {
+        Leaf::Date64 => {
+            let v: Vec<Option<i64>> = (0..n)
+                .map(|_| {
+                    opt(r).then(|| {
+                        let day = (r.next() % 40_000) as i64 - 20_000;
+                        day * 86_400_000 + if r.chance(10) { 1 } else { 0 }
+                    })
+                })
+                .collect();
+            Arc::new(Date64Array::from(v))
+        }
+        Leaf::Ts(TimeUnit::Nanosecond, tz) => {
+            let v: Vec<Option<i64>> = (0..n)
+                .map(|_| opt(r).then(|| r.int() / 1000 * 1000 + if r.chance(10) { 7 } else { 0 }))
+                .collect();
+            Arc::new(TimestampNanosecondArray::from(v).with_timezone_opt(tz.then_some("UTC")))
+        }
+        Leaf::Ts(TimeUnit::Second, tz) if !small => {
+            // Seconds near the limits overflow microseconds.
+            let v: Vec<Option<i64>> = (0..n).map(|_| opt(r).then(|| r.int())).collect();
+            Arc::new(TimestampSecondArray::from(v).with_timezone_opt(tz.then_some("UTC")))
+        }
+        l if is_int(l) && small => {
+            let v: Vec<Option<i64>> = (0..n)
+                .map(|_| opt(r).then(|| (r.next() % 200) as i64))
+                .collect();
+            let a: ArrayRef = Arc::new(Int64Array::from(v));
+            arrow::compute::cast(&a, &leaf_type(l)).unwrap()
+        }
+        l if is_text(l) => {
+            let json = ["{\"a\": 1}", "1", "\"x\"", "[1, 2.5, null]", "true", "null"];
+            let v: Vec<Option<String>> = (0..n)
+                .map(|_| {
+                    opt(r).then(|| {
+                        if small || r.chance(90) {
+                            json[r.pick(json.len() as u64) as usize].to_string()
+                        } else {
+                            r.text()
+                        }
+                    })
+                })
+                .collect();
+            let a: ArrayRef = Arc::new(StringArray::from(v));
+            match l {
+                Leaf::Dict => arrow::compute::cast(
+                    &a,
+                    &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                )
+                .unwrap(),
+                _ => arrow::compute::cast(&a, &leaf_type(l)).unwrap(),
+            }
+        }
+        Leaf::Dec(p, s) if small => {
+            // Values with trailing zeros, so that rescaling to a smaller scale is exact.
+            let zeros = 10i128.pow(s.min(6) as u32);
+            let max = 10i128.pow(p as u32) - 1;
+            let v: Vec<Option<i128>> = (0..n)
+                .map(|_| opt(r).then(|| ((r.next() % 1000) as i128 - 500) * zeros % (max + 1)))
+                .collect();
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(p, s)
+                    .unwrap(),
+            )
+        }
+        l => leaf_array(l, n, 15, r),
+    }
+}
+
+/// What value `array[i]` must become in a column of type `u`; `None` when it has no exact
+/// form there (the batch must then be refused naming this row). Nulls are `Absent`.
+fn want(array: &ArrayRef, i: usize, l: Leaf, u: Uc) -> Option<Val> {
+    if array.is_null(i) {
+        return Some(Val::Absent);
+    }
+    // Not for timestamps: `expected` multiplies without overflow checks.
+    let base = || expected(array, i);
+    let range = |lo: i64, hi: i64| match base() {
+        Val::I(v) if (lo..=hi).contains(&v) => Some(Val::I(v)),
+        _ => None,
+    };
+    match (l, u) {
+        (Leaf::U64, _)
+            if array
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .value(i)
+                > i64::MAX as u64 =>
+        {
+            None
+        }
+        (_, Uc::TinyInt) => range(i8::MIN.into(), i8::MAX.into()),
+        (_, Uc::SmallInt) => range(i16::MIN.into(), i16::MAX.into()),
+        (_, Uc::Int) => range(i32::MIN.into(), i32::MAX.into()),
+        (Leaf::Date64, _)
+            if array
+                .as_primitive::<arrow::datatypes::Date64Type>()
+                .value(i)
+                % 86_400_000
+                != 0 =>
+        {
+            None
+        }
+        (Leaf::Date32 | Leaf::Date64, Uc::Timestamp | Uc::TimestampNtz) => match base() {
+            Val::I(days) => days.checked_mul(86_400_000_000).map(Val::I),
+            _ => None,
+        },
+        (Leaf::Ts(unit, _), _) => {
+            use arrow::datatypes::{
+                TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+            };
+            match unit {
+                TimeUnit::Second => array
+                    .as_primitive::<TimestampSecondType>()
+                    .value(i)
+                    .checked_mul(1_000_000)
+                    .map(Val::I),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<TimestampMillisecondType>()
+                    .value(i)
+                    .checked_mul(1_000)
+                    .map(Val::I),
+                TimeUnit::Microsecond => Some(base()),
+                TimeUnit::Nanosecond => {
+                    let ns = array.as_primitive::<TimestampNanosecondType>().value(i);
+                    (ns % 1000 == 0).then_some(Val::I(ns / 1000))
+                }
+            }
+        }
+        (Leaf::Dec(_, from), Uc::Decimal(p, to)) => {
+            let v = array
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(i);
+            let shift = to as i32 - from as i32;
+            let scaled = if shift >= 0 {
+                v.checked_mul(10i128.checked_pow(shift as u32)?)?
+            } else {
+                let d = 10i128.checked_pow((-shift) as u32)?;
+                if v % d != 0 {
+                    return None;
+                }
+                v / d
+            };
+            (scaled.unsigned_abs() < 10u128.pow(p as u32)).then(|| Val::S(decimal_text(scaled, to)))
+        }
+        (_, Uc::Binary) => match base() {
+            Val::S(s) => Some(Val::B(s.into_bytes())),
+            other => Some(other),
+        },
+        (_, Uc::Variant) => match base() {
+            Val::S(s) if serde_json::from_str::<serde_json::Value>(&s).is_ok() => Some(Val::S(s)),
+            _ => None,
+        },
+        _ => Some(base()),
+    }
+}
+
+fn check_pair(l: Leaf, u: Uc, seed: u64) {
+    let mut r = Rng(seed | 1);
+    let n = 16;
+    let array = pair_array(l, n, &mut r);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "c",
+        array.data_type().clone(),
+        true,
+    )]));
+    let (type_text, type_json) = match u {
+        Uc::Decimal(p, s) => (format!("decimal({p},{s})"), format!("\"decimal({p},{s})\"")),
+        other => (other.type_name().to_ascii_lowercase(), String::new()),
+    };
+    let columns = vec![databricks_zerobus_ingest_sdk::schema::UcColumn {
+        name: "c".into(),
+        type_name: u.type_name().into(),
+        type_text,
+        type_json,
+        nullable: true,
+        position: 0,
+    }];
+    let table = TableSchema::from_uc("main.default.pairs", &columns).unwrap();
+    let planned = RowEncoder::new(&table, &schema);
+    assert_eq!(
+        planned.is_ok(),
+        plan_ok(l, u),
+        "{} into {u:?}: {:?}",
+        array.data_type(),
+        planned.as_ref().err()
+    );
+    let Ok(mut encoder) = planned else {
+        let e = planned.unwrap_err().to_string();
+        assert!(
+            e.contains("column 'c'") && e.contains("main.default.pairs"),
+            "{e}"
+        );
+        return;
+    };
+    let batch = RecordBatch::try_new(schema.clone(), vec![array.clone()]).unwrap();
+    let wants: Vec<Option<Val>> = (0..n).map(|i| want(&array, i, l, u)).collect();
+    match (
+        encoder.encode_batch(&batch),
+        wants.iter().position(Option::is_none),
+    ) {
+        (Ok(rows), None) => {
+            let md = table.message();
+            for (i, w) in wants.into_iter().enumerate() {
+                let msg = DynamicMessage::decode(md.clone(), rows.row(i)).unwrap();
+                let mut got = decoded(&msg, "c");
+                if let (Some(Val::B(_)), Val::S(s)) = (&w, &got) {
+                    got = Val::B(s.clone().into_bytes());
+                }
+                assert_eq!(Some(got), w, "{} into {u:?}, row {i}", array.data_type());
+            }
+        }
+        (Err(e), Some(bad)) => {
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("column 'c', row {bad}:")),
+                "{} into {u:?}: {e}",
+                array.data_type()
+            );
+        }
+        (Ok(_), Some(bad)) => panic!(
+            "{} into {u:?}: row {bad} ({:?}) has no exact form in the column but was encoded",
+            array.data_type(),
+            array.slice(bad, 1)
+        ),
+        (Err(e), None) => panic!(
+            "{} into {u:?}: every value converts, but: {e}",
+            array.data_type()
+        ),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn every_type_pair_converts_exactly_or_is_refused(l in leaf(), u in uc(), seed in any::<u64>()) {
+        check_pair(l, u, seed);
+    }
+}
+
+#[test]
+fn every_type_pair_is_covered() {
+    // The whole grid once, on top of the random draws above.
+    let leaves = [
+        Leaf::I8,
+        Leaf::I16,
+        Leaf::I32,
+        Leaf::I64,
+        Leaf::U8,
+        Leaf::U16,
+        Leaf::U32,
+        Leaf::U64,
+        Leaf::F16,
+        Leaf::F32,
+        Leaf::F64,
+        Leaf::Bool,
+        Leaf::Utf8,
+        Leaf::LargeUtf8,
+        Leaf::Utf8View,
+        Leaf::Bin,
+        Leaf::LargeBin,
+        Leaf::BinView,
+        Leaf::FixedBin,
+        Leaf::Date32,
+        Leaf::Date64,
+        Leaf::Ts(TimeUnit::Second, true),
+        Leaf::Ts(TimeUnit::Millisecond, false),
+        Leaf::Ts(TimeUnit::Microsecond, true),
+        Leaf::Ts(TimeUnit::Nanosecond, false),
+        Leaf::Ts(TimeUnit::Nanosecond, true),
+        Leaf::Dec(12, 4),
+        Leaf::Dict,
+    ];
+    let ucs = [
+        Uc::Boolean,
+        Uc::TinyInt,
+        Uc::SmallInt,
+        Uc::Int,
+        Uc::BigInt,
+        Uc::Float,
+        Uc::Double,
+        Uc::Str,
+        Uc::Binary,
+        Uc::Date,
+        Uc::Timestamp,
+        Uc::TimestampNtz,
+        Uc::Decimal(10, 2),
+        Uc::Decimal(14, 6),
+        Uc::Variant,
+    ];
+    for (k, l) in leaves.iter().enumerate() {
+        for (j, u) in ucs.iter().enumerate() {
+            for seed in 0..4u64 {
+                check_pair(*l, *u, (k * 100 + j * 7) as u64 * 31 + seed);
+            }
+        }
     }
 }

@@ -201,6 +201,24 @@ pub enum EmulatorError {
     Catalog(#[from] catalog::CatalogError),
 }
 
+/// Refuse to serve beyond this machine with the well-known default secret: anyone who can
+/// reach the port could mint tokens, create and delete tables.
+fn check_exposure(config: &EmulatorConfig) -> Result<(), EmulatorError> {
+    if config.client_secret != DEFAULT_CLIENT_SECRET {
+        return Ok(());
+    }
+    for (what, addr) in [("gRPC", config.grpc_addr), ("HTTP", config.http_addr)] {
+        if !addr.ip().is_loopback() {
+            return Err(EmulatorError::Config(format!(
+                "the {what} address {addr} is not loopback, and the client secret is the public default \
+                 '{DEFAULT_CLIENT_SECRET}': set a secret of your own (--client-secret or \
+                 ZEROBUS_EMULATOR_CLIENT_SECRET; EmulatorConfig::client_secret) before listening beyond this machine"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Entry point: see [`Emulator::start`].
 pub struct Emulator;
 
@@ -268,6 +286,7 @@ impl Emulator {
             ))
         })?;
 
+        check_exposure(&config)?;
         let grpc_listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
             EmulatorError::Io(format!(
                 "cannot listen for gRPC on {}: {e}",

@@ -72,6 +72,13 @@ struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Action {
+    /// Send dead-letter files again (files, or directories of *.dead.arrow files); each
+    /// file names its table. A replayed file is renamed *.replayed.
+    Replay {
+        /// Dead-letter files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Load a Parquet, CSV or JSON file into a Zerobus table, with a progress bar.
     Copy {
         /// The file (its extension tells the format).
@@ -162,7 +169,11 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     let mut template = template;
     template.observability_enabled = args.otel;
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
-    let ctx = SessionContext::new().enable_url_table();
+    // information_schema on, so that `\d` (SHOW TABLES) works as in datafusion-cli.
+    let ctx = SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_information_schema(true),
+    )
+    .enable_url_table();
     register(&ctx, &args.catalog, template.clone());
     let mut shell = Shell {
         ctx,
@@ -184,6 +195,8 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     let mut result = Ok(());
     if let Some(Action::Copy { file, table }) = &args.action {
         result = shell.copy(file, table).await.map_err(|e| e.to_string());
+    } else if let Some(Action::Replay { paths }) = &args.action {
+        result = shell.replay(paths).await;
     } else if !args.commands.is_empty() || !args.files.is_empty() {
         for c in &args.commands {
             if let Err(e) = shell.run_text(c).await {
@@ -232,10 +245,12 @@ impl Shell {
         let started = std::time::Instant::now();
         let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
         let shown = bar.clone();
-        let sent = send_stream(&wrapper, stream, &move |read, acked| {
+        let sent = send_stream(&wrapper, stream, &move |p| {
             shown.set_message(format!(
-                "{read} rows read, {acked} acknowledged, {:.0} rows/s",
-                rate(acked)
+                "{} rows read, {} acknowledged, {:.0} rows/s",
+                p.rows_read,
+                p.rows_acknowledged,
+                rate(p.rows_acknowledged)
             ));
         })
         .await;
@@ -249,6 +264,35 @@ impl Shell {
             started.elapsed().as_secs_f64(),
             rate(acked)
         );
+        Ok(())
+    }
+
+    /// `zerobus-sql replay PATH...`: send each dead-letter file to the table it names.
+    async fn replay(&self, paths: &[PathBuf]) -> std::result::Result<(), String> {
+        use arrow_zerobus_sdk_wrapper::dead_letter::{dead_letter_files, dead_letter_table};
+        let mut files = Vec::new();
+        for p in paths {
+            files.extend(dead_letter_files(p).map_err(|e| e.to_string())?);
+        }
+        if files.is_empty() {
+            return Err("no *.dead.arrow files found".into());
+        }
+        let mut total = 0;
+        for file in &files {
+            let table = dead_letter_table(file)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{} does not name its table", file.display()))?;
+            let mut config = self.template.clone();
+            config.table_name = table.clone();
+            let wrapper = ZerobusWrapper::new(config).map_err(|e| e.to_string())?;
+            let replayed = wrapper.replay_dead_letters(file).await;
+            let closed = wrapper.shutdown().await;
+            let rows = replayed.map_err(|e| e.to_string())?;
+            closed.map_err(|e| e.to_string())?;
+            println!("replayed {rows} rows of {} into {table}", file.display());
+            total += rows;
+        }
+        println!("replayed {total} rows from {} files", files.len());
         Ok(())
     }
 
@@ -269,7 +313,7 @@ impl Shell {
             if !changed
                 && !folded
                     .iter()
-                    .any(|s| self.zerobus_create(s).is_some() || is_zerobus_copy(s))
+                    .any(|s| self.zerobus_create(s).is_some() || planned_here(s))
             {
                 exec_from_commands(&self.ctx, vec![chunk], &self.print).await?;
                 self.refresh_local_tables();
@@ -280,7 +324,7 @@ impl Shell {
                     self.create_table(&statement).await?;
                     continue;
                 }
-                if is_zerobus_copy(&statement) {
+                if planned_here(&statement) {
                     self.run_planned(statement).await?;
                     continue;
                 }
@@ -449,9 +493,19 @@ impl Shell {
     }
 }
 
-/// `COPY … STORED AS ZEROBUS` (the `zerobus://` targets, once folded).
-fn is_zerobus_copy(statement: &DFStatement) -> bool {
-    matches!(statement, DFStatement::CopyTo(c) if c.stored_as.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("zerobus")))
+/// Statements planned here rather than by datafusion-cli: `COPY … STORED AS ZEROBUS` (the
+/// `zerobus://` targets, once folded), where datafusion-cli would look for an object store,
+/// and `CREATE EXTERNAL TABLE … STORED AS ZEROBUS`, whose OPTIONS datafusion-cli would parse
+/// as file-format options and refuse ("Specify a format for TableOptions").
+fn planned_here(statement: &DFStatement) -> bool {
+    match statement {
+        DFStatement::CopyTo(c) => c
+            .stored_as
+            .as_deref()
+            .is_some_and(|f| f.eq_ignore_ascii_case("zerobus")),
+        DFStatement::CreateExternalTable(c) => c.file_type.eq_ignore_ascii_case("zerobus"),
+        _ => false,
+    }
 }
 
 /// Statements of a script: cut after each line that ends with `;`; comment lines dropped.

@@ -1,15 +1,17 @@
 //! Columnar Arrow → protobuf encoding.
 //!
-//! A [`RowEncoder`] is planned once per (batch schema, descriptor): every column is matched
-//! by name (case-insensitive) to a descriptor field, and every incompatibility is reported
-//! at once. Encoding a batch then works column by column with no per-row reflection:
+//! A [`RowEncoder`] is planned once per (batch schema, table) by [`super::plan`]: every
+//! column is matched by name (case-insensitive) to a descriptor field and to the column
+//! type the table declares, and every incompatibility is reported at once. Encoding a
+//! batch then works column by column with no per-row reflection:
 //! 1. each column adds the encoded size of its field to every row's size;
 //! 2. row offsets are the prefix sums, so the output is one buffer sized exactly;
 //! 3. each column writes its field into every row at that row's cursor.
 //!
 //! Protobuf lets fields of a message appear in any order, which is what makes writing
 //! column by column possible. Numeric lists are written packed (parsers accept packed and
-//! unpacked alike). A null is an absent field; an empty list is no field at all.
+//! unpacked alike). A null is an absent field; an empty list is no field at all. Values
+//! are converted by [`super::values`]: exactly, or refused naming column and row.
 
 use std::sync::Arc;
 
@@ -18,16 +20,13 @@ use arrow::array::{
     LargeStringArray, OffsetSizeTrait, RecordBatch, StringArray, StringViewArray,
 };
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
-use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
 
-use super::descriptor::list_element;
+use super::plan::{plan_message, FieldPlan, Rule, Scalar, Target};
+use super::table_schema::TableSchema;
+use super::values::{check_json, conversion, decimal_text, int_values, is_valid, RowOf};
 use super::wire::{put_bytes, put_varint, tag, varint_len, Tag, FIXED32, FIXED64, LEN, VARINT};
-use crate::error::{Result, ZerobusError};
+use crate::error::Result;
 
 /// Encoded rows of one batch: one contiguous buffer and the row boundaries.
 #[derive(Debug, Default, Clone)]
@@ -73,46 +72,13 @@ impl EncodedRows {
     }
 }
 
-/// The proto scalar a column is written as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scalar {
-    Int32,
-    Int64,
-    Bool,
-    Float,
-    Double,
-    String,
-    Bytes,
-}
-
-#[derive(Debug, Clone)]
-enum Target {
-    Scalar(Scalar),
-    Message(Vec<FieldPlan>),
-    /// `repeated` of a scalar or message element.
-    Repeated(Box<Target>),
-    /// A map field: entries with key (1) and value (2).
-    Map(Scalar, Box<Target>),
-}
-
-#[derive(Debug, Clone)]
-struct FieldPlan {
-    /// Index of the column among its siblings (batch columns or struct children).
-    index: usize,
-    /// Column path for messages (`s.inner.x`).
-    path: String,
-    number: u32,
-    required: bool,
-    target: Target,
-}
-
 /// Encodes batches of one schema into rows of one protobuf message.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use arrow::array::{Int64Array, RecordBatch, StringArray};
 /// use arrow::datatypes::{DataType, Field, Schema};
-/// use arrow_zerobus_sdk_wrapper::convert::{descriptor_from_arrow, RowEncoder};
+/// use arrow_zerobus_sdk_wrapper::convert::{RowEncoder, TableSchema};
 ///
 /// let schema = Arc::new(Schema::new(vec![
 ///     Field::new("id", DataType::Int64, false),
@@ -122,8 +88,8 @@ struct FieldPlan {
 ///     Arc::new(Int64Array::from(vec![1, 2])),
 ///     Arc::new(StringArray::from(vec![Some("a"), None])),
 /// ]).unwrap();
-/// let descriptor = descriptor_from_arrow(&schema, "main.default.t").unwrap();
-/// let mut encoder = RowEncoder::new("main.default.t", &descriptor, &schema).unwrap();
+/// let table = TableSchema::from_arrow("main.default.t", &schema).unwrap();
+/// let mut encoder = RowEncoder::new(&table, &schema).unwrap();
 /// let rows = encoder.encode_batch(&batch).unwrap();
 /// assert_eq!(rows.len(), 2);
 /// assert_eq!(rows.row(0), &[0x08, 0x01, 0x12, 0x01, b'a']);
@@ -139,262 +105,29 @@ pub struct RowEncoder {
     cursors: Vec<usize>,
 }
 
-fn conversion(table: &str, msg: String) -> ZerobusError {
-    ZerobusError::Conversion(format!("table '{table}': {msg}"))
-}
-
-fn scalar_of(kind: &Kind) -> Option<Scalar> {
-    Some(match kind {
-        Kind::Int32 => Scalar::Int32,
-        Kind::Int64 => Scalar::Int64,
-        Kind::Bool => Scalar::Bool,
-        Kind::Float => Scalar::Float,
-        Kind::Double => Scalar::Double,
-        Kind::String => Scalar::String,
-        Kind::Bytes => Scalar::Bytes,
-        _ => return None,
-    })
-}
-
-fn unwrap_dictionary(dt: &DataType) -> &DataType {
-    match dt {
-        DataType::Dictionary(_, v) => unwrap_dictionary(v),
-        other => other,
-    }
-}
-
-/// Can a value of Arrow type `dt` be written as proto scalar `s`?
-fn scalar_compatible(dt: &DataType, s: Scalar) -> bool {
-    use DataType::*;
-    match unwrap_dictionary(dt) {
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Date32 | Date64
-        | Timestamp(..) => {
-            matches!(s, Scalar::Int32 | Scalar::Int64)
-        }
-        Boolean => s == Scalar::Bool,
-        Float16 | Float32 => matches!(s, Scalar::Float | Scalar::Double),
-        Float64 => s == Scalar::Double,
-        Utf8 | LargeUtf8 | Utf8View => matches!(s, Scalar::String | Scalar::Bytes),
-        Decimal128(..) | Decimal256(..) => s == Scalar::String,
-        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => s == Scalar::Bytes,
-        _ => false,
-    }
-}
-
-fn kind_text(f: &FieldDescriptor) -> String {
-    let base = match f.kind() {
-        Kind::Message(m) if f.is_map() => format!(
-            "map<{:?}, {:?}>",
-            m.map_entry_key_field().kind(),
-            m.map_entry_value_field().kind()
-        ),
-        Kind::Message(m) => format!("message {}", m.name()),
-        other => format!("{other:?}").to_ascii_lowercase(),
-    };
-    if f.is_list() {
-        format!("repeated {base}")
-    } else {
-        base
-    }
-}
-
-fn plan_value(
-    dt: &DataType,
-    kind: &Kind,
-    path: &str,
-    problems: &mut Vec<String>,
-) -> Option<Target> {
-    let dt = unwrap_dictionary(dt);
-    if let Some(s) = scalar_of(kind) {
-        if scalar_compatible(dt, s) {
-            return Some(Target::Scalar(s));
-        }
-        problems.push(format!(
-            "column '{path}' of Arrow type {dt} cannot be written as protobuf {s:?}"
-        ));
-        return None;
-    }
-    match (dt, kind) {
-        (DataType::Struct(children), Kind::Message(m)) => Some(Target::Message(plan_message(
-            children.iter().map(|f| f.as_ref()),
-            m,
-            path,
-            problems,
-        )?)),
-        _ => {
-            problems.push(format!(
-                "column '{path}' of Arrow type {dt} cannot be written as protobuf {kind:?}"
-            ));
-            None
-        }
-    }
-}
-
-fn plan_field(
-    field: &Field,
-    fd: &FieldDescriptor,
-    path: &str,
-    problems: &mut Vec<String>,
-) -> Option<Target> {
-    let dt = unwrap_dictionary(field.data_type());
-    if fd.is_map() {
-        let (DataType::Map(entries, _), Kind::Message(entry)) = (dt, fd.kind()) else {
-            problems.push(format!(
-                "column '{path}' of Arrow type {dt} cannot be written as {}",
-                kind_text(fd)
-            ));
-            return None;
-        };
-        let DataType::Struct(kv) = entries.data_type() else {
-            problems.push(format!("column '{path}': map entries are not a struct"));
-            return None;
-        };
-        let (Some(k), Some(v)) = (kv.first(), kv.get(1)) else {
-            problems.push(format!(
-                "column '{path}': map entries need a key and a value"
-            ));
-            return None;
-        };
-        let kf = entry.map_entry_key_field();
-        let key = match scalar_of(&kf.kind()) {
-            Some(s) if scalar_compatible(k.data_type(), s) => s,
-            _ => {
-                problems.push(format!(
-                    "column '{path}': map key of Arrow type {} cannot be written as protobuf {:?}",
-                    k.data_type(),
-                    kf.kind()
-                ));
-                return None;
-            }
-        };
-        let value = plan_value(
-            v.data_type(),
-            &entry.map_entry_value_field().kind(),
-            &format!("{path}.value"),
-            problems,
-        )?;
-        return Some(Target::Map(key, Box::new(value)));
-    }
-    if fd.is_list() {
-        let Some(elem) = list_element(dt) else {
-            problems.push(format!(
-                "column '{path}' of Arrow type {dt} is not a list but the field is {}",
-                kind_text(fd)
-            ));
-            return None;
-        };
-        return Some(Target::Repeated(Box::new(plan_value(
-            elem.data_type(),
-            &fd.kind(),
-            path,
-            problems,
-        )?)));
-    }
-    if list_element(dt).is_some() || matches!(dt, DataType::Map(..)) {
-        problems.push(format!(
-            "column '{path}' of Arrow type {dt} is a collection but the field is {}",
-            kind_text(fd)
-        ));
-        return None;
-    }
-    plan_value(dt, &fd.kind(), path, problems)
-}
-
-fn plan_message<'a>(
-    fields: impl Iterator<Item = &'a Field>,
-    message: &MessageDescriptor,
-    prefix: &str,
-    problems: &mut Vec<String>,
-) -> Option<Vec<FieldPlan>> {
-    let before = problems.len();
-    let mut plans = Vec::new();
-    let mut used = std::collections::HashSet::new();
-    for (index, field) in fields.enumerate() {
-        let path = if prefix.is_empty() {
-            field.name().clone()
-        } else {
-            format!("{prefix}.{}", field.name())
-        };
-        let fd = message
-            .get_field_by_name(field.name())
-            .or_else(|| {
-                message
-                    .fields()
-                    .find(|f| f.name().eq_ignore_ascii_case(field.name()))
-            })
-            .or_else(|| {
-                let ident = super::descriptor::proto_identifier(field.name());
-                message
-                    .fields()
-                    .find(|f| f.name().eq_ignore_ascii_case(&ident))
-            });
-        let Some(fd) = fd else {
-            problems.push(format!("column '{path}' is not a column of the table"));
-            continue;
-        };
-        used.insert(fd.number());
-        if let Some(target) = plan_field(field, &fd, &path, problems) {
-            plans.push(FieldPlan {
-                index,
-                path,
-                number: fd.number(),
-                required: fd.cardinality() == Cardinality::Required,
-                target,
-            });
-        }
-    }
-    for fd in message.fields() {
-        if fd.cardinality() == Cardinality::Required && !used.contains(&fd.number()) {
-            let path = if prefix.is_empty() {
-                fd.name().to_string()
-            } else {
-                format!("{prefix}.{}", fd.name())
-            };
-            problems.push(format!(
-                "column '{path}' is NOT NULL in the table but missing from the batch"
-            ));
-        }
-    }
-    (problems.len() == before).then_some(plans)
-}
-
 impl RowEncoder {
-    /// Plan the encoding of batches of `schema` as messages of `descriptor` for `table`.
-    /// Every mismatch (extra column, missing NOT NULL column, incompatible type) is named
-    /// in one [`ZerobusError::Conversion`].
-    pub fn new(
-        table: &str,
-        descriptor: &prost_types::DescriptorProto,
-        schema: &SchemaRef,
-    ) -> Result<Self> {
-        let message = databricks_zerobus_ingest_sdk::message_descriptor(descriptor)
-            .map_err(|e| conversion(table, format!("invalid descriptor: {e}")))?;
-        Self::with_message(table, &message, schema)
-    }
-
-    /// As [`RowEncoder::new`], from a resolved message descriptor.
-    pub fn with_message(
-        table: &str,
-        message: &MessageDescriptor,
-        schema: &SchemaRef,
-    ) -> Result<Self> {
+    /// Plan the encoding of batches of `schema` for `table`. Every mismatch (extra
+    /// column, missing NOT NULL column, a type with no exact conversion to the column's)
+    /// is named in one [`crate::ZerobusError::Conversion`].
+    pub fn new(table: &TableSchema, schema: &SchemaRef) -> Result<Self> {
         let mut problems = Vec::new();
         let plan = plan_message(
             schema.fields().iter().map(|f| f.as_ref()),
-            message,
+            table.message(),
+            table.columns(),
             "",
             &mut problems,
         );
         match plan {
             Some(plan) if problems.is_empty() => Ok(RowEncoder {
-                table: table.to_string(),
+                table: table.table().to_string(),
                 schema: schema.clone(),
                 plan,
                 out: EncodedRows::default(),
                 sizes: Vec::new(),
                 cursors: Vec::new(),
             }),
-            _ => Err(conversion(table, problems.join("; "))),
+            _ => Err(conversion(table.table(), problems.join("; "))),
         }
     }
 
@@ -535,11 +268,6 @@ enum Node {
         vals: Packed,
         payload: Vec<usize>,
     },
-}
-
-#[inline]
-fn is_valid(valid: &Option<NullBuffer>, i: usize) -> bool {
-    valid.as_ref().is_none_or(|v| v.is_valid(i))
 }
 
 impl Node {
@@ -744,8 +472,6 @@ fn add_fixed(out: &mut [usize], size: usize, valid: &Option<NullBuffer>) {
     }
 }
 
-type RowOf<'a> = &'a dyn Fn(usize) -> usize;
-
 fn cast(table: &str, path: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     arrow::compute::cast(array, to).map_err(|e| {
         conversion(
@@ -768,113 +494,6 @@ fn normalize(table: &str, path: &str, array: &ArrayRef) -> Result<ArrayRef> {
         DataType::Float16 => cast(table, path, array, &DataType::Float32),
         _ => Ok(array.clone()),
     }
-}
-
-/// Integer values as the 64-bit two's-complement the varint holds, with the range checks
-/// of the target (`i32` for int32 fields) and unit conversions (dates → days, timestamps → µs).
-fn int_values(
-    table: &str,
-    path: &str,
-    array: &ArrayRef,
-    target: Scalar,
-    valid: &Option<NullBuffer>,
-    row_of: RowOf,
-) -> Result<Vec<u64>> {
-    let err = |i: usize, what: String| {
-        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
-    };
-    macro_rules! widen {
-        ($t:ty) => {
-            array
-                .as_primitive::<$t>()
-                .values()
-                .iter()
-                .map(|v| *v as i64)
-                .collect::<Vec<i64>>()
-        };
-    }
-    macro_rules! scaled {
-        ($t:ty, $mul:expr) => {{
-            let vals = array.as_primitive::<$t>().values();
-            let mut out = Vec::with_capacity(vals.len());
-            for (i, v) in vals.iter().enumerate() {
-                match (*v as i64).checked_mul($mul) {
-                    Some(x) => out.push(x),
-                    None if is_valid(valid, i) => {
-                        return Err(err(i, format!("timestamp {v} overflows microseconds")))
-                    }
-                    None => out.push(0),
-                }
-            }
-            out
-        }};
-    }
-    let vals: Vec<i64> = match array.data_type() {
-        DataType::Int8 => widen!(Int8Type),
-        DataType::Int16 => widen!(Int16Type),
-        DataType::Int32 => widen!(Int32Type),
-        DataType::Int64 => array.as_primitive::<Int64Type>().values().to_vec(),
-        DataType::UInt8 => widen!(UInt8Type),
-        DataType::UInt16 => widen!(UInt16Type),
-        DataType::UInt32 => widen!(UInt32Type),
-        DataType::UInt64 => {
-            let vals = array.as_primitive::<UInt64Type>().values();
-            let mut out = Vec::with_capacity(vals.len());
-            for (i, v) in vals.iter().enumerate() {
-                match i64::try_from(*v) {
-                    Ok(x) => out.push(x),
-                    Err(_) if is_valid(valid, i) => {
-                        return Err(err(
-                            i,
-                            format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
-                        ))
-                    }
-                    Err(_) => out.push(0),
-                }
-            }
-            out
-        }
-        DataType::Date32 => widen!(Date32Type),
-        DataType::Date64 => array
-            .as_primitive::<Date64Type>()
-            .values()
-            .iter()
-            .map(|ms| ms.div_euclid(86_400_000))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Second, _) => scaled!(TimestampSecondType, 1_000_000),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => scaled!(TimestampMillisecondType, 1_000),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .to_vec(),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => array
-            .as_primitive::<TimestampNanosecondType>()
-            .values()
-            .iter()
-            .map(|ns| ns.div_euclid(1_000))
-            .collect(),
-        DataType::Boolean => {
-            let b = array.as_boolean();
-            (0..b.len()).map(|i| b.value(i) as i64).collect()
-        }
-        other => {
-            return Err(conversion(
-                table,
-                format!("column '{path}': {other} is not an integer type"),
-            ))
-        }
-    };
-    if target == Scalar::Int32 {
-        for (i, v) in vals.iter().enumerate() {
-            if i32::try_from(*v).is_err() && is_valid(valid, i) {
-                return Err(err(
-                    i,
-                    format!("value {v} does not fit the table's 32-bit column"),
-                ));
-            }
-        }
-    }
-    Ok(vals.into_iter().map(|v| v as u64).collect())
 }
 
 fn byte_source(table: &str, path: &str, array: &ArrayRef) -> Result<ByteSource> {
@@ -1053,7 +672,9 @@ fn bind_value(
     row_of: RowOf,
 ) -> Result<Node> {
     Ok(match target {
-        Target::Scalar(s) => bind_scalar(table, path, number, *s, array, valid, row_of)?,
+        Target::Scalar(s, rule) => {
+            bind_scalar(table, path, number, (*s, *rule), array, valid, row_of)?
+        }
         Target::Message(fields) => {
             let st = array
                 .as_struct_opt()
@@ -1082,8 +703,8 @@ fn bind_value(
                 )
             };
             match elem.as_ref() {
-                Target::Scalar(s @ (Scalar::Int32 | Scalar::Int64 | Scalar::Bool)) => {
-                    let vals = int_values(table, path, &values, *s, &elem_valid, &find_row)?;
+                Target::Scalar(Scalar::Int32 | Scalar::Int64 | Scalar::Bool, rule) => {
+                    let vals = int_values(table, path, &values, *rule, &elem_valid, &find_row)?;
                     Node::Packed {
                         tag: tag(number, LEN),
                         ranges,
@@ -1092,7 +713,7 @@ fn bind_value(
                         payload: Vec::new(),
                     }
                 }
-                Target::Scalar(s @ (Scalar::Float | Scalar::Double)) => {
+                Target::Scalar(s @ (Scalar::Float | Scalar::Double), _) => {
                     let vals = match (s, values.data_type()) {
                         (Scalar::Float, _) => {
                             Packed::F32(values.as_primitive::<Float32Type>().values().to_vec())
@@ -1141,12 +762,13 @@ fn bind_value(
                 )
             };
             let st = entries.as_struct();
+            refuse_null_map_values(table, path, st, &elem_valid, &find_row)?;
             let key_plan = FieldPlan {
                 index: 0,
                 path: format!("{path}.key"),
                 number: 1,
                 required: false,
-                target: Target::Scalar(*key),
+                target: Target::Scalar(key.0, key.1),
             };
             let value_plan = FieldPlan {
                 index: 1,
@@ -1189,18 +811,48 @@ fn bind_value(
     })
 }
 
+/// A NULL map value cannot travel: the map entry's value field would be absent, which
+/// protobuf (and so the service) reads as the type's default (0, "", false).
+fn refuse_null_map_values(
+    table: &str,
+    path: &str,
+    entries: &arrow::array::StructArray,
+    valid: &Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<()> {
+    let Some(nulls) = entries.column(1).logical_nulls() else {
+        return Ok(());
+    };
+    match (0..entries.len()).find(|j| nulls.is_null(*j) && is_valid(valid, *j)) {
+        None => Ok(()),
+        Some(j) => {
+            let key = arrow::util::display::array_value_to_string(entries.column(0), j)
+                .unwrap_or_else(|_| "?".into());
+            Err(conversion(
+                table,
+                format!(
+                    "column '{path}', row {}: the value of key '{key}' is NULL; a Zerobus map cannot \
+                     carry NULL values (the table would store the type's default instead): drop the \
+                     entry or give it a value",
+                    row_of(j)
+                ),
+            ))
+        }
+    }
+}
+
 fn bind_scalar(
     table: &str,
     path: &str,
     number: u32,
-    s: Scalar,
+    (s, rule): (Scalar, Rule),
     array: &ArrayRef,
     valid: Option<NullBuffer>,
     row_of: RowOf,
 ) -> Result<Node> {
     Ok(match s {
         Scalar::Int32 | Scalar::Int64 | Scalar::Bool => {
-            let vals = int_values(table, path, array, s, &valid, row_of)?;
+            let vals = int_values(table, path, array, rule, &valid, row_of)?;
             Node::Varint {
                 tag: tag(number, VARINT),
                 vals,
@@ -1225,20 +877,203 @@ fn bind_scalar(
             },
             valid,
         },
-        Scalar::String | Scalar::Bytes => Node::Bytes {
-            tag: tag(number, LEN),
-            src: byte_source(table, path, array)?,
-            valid,
-        },
+        Scalar::String | Scalar::Bytes => {
+            let src = match rule {
+                Rule::Decimal(precision, scale) => ByteSource::Utf8(decimal_text(
+                    table, path, array, precision, scale, &valid, row_of,
+                )?),
+                _ => byte_source(table, path, array)?,
+            };
+            if rule == Rule::Json {
+                check_json(table, path, array.len(), |i| src.value(i), &valid, row_of)?;
+            }
+            Node::Bytes {
+                tag: tag(number, LEN),
+                src,
+                valid,
+            }
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::descriptor_from_arrow;
+
+    use arrow::array::{Date32Array, Decimal128Array, MapArray, StringArray as Strs};
     use arrow::array::{Int32Array, Int64Array, ListArray, UInt64Array};
-    use arrow::datatypes::{Int32Type as I32, Schema};
+    use arrow::array::{TimestampNanosecondArray, TimestampSecondArray};
+    use arrow::datatypes::{Field, Int32Type as I32, Schema};
+    use databricks_zerobus_ingest_sdk::schema::UcColumn;
+
+    /// A UC table `main.default.t` of (name, type_name, type_text, type_json) columns.
+    fn uc_table(cols: &[(&str, &str, &str, &str)]) -> TableSchema {
+        let columns: Vec<UcColumn> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, (name, type_name, type_text, type_json))| UcColumn {
+                name: name.to_string(),
+                type_name: type_name.to_string(),
+                type_text: type_text.to_string(),
+                type_json: type_json.to_string(),
+                nullable: true,
+                position: i as i32,
+            })
+            .collect();
+        TableSchema::from_uc("main.default.t", &columns).unwrap()
+    }
+
+    fn one_column(name: &str, array: ArrayRef) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            name,
+            array.data_type().clone(),
+            true,
+        )]));
+        RecordBatch::try_new(schema, vec![array]).unwrap()
+    }
+
+    fn encode_err(table: &TableSchema, batch: &RecordBatch) -> String {
+        match RowEncoder::new(table, &batch.schema()) {
+            Err(e) => e.to_string(),
+            Ok(mut enc) => enc.encode_batch(batch).unwrap_err().to_string(),
+        }
+    }
+
+    #[test]
+    fn a_date_into_a_timestamp_is_midnight_in_microseconds_never_days() {
+        let table = uc_table(&[("ts", "TIMESTAMP", "timestamp", "")]);
+        // 2024-06-01 is day 19875.
+        let batch = one_column("ts", Arc::new(Date32Array::from(vec![19875])));
+        let mut enc = RowEncoder::new(&table, &batch.schema()).unwrap();
+        let rows = enc.encode_batch(&batch).unwrap();
+        let mut want = vec![0x08];
+        let (mut buf, mut at) = ([0u8; 10], 0);
+        put_varint(&mut buf, &mut at, (19875i64 * 86_400_000_000) as u64);
+        want.extend_from_slice(&buf[..at]);
+        assert_eq!(rows.row(0), want.as_slice());
+        // The other way has no exact answer: refused when planned.
+        let table = uc_table(&[("d", "DATE", "date", "")]);
+        let batch = one_column(
+            "d",
+            Arc::new(TimestampSecondArray::from(vec![60]).with_timezone("UTC")),
+        );
+        let e = encode_err(&table, &batch);
+        assert!(e.contains("column 'd'") && e.contains("DATE column"), "{e}");
+        // Sub-microsecond digits are refused, not dropped; zones must match the column.
+        let table = uc_table(&[("ts", "TIMESTAMP", "timestamp", "")]);
+        let batch = one_column(
+            "ts",
+            Arc::new(TimestampNanosecondArray::from(vec![1_000, 1_001]).with_timezone("UTC")),
+        );
+        let e = encode_err(&table, &batch);
+        assert!(
+            e.contains("column 'ts', row 1:") && e.contains("below a microsecond"),
+            "{e}"
+        );
+        let batch = one_column("ts", Arc::new(TimestampSecondArray::from(vec![1])));
+        let e = encode_err(&table, &batch);
+        assert!(e.contains("without time zone"), "{e}");
+    }
+
+    #[test]
+    fn null_map_values_are_refused_naming_row_and_key() {
+        let table = uc_table(&[(
+            "m",
+            "MAP",
+            "map<string,int>",
+            r#"{"type":"map","keyType":"string","valueType":"integer","valueContainsNull":true}"#,
+        )]);
+        let keys = Strs::from(vec!["a", "b", "c"]);
+        let values = Int32Array::from(vec![Some(1), Some(2), None]);
+        let entries = arrow::array::StructArray::from(vec![
+            (
+                Arc::new(Field::new("keys", DataType::Utf8, false)),
+                Arc::new(keys) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("values", DataType::Int32, true)),
+                Arc::new(values) as ArrayRef,
+            ),
+        ]);
+        let map = MapArray::try_new(
+            Arc::new(Field::new("entries", entries.data_type().clone(), false)),
+            arrow::buffer::OffsetBuffer::from_lengths([1, 2]),
+            entries,
+            None,
+            false,
+        )
+        .unwrap();
+        let batch = one_column("m", Arc::new(map));
+        let e = encode_err(&table, &batch);
+        assert!(
+            e.contains("column 'm', row 1: the value of key 'c' is NULL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn small_integers_decimals_and_variants_are_checked_against_the_column() {
+        let table = uc_table(&[("s", "SMALLINT", "smallint", "")]);
+        let batch = one_column("s", Arc::new(Int64Array::from(vec![5, 40_000])));
+        let e = encode_err(&table, &batch);
+        assert!(
+            e.contains("column 's', row 1: value 40000 does not fit the table's SMALLINT"),
+            "{e}"
+        );
+
+        let table = uc_table(&[("d", "DECIMAL", "decimal(10,2)", "")]);
+        let dec = |v: Vec<i128>, p: u8, s: i8| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(p, s)
+                    .unwrap(),
+            )
+        };
+        // 1.2300 has zeros past the scale: exact; 1.2345 is not.
+        let ok = one_column("d", dec(vec![12300, -500], 12, 4));
+        let mut enc = RowEncoder::new(&table, &ok.schema()).unwrap();
+        let rows = enc.encode_batch(&ok).unwrap();
+        assert_eq!(&rows.row(0)[2..], b"1.23");
+        assert_eq!(&rows.row(1)[2..], b"-0.05");
+        let e = encode_err(&table, &one_column("d", dec(vec![12300, 12345], 12, 4)));
+        assert!(
+            e.contains("column 'd', row 1: 1.2345 has more than 2 digits after the point"),
+            "{e}"
+        );
+        // 99999999.99 fits DECIMAL(10,2); 100000000.00 does not.
+        let e = encode_err(
+            &table,
+            &one_column("d", dec(vec![9_999_999_999, 10_000_000_000], 38, 2)),
+        );
+        assert!(
+            e.contains("column 'd', row 1: 100000000.00 has 9 integer digits; the table's DECIMAL(10,2) holds 8"),
+            "{e}"
+        );
+
+        let table = uc_table(&[("v", "VARIANT", "variant", "")]);
+        let e = encode_err(
+            &table,
+            &one_column("v", Arc::new(Strs::from(vec!["{\"a\": 1}", "not json"]))),
+        );
+        assert!(
+            e.contains("column 'v', row 1: VARIANT values are JSON text"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn columns_differing_only_in_case_are_refused() {
+        let table = uc_table(&[("id", "BIGINT", "bigint", "")]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("ID", DataType::Int64, true),
+        ]));
+        let e = RowEncoder::new(&table, &schema).unwrap_err().to_string();
+        assert!(
+            e.contains("columns 'id' and 'ID' both name the table's column 'id'"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn uint64_over_bigint_is_refused_with_row_and_column() {
@@ -1252,8 +1087,8 @@ mod tests {
             ]))],
         )
         .unwrap();
-        let d = descriptor_from_arrow(&schema, "main.default.t").unwrap();
-        let err = RowEncoder::new("main.default.t", &d, &schema)
+        let d = TableSchema::from_arrow("main.default.t", &schema).unwrap();
+        let err = RowEncoder::new(&d, &schema)
             .unwrap()
             .encode_batch(&batch)
             .unwrap_err()
@@ -1270,7 +1105,7 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("l", DataType::new_list(DataType::Int32, true), true),
         ]));
-        let d = descriptor_from_arrow(&schema, "t").unwrap();
+        let d = TableSchema::from_arrow("t", &schema).unwrap();
         let ok = ListArray::from_iter_primitive::<I32, _, _>(vec![
             Some(vec![Some(1), Some(-2)]),
             None,
@@ -1281,7 +1116,7 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(ok)],
         )
         .unwrap();
-        let mut enc = RowEncoder::new("t", &d, &schema).unwrap();
+        let mut enc = RowEncoder::new(&d, &schema).unwrap();
         let rows = enc.encode_batch(&batch).unwrap();
         // row 0: id=1, packed [1, -2]: -2 is a 10-byte varint.
         assert_eq!(rows.row(0)[..2], [0x08, 0x01]);
@@ -1310,15 +1145,13 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("n", DataType::Int32, true),
         ]));
-        let d = descriptor_from_arrow(&table_schema, "t").unwrap();
+        let d = TableSchema::from_arrow("t", &table_schema).unwrap();
         let batch_schema = Arc::new(Schema::new(vec![
             Field::new("ID", DataType::Int64, true),
             Field::new("n", DataType::Utf8, true),
             Field::new("extra", DataType::Int32, true),
         ]));
-        let err = RowEncoder::new("t", &d, &batch_schema)
-            .unwrap_err()
-            .to_string();
+        let err = RowEncoder::new(&d, &batch_schema).unwrap_err().to_string();
         assert!(
             err.contains("column 'n' of Arrow type Utf8")
                 && err.contains("column 'extra' is not a column"),
@@ -1326,7 +1159,7 @@ mod tests {
         );
 
         let s = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, true)]));
-        let err = RowEncoder::new("t", &d, &s).unwrap_err().to_string();
+        let err = RowEncoder::new(&d, &s).unwrap_err().to_string();
         assert!(
             err.contains("column 'id' is NOT NULL in the table but missing"),
             "{err}"
@@ -1338,7 +1171,7 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![Some(1), None]))],
         )
         .unwrap();
-        let err = RowEncoder::new("t", &d, &s)
+        let err = RowEncoder::new(&d, &s)
             .unwrap()
             .encode_batch(&batch)
             .unwrap_err()
@@ -1361,7 +1194,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let err = RowEncoder::new("t", &d, &s)
+        let err = RowEncoder::new(&d, &s)
             .unwrap()
             .encode_batch(&batch)
             .unwrap_err()

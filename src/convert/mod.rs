@@ -1,10 +1,17 @@
-//! Arrow → protobuf: descriptors for a table, and the columnar row encoder.
+//! Arrow → protobuf: the table's schema (descriptor + column types), and the columnar row
+//! encoder (planned per batch schema, values converted exactly or refused).
 
 mod decimal;
 mod descriptor;
 mod encode;
+mod plan;
+mod sql_type;
+mod table_schema;
+mod values;
 pub mod wire;
 
-pub use decimal::{check_decimals, decimal_args, decimal_limits, DecimalLimit};
+pub use decimal::decimal_args;
 pub use descriptor::{descriptor_from_arrow, descriptor_from_uc, proto_identifier, MAX_COLUMNS};
 pub use encode::{EncodedRows, RowEncoder};
+pub use sql_type::{columns_from_arrow, columns_from_uc, SqlField, SqlType};
+pub use table_schema::TableSchema;

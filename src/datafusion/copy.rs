@@ -40,10 +40,10 @@ use datafusion_datasource::file::FileSource;
 use datafusion_datasource::TableSchema;
 
 use super::df_error;
-use super::factory::apply_option;
 use super::sink::{ZerobusSink, ZerobusWriteExec};
 use crate::config::{SchemaSource, WrapperConfig};
-use crate::convert::{descriptor_from_uc, RowEncoder};
+use crate::convert::{RowEncoder, TableSchema as ZerobusTableSchema};
+use crate::options::with_options;
 
 /// The URL scheme of COPY targets: `zerobus://catalog.schema.table`.
 pub const SCHEME: &str = "zerobus://";
@@ -77,18 +77,18 @@ impl FileFormatFactory for ZerobusFormatFactory {
         _state: &dyn Session,
         format_options: &HashMap<String, String>,
     ) -> Result<Arc<dyn FileFormat>> {
-        let mut config = self.template.clone();
-        for (key, value) in format_options {
-            let key = key.to_ascii_lowercase();
-            if key.starts_with("execution.") {
-                continue;
-            }
-            apply_option(
-                &mut config,
-                key.strip_prefix("format.").unwrap_or(&key),
-                value,
-            )?;
-        }
+        let options = format_options
+            .iter()
+            .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("execution."))
+            .map(|(k, v)| {
+                let k = k.as_str();
+                let k = match k.get(..7) {
+                    Some(p) if p.eq_ignore_ascii_case("format.") => &k[7..],
+                    _ => k,
+                };
+                (k, v.as_str())
+            });
+        let config = with_options(&self.template, options).map_err(df_error)?;
         Ok(Arc::new(ZerobusFormat { config }))
     }
 
@@ -116,7 +116,9 @@ fn write_only() -> DataFusionError {
 /// `zerobus://main.default.t` → `main.default.t`, checked to have three non-empty parts.
 pub fn table_of_url(url: &str) -> Result<String> {
     let table = url.trim();
-    let table = if table.len() >= SCHEME.len() && table[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+    let table = if table
+        .get(..SCHEME.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME))
     {
         &table[SCHEME.len()..]
     } else {
@@ -197,8 +199,8 @@ impl FileFormat for ZerobusFormat {
             let columns = crate::wrapper::uc::table_columns(&config)
                 .await
                 .map_err(df_error)?;
-            let descriptor = descriptor_from_uc(&columns, "ZerobusRecord").map_err(df_error)?;
-            RowEncoder::new(&table, &descriptor, &schema).map_err(df_error)?;
+            let table_schema = ZerobusTableSchema::from_uc(&table, &columns).map_err(df_error)?;
+            RowEncoder::new(&table_schema, &schema).map_err(df_error)?;
         }
         let sink = ZerobusSink::new(config, schema);
         Ok(Arc::new(ZerobusWriteExec::new(input, sink)))
@@ -278,6 +280,9 @@ mod tests {
         );
         let e = table_of_url("zerobus://default.t").unwrap_err().to_string();
         assert!(e.contains("catalog.schema.table"), "{e}");
+        // Not a char boundary where the scheme would end: an error, not a panic.
+        let e = table_of_url("zerobus:/ébad").unwrap_err().to_string();
+        assert!(e.contains("zerobus://"), "{e}");
         let e = table_of_url("s3://b/main.default.t")
             .unwrap_err()
             .to_string();

@@ -1,8 +1,8 @@
 //! [`ZerobusTableFactory`]: `CREATE EXTERNAL TABLE t [(columns)] STORED AS ZEROBUS
 //! LOCATION 'catalog.schema.table' [OPTIONS (...)]`. A column list in the DDL is used as
 //! the table's schema (no UC look-up, for workspaces whose UC API is not reachable);
-//! without one the schema comes from Unity Catalog. OPTIONS may override `endpoint`,
-//! `unity_catalog_url`, `client_id`, `client_secret` and `retry_max_attempts`.
+//! without one the schema comes from Unity Catalog. OPTIONS take the keys of
+//! [`crate::options::OPTION_KEYS`]; another host needs its own credentials.
 
 use std::sync::Arc;
 
@@ -14,7 +14,8 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::df_error;
 use super::table::ZerobusTable;
-use crate::config::{SchemaSource, Secret, WrapperConfig};
+use crate::config::{SchemaSource, WrapperConfig};
+use crate::options::with_options;
 
 /// Creates Zerobus tables from `CREATE EXTERNAL TABLE … STORED AS ZEROBUS`.
 #[derive(Debug, Clone)]
@@ -51,11 +52,12 @@ impl ZerobusTableFactory {
                 ))
             }
         };
-        let mut config = self.template.clone();
+        let mut config = with_options(
+            &self.template,
+            cmd.options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(df_error)?;
         config.table_name = location;
-        for (key, value) in &cmd.options {
-            apply_option(&mut config, &key.to_ascii_lowercase(), value)?;
-        }
         let columns = cmd.schema.as_arrow();
         if columns.fields().is_empty() {
             config.validate().map_err(df_error)?;
@@ -73,27 +75,4 @@ impl ZerobusTableFactory {
             )))
         }
     }
-}
-
-/// Apply one `OPTIONS (key 'value')` entry of a Zerobus DDL or COPY to `config`.
-pub(crate) fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Result<()> {
-    match key {
-        "endpoint" => config.endpoint = value.to_string(),
-        "unity_catalog_url" => config.unity_catalog_url = Some(value.to_string()),
-        "client_id" => config.client_id = Some(value.to_string()),
-        "client_secret" => config.client_secret = Some(Secret::new(value.to_string())),
-        "retry_max_attempts" => {
-            config.retry_max_attempts = value.parse().map_err(|_| {
-                DataFusionError::Plan(format!(
-                    "OPTIONS retry_max_attempts '{value}' is not a number"
-                ))
-            })?
-        }
-        other => {
-            return Err(DataFusionError::Plan(format!(
-                "unknown Zerobus option '{other}' (known: endpoint, unity_catalog_url, client_id, client_secret, retry_max_attempts)"
-            )))
-        }
-    }
-    Ok(())
 }

@@ -17,10 +17,11 @@ mod sink;
 mod sql;
 mod table;
 
+pub use crate::wrapper::{LoadProgress, Progress};
 pub use catalog::ZerobusCatalog;
 pub use copy::{table_of_url, ZerobusFormat, ZerobusFormatFactory};
 pub use factory::ZerobusTableFactory;
-pub use sink::{send_stream, Progress, ZerobusSink, ZerobusWriteExec};
+pub use sink::{send_stream, ZerobusSink, ZerobusWriteExec};
 pub use sql::{create_zerobus_table, fold_zerobus_names, register, sql, statement_sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 

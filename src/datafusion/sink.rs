@@ -16,19 +16,13 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
 };
 use datafusion_datasource::sink::{DataSink, DataSinkExec};
-use futures::StreamExt;
 use opentelemetry::KeyValue;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::df_error;
 use crate::config::WrapperConfig;
 use crate::telemetry::{end_span, in_context};
-use crate::wrapper::ZerobusWrapper;
-
-/// Batches in flight at once: enough to keep the stream busy while earlier batches wait
-/// for their acknowledgement, few enough that memory stays bounded whatever the input size.
-const MAX_IN_FLIGHT: usize = 16;
+use crate::wrapper::{Progress, ZerobusWrapper};
 
 /// Writes query output into one Zerobus table.
 pub struct ZerobusSink {
@@ -71,7 +65,7 @@ impl DataSink for ZerobusSink {
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
         let cx = wrapper.start_span("zerobus.insert", vec![]);
-        let sent = in_context(cx.as_ref(), send_stream(&wrapper, data, &|_, _| {}))
+        let sent = in_context(cx.as_ref(), send_stream(&wrapper, data, &|_| {}))
             .instrument(span)
             .await;
         if let Some(cx) = &cx {
@@ -90,78 +84,18 @@ impl DataSink for ZerobusSink {
     }
 }
 
-/// Called with (rows read from the input, rows acknowledged) as a load progresses.
-pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
-
-/// Send every batch of `data` through `wrapper`, at most 16 at once (so memory stays
-/// bounded whatever the input size), and return the rows acknowledged. The first error
-/// is returned after the batches already in flight have finished.
+/// Send every batch of `data` through `wrapper` ([`ZerobusWrapper::send_all`]: bounded,
+/// every failed row accounted for) and return the rows acknowledged.
 pub async fn send_stream(
     wrapper: &ZerobusWrapper,
-    mut data: SendableRecordBatchStream,
+    data: SendableRecordBatchStream,
     progress: Progress<'_>,
 ) -> Result<u64> {
-    let mut in_flight = JoinSet::new();
-    // Each batch's span is a child of the caller's (the INSERT's) span.
-    let cx = wrapper.otel_context();
-    let mut read = 0u64;
-    let mut acknowledged = 0u64;
-    let mut first_error = None;
-    while let Some(batch) = data.next().await {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                first_error = Some(e);
-                break;
-            }
-        };
-        while in_flight.len() >= MAX_IN_FLIGHT {
-            if let Some(done) = in_flight.join_next().await {
-                settle(done, &mut acknowledged, &mut first_error);
-                progress(read, acknowledged);
-            }
-        }
-        if first_error.is_some() {
-            break;
-        }
-        read += batch.num_rows() as u64;
-        progress(read, acknowledged);
-        let w = wrapper.clone();
-        let cx = cx.clone();
-        in_flight.spawn(async move {
-            in_context(cx.as_ref(), w.send_batch(&batch))
-                .await
-                .map(|r| r.rows as u64)
-        });
-    }
-    while let Some(done) = in_flight.join_next().await {
-        settle(done, &mut acknowledged, &mut first_error);
-        progress(read, acknowledged);
-    }
-    match first_error {
-        Some(e) => {
-            tracing::error!(table = %wrapper.config().table_name, acknowledged, "load failed after {acknowledged} rows were acknowledged");
-            Err(e)
-        }
-        None => Ok(acknowledged),
-    }
-}
-
-/// Count a finished send, or keep its error if it is the first.
-fn settle(
-    done: std::result::Result<crate::Result<u64>, tokio::task::JoinError>,
-    acknowledged: &mut u64,
-    first_error: &mut Option<DataFusionError>,
-) {
-    let error = match done {
-        Ok(Ok(rows)) => {
-            *acknowledged += rows;
-            return;
-        }
-        Ok(Err(e)) => df_error(e),
-        Err(e) => DataFusionError::External(Box::new(e)),
-    };
-    first_error.get_or_insert(error);
+    wrapper
+        .send_all(data, progress)
+        .await
+        .map(|s| s.rows)
+        .map_err(df_error)
 }
 
 /// The plan of a Zerobus INSERT or COPY: a [`DataSinkExec`] with a [`ZerobusSink`] that

@@ -170,8 +170,9 @@ pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
             }
             let target = copy.target.trim_start();
             if copy.stored_as.is_none()
-                && target.len() >= SCHEME.len()
-                && target[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+                && target
+                    .get(..SCHEME.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME))
             {
                 copy.stored_as = Some(FORMAT.to_ascii_uppercase());
             }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
-use databricks_zerobus_ingest_sdk::schema::{arrow_schema_from_uc_columns, UcColumn};
+use databricks_zerobus_ingest_sdk::schema::UcColumn;
 use datafusion::catalog::Session;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
@@ -14,31 +14,13 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::sink::{ZerobusSink, ZerobusWriteExec};
 use crate::config::WrapperConfig;
-use crate::convert::decimal_args;
-use crate::error::ZerobusError;
+use crate::convert::TableSchema;
 
 /// The Arrow schema SQL sees for a UC table: the SDK's UC → Arrow mapping, with DECIMAL
-/// columns as `Decimal128(p, s)` and VARIANT columns as JSON text (`Utf8`), which is what
-/// queries produce and what Zerobus accepts for them.
+/// columns as `Decimal128(p, s)` and VARIANT columns as JSON text (`Utf8`) at every
+/// nesting level, which is what queries produce and what Zerobus accepts for them.
 pub fn arrow_schema_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<Schema> {
-    let base = arrow_schema_from_uc_columns(columns)
-        .map_err(|e| ZerobusError::Conversion(format!("table '{table}': {e}")))?;
-    let mut sorted: Vec<&UcColumn> = columns.iter().filter(|c| c.position >= 0).collect();
-    sorted.sort_by_key(|c| c.position);
-    let fields: Vec<Field> = base
-        .fields()
-        .iter()
-        .zip(sorted)
-        .map(|(f, c)| match c.type_name.to_ascii_uppercase().as_str() {
-            "VARIANT" => Field::new(f.name(), DataType::Utf8, f.is_nullable()),
-            "DECIMAL" => match decimal_args(&c.type_text) {
-                Some((p, s)) => Field::new(f.name(), DataType::Decimal128(p, s), f.is_nullable()),
-                None => f.as_ref().clone(),
-            },
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Ok(Schema::new(fields))
+    Ok(TableSchema::from_uc(table, columns)?.arrow_schema())
 }
 
 /// A Zerobus target table as DataFusion sees it: append-only, write-only.

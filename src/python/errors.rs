@@ -68,31 +68,66 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The Python exception for `e`. `RetryExhausted` carries `attempts`, `rows` and
-/// `dead_letter` (a path string or None) as attributes.
+/// The Python exception for `e`. Every exception carries `dead_letters` (a list of path
+/// strings, empty when no row was dead-lettered); `RetryExhausted` also `attempts`, `rows`
+/// and `dead_letter` (the first path or None); an error that stopped a load of many
+/// batches also `rows_read`, `rows_acknowledged`, `rows_dead_lettered` and
+/// `input_complete`.
 pub(crate) fn to_py(e: Error) -> PyErr {
     let message = e.to_string();
-    match e {
+    let dead_letters: Vec<String> = e
+        .dead_letters()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let (kind, load) = match e {
+        Error::LoadIncomplete(f) => {
+            let f = *f;
+            let load = (
+                f.rows_read,
+                f.rows_acknowledged,
+                f.rows_dead_lettered,
+                f.input_complete,
+            );
+            (f.source, Some(load))
+        }
+        other => (other, None),
+    };
+    let err = match &kind {
         Error::Configuration(_) => ConfigurationError::new_err(message),
         Error::Authentication(_) => AuthenticationError::new_err(message),
         Error::Connection(_) => ConnectionError::new_err(message),
         Error::Conversion(_) => ConversionError::new_err(message),
-        Error::Transmission(_) => TransmissionError::new_err(message),
+        Error::Transmission(_) | Error::LoadIncomplete(_) => TransmissionError::new_err(message),
         Error::TokenRefresh(_) => TokenRefreshError::new_err(message),
-        Error::RetryExhausted {
+        Error::RetryExhausted { .. } => RetryExhausted::new_err(message),
+    };
+    Python::attach(|py| {
+        let value = err.value(py);
+        if let Error::RetryExhausted {
             attempts,
             rows,
             dead_letter,
             ..
-        } => Python::attach(|py| {
-            let err = RetryExhausted::new_err(message);
-            let value = err.value(py);
-            let _ = value.setattr("attempts", attempts);
-            let _ = value.setattr("rows", rows);
-            let _ = value.setattr("dead_letter", dead_letter.map(|p| p.display().to_string()));
-            err
-        }),
-    }
+        } = &kind
+        {
+            let _ = value.setattr("attempts", *attempts);
+            let _ = value.setattr("rows", *rows);
+            let first = dead_letter
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .or_else(|| dead_letters.first().cloned());
+            let _ = value.setattr("dead_letter", first);
+        }
+        if let Some((read, acked, dead, complete)) = load {
+            let _ = value.setattr("rows_read", read);
+            let _ = value.setattr("rows_acknowledged", acked);
+            let _ = value.setattr("rows_dead_lettered", dead);
+            let _ = value.setattr("input_complete", complete);
+        }
+        let _ = value.setattr("dead_letters", dead_letters);
+    });
+    err
 }
 
 /// A DataFusion error raised as the Python exception of the Zerobus error inside it, if

@@ -6,17 +6,13 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatchReader;
 use pyo3::prelude::*;
-use tokio::task::JoinSet;
 
 use super::arrow_input::batches;
 use super::errors::to_py;
 use super::{block_on, runtime};
 use crate::config::WrapperConfig;
-use crate::error::{Result, ZerobusError};
+use crate::error::Result;
 use crate::wrapper::{TransmissionResult, ZerobusWrapper};
-
-/// Batches of one stream in flight at once (as the SQL sink).
-const MAX_IN_FLIGHT: usize = 16;
 
 /// The fields of the Python `TransmissionResult`, in its order.
 type ResultTuple = (
@@ -41,75 +37,26 @@ fn tuple(r: TransmissionResult) -> ResultTuple {
     )
 }
 
-/// Send every batch of `reader` (a single batch, a Table, a stream: never concatenated),
-/// at most 16 at once, and sum the results. The first error is returned once the batches
-/// already in flight have finished; the rows they carried stay acknowledged.
+/// Send every batch of `reader` (a single batch, a Table, a stream: never concatenated)
+/// with [`ZerobusWrapper::send_all`] and sum the results. A failure carries the account of
+/// every row (`LoadIncomplete`, raised as the class of the first failure).
 pub(crate) async fn send_reader(
     wrapper: ZerobusWrapper,
     reader: Box<dyn RecordBatchReader + Send>,
 ) -> Result<TransmissionResult> {
     let started = Instant::now();
-    let mut total = TransmissionResult {
+    let summary = wrapper
+        .send_all(futures::stream::iter(reader), &|_| {})
+        .await?;
+    Ok(TransmissionResult {
         success: true,
         error: None,
-        attempts: 0,
-        latency_ms: None,
-        batch_size_bytes: 0,
-        rows: 0,
-        ack_offset: None,
-    };
-    let mut first_error: Option<ZerobusError> = None;
-    let mut in_flight = JoinSet::new();
-    let settle = |done: std::result::Result<Result<TransmissionResult>, tokio::task::JoinError>,
-                  total: &mut TransmissionResult,
-                  first_error: &mut Option<ZerobusError>| {
-        match done {
-            Ok(Ok(r)) => {
-                total.attempts = total.attempts.max(r.attempts);
-                total.batch_size_bytes += r.batch_size_bytes;
-                total.rows += r.rows;
-                total.ack_offset = total.ack_offset.max(r.ack_offset);
-            }
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(ZerobusError::Transmission(format!(
-                    "a send task stopped unexpectedly: {e}"
-                )));
-            }
-        }
-    };
-    let table = wrapper.config().table_name.clone();
-    for batch in reader {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                first_error.get_or_insert(ZerobusError::Conversion(format!(
-                    "table '{table}': cannot read the next batch of the input: {e}"
-                )));
-                break;
-            }
-        };
-        while in_flight.len() >= MAX_IN_FLIGHT {
-            if let Some(done) = in_flight.join_next().await {
-                settle(done, &mut total, &mut first_error);
-            }
-        }
-        if first_error.is_some() {
-            break;
-        }
-        let w = wrapper.clone();
-        in_flight.spawn(async move { w.send_batch(&batch).await });
-    }
-    while let Some(done) = in_flight.join_next().await {
-        settle(done, &mut total, &mut first_error);
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    total.latency_ms = Some(started.elapsed().as_millis() as u64);
-    Ok(total)
+        attempts: summary.max_attempts,
+        latency_ms: Some(started.elapsed().as_millis() as u64),
+        batch_size_bytes: summary.bytes as usize,
+        rows: summary.rows as usize,
+        ack_offset: summary.ack_offset,
+    })
 }
 
 /// The Rust half of `arrow_zerobus_sdk_wrapper.ZerobusWrapper`.

@@ -8,6 +8,7 @@
 //! good) the unacknowledged rows are written to a dead-letter file named in the error.
 
 mod retry;
+mod send_all;
 mod tls;
 pub(crate) mod uc;
 
@@ -22,20 +23,17 @@ use databricks_zerobus_ingest_sdk::{
 };
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
-use prost_reflect::MessageDescriptor;
 use tracing::Instrument;
 
 pub use retry::Backoff;
+pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
 pub use tls::PlainText;
 
 use crate::config::{SchemaSource, WrapperConfig};
-use crate::convert::{
-    check_decimals, decimal_limits, descriptor_from_arrow, descriptor_from_uc, DecimalLimit,
-    EncodedRows, RowEncoder,
-};
-use crate::dead_letter::{read_dead_letters, write_dead_letters};
+use crate::convert::{EncodedRows, RowEncoder, TableSchema};
+use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters};
 use crate::debug::DebugSpool;
-use crate::error::{Result, ZerobusError};
+use crate::error::{LoadFailure, Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
 
 /// Largest record the service accepts.
@@ -64,13 +62,6 @@ pub struct TransmissionResult {
     pub rows: usize,
     /// Stream offset of the last acknowledged request.
     pub ack_offset: Option<i64>,
-}
-
-struct TableSchema {
-    descriptor: prost_types::DescriptorProto,
-    message: MessageDescriptor,
-    /// DECIMAL columns of the UC table (empty for an Arrow-derived schema).
-    decimals: Vec<DecimalLimit>,
 }
 
 #[derive(Clone)]
@@ -205,13 +196,7 @@ impl ZerobusWrapper {
         };
         let sdk = ZerobusSdk::builder()
             .endpoint(endpoint.as_str().trim_end_matches('/'))
-            .unity_catalog_url(
-                config
-                    .unity_catalog_url
-                    .as_deref()
-                    .unwrap_or_default()
-                    .trim_end_matches('/'),
-            )
+            .unity_catalog_url(config.unity_catalog_base()?.as_str().trim_end_matches('/'))
             .tls_config(tls)
             .application_name("arrow-zerobus")
             .build()
@@ -287,31 +272,14 @@ impl ZerobusWrapper {
         inner
             .schema
             .get_or_try_init(|| async {
-                let (descriptor, decimals) = match inner.config.schema_source {
+                let table = &inner.config.table_name;
+                match inner.config.schema_source {
                     SchemaSource::UnityCatalog => {
                         let columns = uc::table_columns(&inner.config).await?;
-                        (
-                            descriptor_from_uc(&columns, "ZerobusRecord")?,
-                            decimal_limits(&columns),
-                        )
+                        TableSchema::from_uc(table, &columns)
                     }
-                    SchemaSource::ArrowSchema => (
-                        descriptor_from_arrow(&batch.schema(), &inner.config.table_name)?,
-                        Vec::new(),
-                    ),
-                };
-                let message = databricks_zerobus_ingest_sdk::message_descriptor(&descriptor)
-                    .map_err(|e| {
-                        ZerobusError::Conversion(format!(
-                            "table '{}': invalid descriptor: {e}",
-                            inner.config.table_name
-                        ))
-                    })?;
-                Ok::<_, ZerobusError>(TableSchema {
-                    descriptor,
-                    message,
-                    decimals,
-                })
+                    SchemaSource::ArrowSchema => TableSchema::from_arrow(table, &batch.schema()),
+                }
             })
             .await
     }
@@ -319,8 +287,7 @@ impl ZerobusWrapper {
     /// Encode `batch` for the table: every problem is found before anything is sent.
     pub async fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         let schema = self.table_schema(batch).await?;
-        let mut encoder = RowEncoder::with_message(self.table(), &schema.message, &batch.schema())?;
-        check_decimals(self.table(), batch, &schema.decimals)?;
+        let mut encoder = RowEncoder::new(schema, &batch.schema())?;
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
         if let Some((i, r)) = rows
@@ -371,7 +338,7 @@ impl ZerobusWrapper {
                     .map(|s| s.expose())
                     .unwrap_or_default(),
             )
-            .compiled_proto(schema.descriptor.clone())
+            .compiled_proto(schema.descriptor().clone())
             // The SDK's own recovery handles planned closes; our retry (with jitter) is
             // the outer loop, so the SDK gets a small budget and a short backoff.
             .recovery_retries(1)
@@ -410,6 +377,27 @@ impl ZerobusWrapper {
     /// Errors: [`ZerobusError::Conversion`] before anything is sent; after that, a failure
     /// carries the path of the dead-letter file holding the unacknowledged rows.
     pub async fn send_batch(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
+        self.send_batch_counted(batch).await.0
+    }
+
+    /// [`Self::send_batch`], with the account of the rows when it fails.
+    pub(crate) async fn send_batch_counted(
+        &self,
+        batch: &RecordBatch,
+    ) -> (Result<TransmissionResult>, BatchOutcome) {
+        let mut outcome = BatchOutcome::default();
+        let result = self.send_batch_traced(batch, &mut outcome).await;
+        if let Ok(r) = &result {
+            outcome.acknowledged = r.rows;
+        }
+        (result, outcome)
+    }
+
+    async fn send_batch_traced(
+        &self,
+        batch: &RecordBatch,
+        outcome: &mut BatchOutcome,
+    ) -> Result<TransmissionResult> {
         let span = tracing::info_span!(
             "zerobus.send_batch",
             table = %self.table(),
@@ -418,7 +406,7 @@ impl ZerobusWrapper {
             span_id = tracing::field::Empty
         );
         let Some(t) = &self.inner.telemetry else {
-            return self.send_batch_inner(batch).instrument(span).await;
+            return self.send_batch_inner(batch, outcome).instrument(span).await;
         };
         let log_span = span.clone();
         let started = Instant::now();
@@ -430,7 +418,7 @@ impl ZerobusWrapper {
         let (trace_id, span_id) = crate::telemetry::ids(&cx);
         span.record("trace_id", tracing::field::display(&trace_id));
         span.record("span_id", tracing::field::display(&span_id));
-        let result = in_context(Some(&cx), self.send_batch_inner(batch))
+        let result = in_context(Some(&cx), self.send_batch_inner(batch, outcome))
             .instrument(span)
             .await;
         let seconds = started.elapsed().as_secs_f64();
@@ -464,7 +452,11 @@ impl ZerobusWrapper {
         result
     }
 
-    async fn send_batch_inner(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
+    async fn send_batch_inner(
+        &self,
+        batch: &RecordBatch,
+        outcome: &mut BatchOutcome,
+    ) -> Result<TransmissionResult> {
         let started = Instant::now();
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(ZerobusError::Transmission(format!(
@@ -483,7 +475,7 @@ impl ZerobusWrapper {
                 ack_offset: None,
             });
         }
-        self.resolve_schema(batch).await?;
+        self.resolve_schema(batch, outcome).await?;
         let cx = self.start_span("zerobus.encode", vec![]);
         let encoded = self.encode(batch).await;
         if let Some(cx) = &cx {
@@ -573,10 +565,15 @@ impl ZerobusWrapper {
                         .await;
                 }
                 failure => {
-                    let dead_letter = self.dead_letter(batch, pending);
-                    let place = match &dead_letter {
-                        Some(p) => format!("{remaining} unacknowledged rows were written to {}", p.display()),
-                        None => format!("{remaining} unacknowledged rows could not be written to a dead-letter file"),
+                    outcome.acknowledged = pending.0;
+                    let written = self.dead_letter(batch, pending, outcome);
+                    let place = match &written {
+                        Ok(p) => format!("{remaining} unacknowledged rows were written to {}", p.display()),
+                        Err(e) => format!("{remaining} unacknowledged rows could not be written to a dead-letter file: {e}"),
+                    };
+                    let (dead_letter, dead_letter_error) = match written {
+                        Ok(p) => (Some(p), None),
+                        Err(e) => (None, Some(e)),
                     };
                     let table = self.table();
                     return Err(match failure {
@@ -585,6 +582,7 @@ impl ZerobusWrapper {
                             attempts: attempt,
                             rows: remaining,
                             dead_letter,
+                            dead_letter_error,
                         },
                         Failure::Token(m) => {
                             ZerobusError::TokenRefresh(format!("table '{table}': {m} (after {attempt} attempts); {place}"))
@@ -783,9 +781,20 @@ impl ZerobusWrapper {
         result
     }
 
-    /// Send the rows of a dead-letter file again; on success the file is renamed with a
-    /// `.replayed` suffix. Returns the number of rows acknowledged.
+    /// Send the rows of a dead-letter file again — or of every `*.dead.arrow` file of a
+    /// directory — and return the rows acknowledged. A replayed file is renamed with a
+    /// `.replayed` suffix once each of its rows is acknowledged or in a new dead-letter
+    /// file: a replay that fails part-way leaves no file whose rows were both re-sent and
+    /// kept (the error names the new files).
     pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
+        let mut rows = 0;
+        for file in dead_letter_files(path)? {
+            rows += self.replay_file(&file).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn replay_file(&self, path: &Path) -> Result<usize> {
         let (table, batches) = read_dead_letters(path)?;
         if let Some(t) = table {
             if !t.eq_ignore_ascii_case(self.table()) {
@@ -796,25 +805,68 @@ impl ZerobusWrapper {
                 )));
             }
         }
-        let mut rows = 0;
-        for b in &batches {
-            rows += self.send_batch(b).await?.rows;
+        let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let retire = |path: &Path| {
+            let done = PathBuf::from(format!("{}.replayed", path.display()));
+            std::fs::rename(path, &done).map_err(|e| {
+                ZerobusError::Configuration(format!(
+                    "replayed, but cannot rename {}: {e}; remove it by hand so that it is not replayed twice",
+                    path.display()
+                ))
+            })
+        };
+        let mut acknowledged = 0usize;
+        for (k, b) in batches.iter().enumerate() {
+            let (result, outcome) = self.send_batch_counted(b).await;
+            let error = match result {
+                Ok(r) => {
+                    acknowledged += r.rows;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            acknowledged += outcome.acknowledged;
+            let mut dead_letters: Vec<PathBuf> = outcome.dead_letter.iter().cloned().collect();
+            // What is neither acknowledged nor in the failed batch's own dead-letter file.
+            let mut rest: Vec<RecordBatch> = Vec::new();
+            if outcome.dead_letter.is_none() && outcome.acknowledged < b.num_rows() {
+                rest.push(b.slice(outcome.acknowledged, b.num_rows() - outcome.acknowledged));
+            }
+            rest.extend(batches[k + 1..].iter().cloned());
+            let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
+            if !rest.is_empty() {
+                let written =
+                    write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &rest)
+                        .map_err(|we| {
+                            ZerobusError::Configuration(format!(
+                                "replay of {} stopped ({error}) and the rows not yet sent could not be \
+                                 saved ({we}); {} is kept and holds {acknowledged} rows that were re-sent",
+                                path.display(),
+                                path.display()
+                            ))
+                        })?;
+                dead_letters.push(written);
+            }
+            retire(path)?;
+            return Err(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
+                source: error,
+                rows_read: total,
+                rows_acknowledged: acknowledged as u64,
+                rows_dead_lettered: (outcome.dead_lettered + rest_rows) as u64,
+                rows_unaccounted: 0,
+                dead_letters,
+                input_complete: true,
+            })));
         }
-        let done = PathBuf::from(format!("{}.replayed", path.display()));
-        std::fs::rename(path, &done).map_err(|e| {
-            ZerobusError::Configuration(format!(
-                "replayed, but cannot rename {}: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(rows)
+        retire(path)?;
+        Ok(acknowledged)
     }
 
     /// Resolve the table's schema (the UC look-up on first use), retrying what may be
     /// transient (UC unreachable, the token endpoint failing) with the same backoff as
     /// sends. When attempts run out, or the credentials are refused, the batch goes to a
     /// dead-letter file: a batch handed to us is never dropped without one.
-    async fn resolve_schema(&self, batch: &RecordBatch) -> Result<()> {
+    async fn resolve_schema(&self, batch: &RecordBatch, outcome: &mut BatchOutcome) -> Result<()> {
         let max = self.inner.config.retry_max_attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -838,9 +890,9 @@ impl ZerobusWrapper {
                 return Err(e);
             }
             let rows = batch.num_rows();
-            let place = match self.dead_letter(batch, (0, rows)) {
-                Some(p) => format!("{rows} rows were written to {}", p.display()),
-                None => format!("{rows} rows could not be written to a dead-letter file"),
+            let place = match self.dead_letter(batch, (0, rows), outcome) {
+                Ok(p) => format!("{rows} rows were written to {}", p.display()),
+                Err(e) => format!("{rows} rows could not be written to a dead-letter file: {e}"),
             };
             // The kind stays what went wrong; the message says where the rows are.
             return Err(match e {
@@ -858,17 +910,38 @@ impl ZerobusWrapper {
         }
     }
 
-    fn dead_letter(&self, batch: &RecordBatch, rows: (usize, usize)) -> Option<PathBuf> {
-        let slice = batch.slice(rows.0, rows.1 - rows.0);
+    /// Write rows `rows.0..rows.1` of `batch` to a new dead-letter file, noting it in
+    /// `outcome`; the error text says why the file could not be written.
+    fn dead_letter(
+        &self,
+        batch: &RecordBatch,
+        rows: (usize, usize),
+        outcome: &mut BatchOutcome,
+    ) -> std::result::Result<PathBuf, String> {
+        let n = rows.1 - rows.0;
+        let slice = batch.slice(rows.0, n);
         match write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &[slice]) {
             Ok(p) => {
-                self.metric(|m, a| m.rows_dead_lettered.add((rows.1 - rows.0) as u64, a));
-                Some(p)
+                self.metric(|m, a| m.rows_dead_lettered.add(n as u64, a));
+                outcome.dead_letter = Some(p.clone());
+                outcome.dead_lettered = n;
+                Ok(p)
             }
             Err(e) => {
-                tracing::error!(table = %self.table(), error = %e, rows = rows.1 - rows.0, "could not write dead letters");
-                None
+                tracing::error!(table = %self.table(), error = %e, rows = n, "could not write dead letters");
+                outcome.unaccounted = n;
+                Err(e.to_string())
             }
         }
     }
+}
+
+/// What became of a batch's rows: acknowledged, in a dead-letter file, or neither (the
+/// dead-letter file could not be written).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct BatchOutcome {
+    pub acknowledged: usize,
+    pub dead_lettered: usize,
+    pub unaccounted: usize,
+    pub dead_letter: Option<PathBuf>,
 }

@@ -19,12 +19,12 @@ fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| ZerobusError::Configuration(format!("cannot build an HTTP client: {e}")))
 }
 
-fn uc_base(config: &WrapperConfig) -> &str {
-    config
-        .unity_catalog_url
-        .as_deref()
-        .unwrap_or_default()
+fn uc_base(config: &WrapperConfig) -> Result<String> {
+    Ok(config
+        .unity_catalog_base()?
+        .as_str()
         .trim_end_matches('/')
+        .to_string())
 }
 
 /// A workspace token (client credentials, scope `all-apis`) for the UC API.
@@ -35,7 +35,7 @@ async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Resu
         .as_ref()
         .map(|s| s.expose())
         .unwrap_or_default();
-    let token_url = format!("{}/oidc/v1/token", uc_base(config));
+    let token_url = format!("{}/oidc/v1/token", uc_base(config)?);
     let resp = http
         .post(&token_url)
         .basic_auth(client_id, Some(secret))
@@ -71,7 +71,7 @@ async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Resu
 async fn uc_get(config: &WrapperConfig, path: &str, what: &str) -> Result<Option<Value>> {
     let http = http_client()?;
     let token = workspace_token(&http, config).await?;
-    let url = format!("{}{path}", uc_base(config));
+    let url = format!("{}{path}", uc_base(config)?);
     let resp = http
         .get(&url)
         .bearer_auth(token)
@@ -120,7 +120,7 @@ pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
 /// `GET /zerobus-emulator/v1/info`), false for a real workspace.
 pub async fn is_emulator(config: &WrapperConfig) -> Result<bool> {
     let http = http_client()?;
-    let url = format!("{}/zerobus-emulator/v1/info", uc_base(config));
+    let url = format!("{}/zerobus-emulator/v1/info", uc_base(config)?);
     let resp = http
         .get(&url)
         .send()
@@ -174,7 +174,7 @@ pub async fn create_table_on_emulator(config: &WrapperConfig, columns: &[NewColu
     });
     let http = http_client()?;
     let token = workspace_token(&http, config).await?;
-    let url = format!("{}/api/2.1/unity-catalog/tables", uc_base(config));
+    let url = format!("{}/api/2.1/unity-catalog/tables", uc_base(config)?);
     let resp = http
         .post(&url)
         .bearer_auth(token)

@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value = zerobus_emulator::DEFAULT_CLIENT_ID)]
     client_id: String,
     /// Accepted OAuth client secret.
-    #[arg(long, default_value = zerobus_emulator::DEFAULT_CLIENT_SECRET, hide_default_value = true)]
+    #[arg(long, env = "ZEROBUS_EMULATOR_CLIENT_SECRET", default_value = zerobus_emulator::DEFAULT_CLIENT_SECRET, hide_default_value = true, hide_env_values = true)]
     client_secret: String,
     /// Lifetime of issued tokens, in seconds.
     #[arg(long, default_value_t = 3600)]

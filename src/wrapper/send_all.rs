@@ -1,0 +1,200 @@
+//! [`ZerobusWrapper::send_all`]: the one bounded sender of many batches, used by INSERT,
+//! COPY, `zerobus-sql copy`, dead-letter replay and Python's Table/stream input.
+//!
+//! At most [`MAX_IN_FLIGHT`] batches are in flight. A slot is free before the next batch
+//! is pulled, so no batch is ever taken from the input and then dropped. After the first
+//! failure nothing more is read; the batches already in flight are settled (acknowledged
+//! or dead-lettered) and ONE error reports the whole account: rows read, acknowledged,
+//! dead-lettered, every dead-letter file, and whether the input was read to its end.
+//!
+//! The sends run as their own tasks: if the caller drops the future (a cancelled query,
+//! a cancelled asyncio task), the batches in flight still finish — acknowledged, or in a
+//! dead-letter file — instead of being aborted halfway.
+
+use std::path::PathBuf;
+
+use arrow::array::RecordBatch;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+
+use super::{BatchOutcome, TransmissionResult, ZerobusWrapper};
+use crate::error::{LoadFailure, Result, ZerobusError};
+use crate::telemetry::in_context;
+
+/// Batches in flight at once: enough to keep the stream busy while earlier batches wait
+/// for their acknowledgement, few enough that memory stays bounded whatever the input size.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Where a load stands, for progress displays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadProgress {
+    /// Rows taken from the input.
+    pub rows_read: u64,
+    /// Rows durably acknowledged.
+    pub rows_acknowledged: u64,
+}
+
+/// Called as a load progresses.
+pub type Progress<'a> = &'a (dyn Fn(LoadProgress) + Send + Sync);
+
+/// The totals of a load that finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Rows read and acknowledged (equal on success).
+    pub rows: u64,
+    /// Batches sent.
+    pub batches: u64,
+    /// Encoded bytes sent.
+    pub bytes: u64,
+    /// Most attempts any batch needed.
+    pub max_attempts: u32,
+    /// Highest stream offset acknowledged.
+    pub ack_offset: Option<i64>,
+}
+
+#[derive(Default)]
+struct Account {
+    read: u64,
+    acknowledged: u64,
+    dead_lettered: u64,
+    dead_letters: Vec<PathBuf>,
+    batches: u64,
+    bytes: u64,
+    max_attempts: u32,
+    ack_offset: Option<i64>,
+    first_error: Option<ZerobusError>,
+}
+
+impl Account {
+    fn settle(
+        &mut self,
+        done: std::result::Result<
+            (Result<TransmissionResult>, BatchOutcome),
+            tokio::task::JoinError,
+        >,
+    ) {
+        match done {
+            Ok((result, outcome)) => {
+                self.acknowledged += outcome.acknowledged as u64;
+                self.dead_lettered += outcome.dead_lettered as u64;
+                self.dead_letters.extend(outcome.dead_letter);
+                match result {
+                    Ok(r) => {
+                        self.batches += 1;
+                        self.bytes += r.batch_size_bytes as u64;
+                        self.max_attempts = self.max_attempts.max(r.attempts);
+                        self.ack_offset = self.ack_offset.max(r.ack_offset);
+                    }
+                    Err(e) => {
+                        self.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(e) => {
+                self.first_error
+                    .get_or_insert(ZerobusError::Transmission(format!(
+                        "a send task stopped unexpectedly: {e}"
+                    )));
+            }
+        }
+    }
+
+    fn progress(&self) -> LoadProgress {
+        LoadProgress {
+            rows_read: self.read,
+            rows_acknowledged: self.acknowledged,
+        }
+    }
+}
+
+impl ZerobusWrapper {
+    /// Send every batch of `batches` (never concatenated), at most [`MAX_IN_FLIGHT`] at
+    /// once, and return the totals once every row is acknowledged.
+    ///
+    /// On failure: [`ZerobusError::LoadIncomplete`] (of the first failure's kind) with the
+    /// account of every row, unless nothing was sent at all (then the failure itself, e.g.
+    /// the `Conversion` error of a single bad batch).
+    ///
+    /// ```no_run
+    /// # async fn demo(w: arrow_zerobus_sdk_wrapper::ZerobusWrapper, batches: Vec<arrow::array::RecordBatch>) -> arrow_zerobus_sdk_wrapper::Result<()> {
+    /// let input = futures::stream::iter(batches.into_iter().map(Ok::<_, std::convert::Infallible>));
+    /// let summary = w.send_all(input, &|p| eprintln!("{} rows acknowledged", p.rows_acknowledged)).await?;
+    /// println!("{} rows in {} batches", summary.rows, summary.batches);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_all<S, E>(&self, batches: S, progress: Progress<'_>) -> Result<LoadSummary>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>>,
+        E: std::fmt::Display,
+    {
+        let mut batches = std::pin::pin!(batches);
+        // Each batch's span is a child of the caller's (e.g. the INSERT's) span.
+        let cx = self.otel_context();
+        let mut in_flight = FuturesUnordered::new();
+        let mut account = Account::default();
+        let mut input_complete = false;
+        loop {
+            while in_flight.len() >= MAX_IN_FLIGHT {
+                if let Some(done) = in_flight.next().await {
+                    account.settle(done);
+                    progress(account.progress());
+                }
+            }
+            if account.first_error.is_some() {
+                break;
+            }
+            match batches.next().await {
+                None => {
+                    input_complete = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    account.first_error = Some(ZerobusError::Conversion(format!(
+                        "table '{}': reading the input failed: {e}",
+                        self.table()
+                    )));
+                    break;
+                }
+                Some(Ok(batch)) => {
+                    account.read += batch.num_rows() as u64;
+                    progress(account.progress());
+                    let w = self.clone();
+                    let cx = cx.clone();
+                    // A JoinHandle that is dropped detaches its task rather than abort it.
+                    in_flight.push(tokio::spawn(async move {
+                        in_context(cx.as_ref(), w.send_batch_counted(&batch)).await
+                    }));
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            account.settle(done);
+            progress(account.progress());
+        }
+        let Some(source) = account.first_error.take() else {
+            return Ok(LoadSummary {
+                rows: account.acknowledged,
+                batches: account.batches,
+                bytes: account.bytes,
+                max_attempts: account.max_attempts,
+                ack_offset: account.ack_offset,
+            });
+        };
+        tracing::error!(table = %self.table(), read = account.read, acknowledged = account.acknowledged,
+            dead_lettered = account.dead_lettered, "load failed: {source}");
+        if account.acknowledged == 0 && account.dead_letters.is_empty() && input_complete {
+            return Err(source);
+        }
+        Err(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
+            source,
+            rows_read: account.read,
+            rows_acknowledged: account.acknowledged,
+            rows_dead_lettered: account.dead_lettered,
+            rows_unaccounted: account
+                .read
+                .saturating_sub(account.acknowledged + account.dead_lettered),
+            dead_letters: account.dead_letters,
+            input_complete,
+        })))
+    }
+}
