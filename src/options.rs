@@ -72,9 +72,19 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
     }
 }
 
+/// A key as written in SQL, lower-cased, without the `format.` prefix DataFusion puts on
+/// OPTIONS keys that have no dot.
+fn normal_key(key: &str) -> String {
+    let key = key.trim().to_ascii_lowercase();
+    match key.strip_prefix("format.") {
+        Some(k) => k.to_string(),
+        None => key,
+    }
+}
+
 /// Apply one option to `config`. Unknown keys are an error listing the known ones.
 pub fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Result<()> {
-    let key = key.trim().to_ascii_lowercase();
+    let key = normal_key(key);
     let key = key.as_str();
     match key {
         "endpoint" => config.endpoint = value.to_string(),
@@ -147,7 +157,7 @@ pub fn with_options<'a>(
     let mut own_id = false;
     let mut own_secret = false;
     for (key, value) in options {
-        let lower = key.trim().to_ascii_lowercase();
+        let lower = normal_key(key);
         own_id |= lower == "client_id";
         own_secret |= lower == "client_secret";
         apply_option(&mut config, &lower, value)?;
@@ -171,7 +181,8 @@ pub fn with_options<'a>(
     .into_iter()
     .flatten()
     .collect();
-    if !moved.is_empty() && !(own_id && own_secret) {
+    let own_credentials = own_id && own_secret;
+    if !moved.is_empty() && !own_credentials {
         return Err(ZerobusError::Configuration(format!(
             "OPTIONS {} name{} another host than the configured one: give client_id and client_secret \
              for it in the same OPTIONS (the configured credentials are only sent to the configured hosts)",

@@ -10,6 +10,7 @@ use arrow::array::{
     IntervalMonthDayNanoArray, ListBuilder, MapBuilder, RecordBatch, RunArray, StringArray,
     StringBuilder, Time64MicrosecondArray, TimestampSecondArray, UInt64Array, UnionArray,
 };
+use arrow::array::{Date64Array, TimestampMicrosecondArray, TimestampNanosecondArray};
 use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, IntervalMonthDayNano, Schema, UnionFields};
 use arrow_zerobus_sdk_wrapper::{SchemaSource, WrapperConfig, ZerobusError, ZerobusWrapper};
@@ -17,7 +18,8 @@ use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 const TABLE: &str = "main.default.catalogue";
 const COLUMNS: &str = "id BIGINT NOT NULL, name STRING, t TIMESTAMP, d DECIMAL(10,2), \
-    tags ARRAY<STRING>, m MAP<STRING, BIGINT>";
+    tags ARRAY<STRING>, m MAP<STRING, BIGINT>, day DATE, small SMALLINT, v VARIANT, \
+    ntz TIMESTAMP_NTZ";
 
 fn config(emu: &EmulatorHandle, dir: &Path) -> arrow_zerobus_sdk_wrapper::WrapperConfigBuilder {
     WrapperConfig::builder(emu.grpc_url(), TABLE)
@@ -57,6 +59,17 @@ struct Case {
 }
 
 fn conversion_cases() -> Vec<Case> {
+    let mut null_value = MapBuilder::new(
+        None,
+        StringBuilder::new(),
+        arrow::array::Int64Builder::new(),
+    );
+    null_value.keys().append_value("a");
+    null_value.values().append_value(1);
+    null_value.append(true).unwrap();
+    null_value.keys().append_value("b");
+    null_value.values().append_null();
+    null_value.append(true).unwrap();
     let union = UnionArray::try_new(
         UnionFields::try_new(vec![0], vec![Field::new("a", DataType::Int32, true)]).unwrap(),
         ScalarBuffer::from(vec![0i8, 0]),
@@ -154,7 +167,7 @@ fn conversion_cases() -> Vec<Case> {
             name: "timestamp overflow on unit conversion",
             batch: with_column(
                 "t",
-                Arc::new(TimestampSecondArray::from(vec![0, i64::MAX / 10])),
+                Arc::new(TimestampSecondArray::from(vec![0, i64::MAX / 10]).with_timezone("UTC")),
             ),
             kind: "ConversionError",
             says: vec!["'t'", "row 1"],
@@ -176,7 +189,99 @@ fn conversion_cases() -> Vec<Case> {
             name: "map with a float key",
             batch: with_column("m", Arc::new(float_keys.finish())),
             kind: "ConversionError",
-            says: vec!["'m'"],
+            says: vec!["'m.key'"],
+        },
+        Case {
+            name: "timestamp into a DATE column",
+            batch: with_column(
+                "day",
+                Arc::new(TimestampSecondArray::from(vec![0, 60]).with_timezone("UTC")),
+            ),
+            kind: "ConversionError",
+            says: vec!["'day'", "DATE column", "cast it to DATE"],
+        },
+        Case {
+            name: "Date64 that is not a whole day",
+            batch: with_column("day", Arc::new(Date64Array::from(vec![86_400_000, 5]))),
+            kind: "ConversionError",
+            says: vec!["'day', row 1", "not a whole day"],
+        },
+        Case {
+            name: "timestamp without zone into TIMESTAMP",
+            batch: with_column("t", Arc::new(TimestampMicrosecondArray::from(vec![1]))),
+            kind: "ConversionError",
+            says: vec!["'t'", "without time zone"],
+        },
+        Case {
+            name: "timestamp with zone into TIMESTAMP_NTZ",
+            batch: with_column(
+                "ntz",
+                Arc::new(TimestampMicrosecondArray::from(vec![1]).with_timezone("UTC")),
+            ),
+            kind: "ConversionError",
+            says: vec!["'ntz'", "TIMESTAMP_NTZ"],
+        },
+        Case {
+            name: "nanoseconds below a microsecond",
+            batch: with_column(
+                "t",
+                Arc::new(TimestampNanosecondArray::from(vec![1_000, 1_001]).with_timezone("UTC")),
+            ),
+            kind: "ConversionError",
+            says: vec!["'t', row 1", "below a microsecond"],
+        },
+        Case {
+            name: "SMALLINT out of range",
+            batch: with_column("small", Arc::new(Int32Array::from(vec![1, 40_000]))),
+            kind: "ConversionError",
+            says: vec!["'small', row 1", "SMALLINT"],
+        },
+        Case {
+            name: "decimal with more digits after the point than the scale",
+            batch: with_column(
+                "d",
+                Arc::new(
+                    Decimal128Array::from(vec![12_300, 12_345])
+                        .with_precision_and_scale(12, 4)
+                        .unwrap(),
+                ),
+            ),
+            kind: "ConversionError",
+            says: vec![
+                "'d', row 1",
+                "1.2345 has more than 2 digits after the point",
+            ],
+        },
+        Case {
+            name: "VARIANT text that is not JSON",
+            batch: with_column("v", Arc::new(StringArray::from(vec!["{\"a\": 1}", "{bad"]))),
+            kind: "ConversionError",
+            says: vec!["'v', row 1", "not JSON"],
+        },
+        Case {
+            name: "NULL map value",
+            batch: with_column("m", Arc::new(null_value.finish())),
+            kind: "ConversionError",
+            says: vec!["'m', row 1", "key 'b' is NULL"],
+        },
+        Case {
+            name: "two columns differing only in case",
+            batch: {
+                let schema = Schema::new(vec![
+                    Field::new("id", DataType::Int64, false),
+                    Field::new("ID", DataType::Int64, true),
+                ]);
+                RecordBatch::try_new(
+                    Arc::new(schema),
+                    vec![
+                        Arc::new(Int64Array::from(vec![1])),
+                        Arc::new(Int64Array::from(vec![2])),
+                    ],
+                )
+                .unwrap()
+            },
+            kind: "ConversionError",
+            says: vec!["'id' and 'ID'"],
         },
         Case {
             name: "extra column",

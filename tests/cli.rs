@@ -211,3 +211,143 @@ fn the_repl_runs_statements_and_backslash_commands_from_stdin() {
     );
     assert!(stderr.contains("unknown command '\\nonsense'"), "{stderr}");
 }
+
+/// The statements of the correctness issue, exactly as a new user typed them.
+#[test]
+fn a_date_lands_as_midnight_and_a_null_map_value_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    let create = "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL, ts TIMESTAMP, m MAP(STRING, INT))";
+    let (ok, _, err) = run(
+        dir,
+        &[
+            "-c",
+            create,
+            "-c",
+            "COPY (SELECT 1 AS id, DATE '2024-06-01' AS ts, MAP(['a','b'], [1, NULL]) AS m) TO 'zerobus://main.default.t'",
+        ],
+    );
+    assert!(!ok, "a NULL map value must be refused");
+    assert!(
+        err.contains("column 'm', row 0: the value of key 'b' is NULL"),
+        "{err}"
+    );
+    let (ok, _, err) = run(
+        dir,
+        &[
+            "-c",
+            "INSERT INTO zerobus.main.default.t SELECT 2, TIMESTAMP '2024-06-01T10:00:00Z', MAP {'k': CAST(NULL AS INT)}",
+        ],
+    );
+    assert!(!ok, "the INSERT form too");
+    assert!(err.contains("the value of key 'k' is NULL"), "{err}");
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "-c",
+            "COPY (SELECT 3 AS id, DATE '2024-06-01' AS ts, MAP(['a'], [1]) AS m) TO 'zerobus://main.default.t'",
+            "-c",
+            "SELECT id, CAST(ts AS VARCHAR) AS ts, m['a'] AS a FROM main.default.t",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("3,2024-06-01T00:00:00"),
+        "DATE lands as midnight: {out}"
+    );
+    assert!(
+        !out.contains("1970"),
+        "never days in a microsecond field: {out}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("1,") || l.starts_with("2,")),
+        "refused rows landed: {out}"
+    );
+}
+
+#[test]
+fn options_cannot_send_the_configured_secret_elsewhere() {
+    // Something listening where the SQL points: it must never be contacted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    for statement in [
+        format!("COPY (SELECT 1 AS id) TO 'zerobus://main.default.t' OPTIONS ('unity_catalog_url' 'http://127.0.0.1:{port}')"),
+        format!("CREATE EXTERNAL TABLE x STORED AS ZEROBUS LOCATION 'main.default.t' OPTIONS ('unity_catalog_url' 'http://127.0.0.1:{port}')"),
+        format!("CREATE EXTERNAL TABLE y STORED AS ZEROBUS LOCATION 'main.default.t' OPTIONS ('endpoint' 'http://127.0.0.1:{port}', 'client_secret' 'x')"),
+    ] {
+        let (ok, _, err) = run(
+            dir,
+            &[
+                "-c",
+                "CREATE TABLE IF NOT EXISTS zerobus.main.default.t (id BIGINT)",
+                "-c",
+                &statement,
+            ],
+        );
+        assert!(!ok, "{statement}");
+        assert!(err.contains("give client_id and client_secret"), "{statement}: {err}");
+        assert!(!err.contains("local-secret"), "{err}");
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host named in OPTIONS was contacted"
+    );
+}
+
+#[test]
+fn options_of_zerobus_tables_work_and_unknown_keys_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "-c",
+            "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
+            "-c",
+            "CREATE EXTERNAL TABLE ev STORED AS ZEROBUS LOCATION 'main.default.t' OPTIONS ('retry_max_attempts' '3', 'ack_timeout_ms' '20000')",
+            "-c",
+            "INSERT INTO ev SELECT * FROM (VALUES (1), (2), (3)) AS v(id)",
+            "-c",
+            "COPY (SELECT 4 AS id) TO 'zerobus://main.default.t' OPTIONS ('retry_max_attempts' '2')",
+            "-c",
+            "SELECT count(*) AS n FROM main.default.t",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("n\n4\n"), "{out}");
+    let (ok, _, err) = run(
+        dir,
+        &[
+            "-c",
+            "CREATE EXTERNAL TABLE bad STORED AS ZEROBUS LOCATION 'main.default.t' OPTIONS ('retries' '3')",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("unknown Zerobus option 'retries'") && err.contains("retry_max_attempts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_copy_target_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(tmp.path().join("warehouse"))
+        .args(["-c", "COPY (SELECT 1 AS id) TO 'zerobus:/ébad'"])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .output()
+        .unwrap();
+    // It was exit 101 (a panic slicing inside 'é'); now an ordinary error.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && err.contains("STORED AS"),
+        "{err}"
+    );
+}

@@ -598,3 +598,124 @@ async fn acks_later_than_the_ack_timeout_end_in_dead_letters_not_in_loss() {
     wrapper.shutdown().await.unwrap();
     emu.shutdown().await;
 }
+
+/// A load of many batches that loses the service half-way: ONE error with the account of
+/// every row (acknowledged + dead-lettered = read, every file named, input not finished),
+/// and replaying the directory on a service that is back completes exactly what was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_that_fails_accounts_for_every_row_and_replays_whole() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let (grpc, http) = (emu.grpc_addr(), emu.http_addr());
+    let cfg = config(&emu, dir.path())
+        .retry_max_attempts(2)
+        .build()
+        .unwrap();
+    let wrapper = ZerobusWrapper::new(cfg.clone()).unwrap();
+    // 60 batches of 500 rows; the service goes away when batch 20 is pulled.
+    let input = futures::stream::unfold((0i64, Some(emu)), |(k, mut emu)| async move {
+        if k == 60 {
+            return None;
+        }
+        if k == 20 {
+            if let Some(e) = emu.take() {
+                e.shutdown().await;
+            }
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(batch(k * 500..(k + 1) * 500)),
+            (k + 1, emu),
+        ))
+    });
+    let err = wrapper
+        .send_all(input, &|_| {})
+        .await
+        .expect_err("the service went away");
+    println!("{err}");
+    assert_eq!(err.kind(), "RetryExhausted");
+    let ZerobusError::LoadIncomplete(f) = &err else {
+        panic!("expected the load's account, got {err:?}");
+    };
+    assert!(!f.input_complete && f.rows_read < 30_000, "reading stopped");
+    assert_eq!(f.rows_read % 500, 0);
+    assert_eq!(f.rows_acknowledged + f.rows_dead_lettered, f.rows_read);
+    assert!(
+        f.rows_acknowledged >= 10_000,
+        "batches before the outage landed"
+    );
+    assert_eq!(f.rows_unaccounted, 0);
+    let mut in_files = 0;
+    for p in &f.dead_letters {
+        assert!(err.to_string().contains(&p.display().to_string()));
+        let (_, batches) = arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(p).unwrap();
+        in_files += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+    }
+    assert_eq!(in_files, f.rows_dead_lettered);
+    assert!(
+        f.dead_letters.len() > 1,
+        "every failed batch's file is named"
+    );
+
+    let emu = emulator(dir.path(), |c| c.with_grpc_addr(grpc).with_http_addr(http)).await;
+    let replayer = ZerobusWrapper::new(cfg).unwrap();
+    let replayed = replayer
+        .replay_dead_letters(&dir.path().join("dead"))
+        .await
+        .unwrap();
+    assert_eq!(replayed as u64, f.rows_dead_lettered);
+    let (_, distinct, _, missing) = landed(&emu, f.rows_read as i64).await;
+    assert_eq!((distinct as u64, missing), (f.rows_read, 0));
+    for p in &f.dead_letters {
+        assert!(!p.exists(), "a replayed file is retired");
+    }
+    emu.shutdown().await;
+}
+
+/// A replay that fails part-way: the file is retired, and its rows are either in the
+/// table or in the new dead-letter files named by the error — never both kept and sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_fails_part_way_keeps_each_row_once() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let cfg = config(&emu, dir.path())
+        .retry_max_attempts(1)
+        .build()
+        .unwrap();
+    let dead = dir.path().join("dead");
+    let path = arrow_zerobus_sdk_wrapper::dead_letter::write_dead_letters(
+        &dead,
+        TABLE,
+        &[batch(0..100), batch(100..200), batch(200..300)],
+    )
+    .unwrap();
+    // A batch the table refuses in the middle: the emulator's table has no column 'extra'.
+    let bad = {
+        let mut fields: Vec<Field> = schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("extra", DataType::Int64, true));
+        let b = batch(300..400);
+        let mut cols = b.columns().to_vec();
+        cols.push(Arc::new(Int64Array::from(vec![1i64; 100])));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    };
+    let bad_path =
+        arrow_zerobus_sdk_wrapper::dead_letter::write_dead_letters(&dead, TABLE, &[bad]).unwrap();
+    let wrapper = ZerobusWrapper::new(cfg).unwrap();
+    assert_eq!(wrapper.replay_dead_letters(&path).await.unwrap(), 300);
+    let err = wrapper.replay_dead_letters(&bad_path).await.unwrap_err();
+    println!("{err}");
+    let ZerobusError::LoadIncomplete(f) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(err.kind(), "ConversionError");
+    assert_eq!((f.rows_acknowledged, f.rows_dead_lettered), (0, 100));
+    assert!(!bad_path.exists(), "the replayed file is retired");
+    assert!(f.dead_letters.iter().all(|p| p.exists()));
+    assert_eq!(landed(&emu, 300).await, (300, 300, 0, 0));
+    emu.shutdown().await;
+}

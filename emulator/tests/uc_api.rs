@@ -207,3 +207,24 @@ async fn bad_requests_get_the_right_status_and_a_reason() {
     assert!(expired.text().await.unwrap().contains("expired"));
     t.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listening_beyond_loopback_needs_a_secret_of_ones_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let any: std::net::SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let config = zerobus_emulator::EmulatorConfig::new(dir.path().join("wh")).with_http_addr(any);
+    let err = match zerobus_emulator::Emulator::start(config.clone()).await {
+        Ok(_) => panic!("the default secret was served beyond loopback"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("0.0.0.0:0") && err.contains("--client-secret"),
+        "{err}"
+    );
+    let mut own = config.with_grpc_addr(any);
+    own.client_secret = "a-secret-of-my-own".into();
+    let emu = zerobus_emulator::Emulator::start(own)
+        .await
+        .expect("own secret");
+    emu.shutdown().await;
+}

@@ -184,8 +184,15 @@ class ZerobusWrapper:
             ConversionError: The data does not fit the table (names the column and row);
                 nothing of that batch was sent.
             RetryExhausted: Transient failures outlasted the retries; the rows not
-                acknowledged are in the file ``err.dead_letter``.
+                acknowledged are in the files ``err.dead_letters`` (``err.dead_letter``
+                is the first).
             AuthenticationError, ConnectionError, TransmissionError, TokenRefreshError.
+
+        Every error raised carries ``err.dead_letters`` (a list of paths, empty when no
+        row was dead-lettered). When a table or stream stops part-way it also carries
+        ``rows_read``, ``rows_acknowledged``, ``rows_dead_lettered`` and
+        ``input_complete`` (False: the rest of the input was not sent; send it again,
+        delivery is at-least-once).
         """
         return TransmissionResult(*await self._native.send_batch(batch))
 
@@ -202,7 +209,7 @@ class ZerobusWrapper:
         self._native.flush_sync()
 
     async def shutdown(self) -> None:
-        """Flush, close the stream and stop. Further sends raise ConfigurationError."""
+        """Flush, close the stream and stop. Further sends raise TransmissionError."""
         await self._native.shutdown()
 
     def shutdown_sync(self) -> None:
@@ -210,7 +217,10 @@ class ZerobusWrapper:
         self._native.shutdown_sync()
 
     def replay_dead_letters(self, path: PathLike) -> int:
-        """Resend the rows of a dead-letter file (blocking); returns the rows acknowledged."""
+        """Resend the rows of a dead-letter file, or of every ``*.dead.arrow`` file of a
+        directory (blocking); returns the rows acknowledged. A replayed file is renamed
+        ``*.replayed``; if the replay stops part-way the error names the new dead-letter
+        files, and no file is left whose rows were both re-sent and kept."""
         return self._native.replay_dead_letters_sync(os.fspath(path))
 
     def debug_files(self) -> list:

@@ -4,7 +4,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 __version__: str
 
-class ZerobusError(Exception): ...
+class ZerobusError(Exception):
+    dead_letters: List[str]
 class ConfigurationError(ZerobusError): ...
 class AuthenticationError(ZerobusError): ...
 class ConnectionError(ZerobusError): ...
@@ -15,6 +16,10 @@ class RetryExhausted(ZerobusError):
     attempts: int
     rows: int
     dead_letter: Optional[str]
+    rows_read: int
+    rows_acknowledged: int
+    rows_dead_lettered: int
+    input_complete: bool
 
 class TokenRefreshError(ZerobusError): ...
 

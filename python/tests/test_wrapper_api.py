@@ -324,14 +324,25 @@ def test_retry_exhausted_leaves_a_dead_letter_file_that_replays(tmp_path):
         w.send_batch_sync(ids_batch(10, 30))
     err = e.value
     assert err.rows == 20 and err.attempts == 2 and err.dead_letter, vars(err)
+    assert err.dead_letters == [err.dead_letter], vars(err)
+    assert err.rows_acknowledged == 0 and err.rows_dead_lettered == 20 and err.input_complete
     with pa.ipc.open_file(err.dead_letter) as f:
         assert f.read_all().column("id").to_pylist() == list(range(10, 30))
-    # The service is back on the same warehouse and ports: the rows replay.
+    # A table of three batches: every batch's dead-letter file is named, in one error.
+    table3 = pa.Table.from_batches([ids_batch(30 + 20 * k, 50 + 20 * k) for k in range(3)])
+    with pytest.raises(zb.RetryExhausted) as e:
+        w.send_batch_sync(table3)
+    many = e.value
+    assert len(many.dead_letters) == 3 and many.rows_dead_lettered == 60, vars(many)
+    assert many.rows_read == 60 and many.rows_acknowledged == 0
+    for path in many.dead_letters:
+        assert path in str(many)
+    # The service is back on the same warehouse and ports: the whole directory replays.
     with emulator.start(warehouse, grpc_port=grpc_port, http_port=http_port) as again:
         replayer = again.wrapper(name)
-        assert replayer.replay_dead_letters(err.dead_letter) == 20
+        assert replayer.replay_dead_letters(tmp_path / "dead") == 80
         replayer.shutdown_sync()
-        assert landed_ids(again, name) == list(range(30))
+        assert landed_ids(again, name) == list(range(90))
 
 
 def test_errors_form_the_contract_hierarchy():

@@ -80,14 +80,7 @@ impl FileFormatFactory for ZerobusFormatFactory {
         let options = format_options
             .iter()
             .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("execution."))
-            .map(|(k, v)| {
-                let k = k.as_str();
-                let k = match k.get(..7) {
-                    Some(p) if p.eq_ignore_ascii_case("format.") => &k[7..],
-                    _ => k,
-                };
-                (k, v.as_str())
-            });
+            .map(|(k, v)| (k.as_str(), v.as_str()));
         let config = with_options(&self.template, options).map_err(df_error)?;
         Ok(Arc::new(ZerobusFormat { config }))
     }

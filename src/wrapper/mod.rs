@@ -36,8 +36,10 @@ use crate::debug::DebugSpool;
 use crate::error::{LoadFailure, Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
 
-/// Largest record the service accepts.
-pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
+/// Largest record that can be sent: the SDK refuses any ingest request whose records
+/// exceed 10 MiB − 64 KiB (its `MAX_INGEST_PAYLOAD_BYTES`, kept under the service's 10 MiB
+/// message limit), so a larger record is a ConversionError before anything is sent.
+pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024 - 64 * 1024;
 /// Target size of one ingest request.
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Most records in one ingest request.
