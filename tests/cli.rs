@@ -351,3 +351,64 @@ fn a_bad_copy_target_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+/// Ctrl-C during a long INSERT: the statement stops, its batches in flight settle, the
+/// account is printed, the exit status is non-zero, and what it says was acknowledged is
+/// what landed.
+#[test]
+fn ctrl_c_stops_an_insert_and_reports_what_landed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("warehouse");
+    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(&dir)
+        .args(["--format", "csv", "--quiet"])
+        .args([
+            "-c",
+            "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
+            "-c",
+            "INSERT INTO zerobus.main.default.t SELECT value AS id FROM generate_series(1, 50000000)",
+        ])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!("stopped {:?} after Ctrl-C: {err}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the load was interrupted"), "{err}");
+    // "... the load stopped: R rows read, A acknowledged, D dead-lettered ..."
+    let number_before = |word: &str| -> u64 {
+        let at = err
+            .find(word)
+            .unwrap_or_else(|| panic!("no '{word}' in {err}"));
+        err[..at]
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number before '{word}' in {err}"))
+    };
+    let (read, acked, dead) = (
+        number_before(" rows read"),
+        number_before(" acknowledged"),
+        number_before(" dead-lettered"),
+    );
+    assert!(acked > 0 && read < 50_000_000, "{err}");
+    assert_eq!(acked + dead, read, "{err}");
+    let (ok, out, err) = run(&dir, &["-c", "SELECT count(*) AS n FROM main.default.t"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("n\n{acked}\n")),
+        "landed: {out}, acknowledged: {acked}"
+    );
+}

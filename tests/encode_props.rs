@@ -648,12 +648,7 @@ fn normalise(v: Val, md_field: Option<&prost_reflect::FieldDescriptor>) -> Val {
             };
             let vf = entry.map_entry_value_field();
             for (_, v) in e.iter_mut() {
-                if *v == Val::Absent {
-                    *v = match vf.kind() {
-                        prost_reflect::Kind::Message(m) => message_val(&DynamicMessage::new(m)),
-                        _ => proto_val(&vf.default_value()),
-                    };
-                } else if let prost_reflect::Kind::Message(m) = vf.kind() {
+                if let prost_reflect::Kind::Message(m) = vf.kind() {
                     *v = normalise_msg(std::mem::replace(v, Val::Absent), &m);
                 }
             }

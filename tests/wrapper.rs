@@ -719,3 +719,126 @@ async fn a_replay_that_fails_part_way_keeps_each_row_once() {
     assert_eq!(landed(&emu, 300).await, (300, 300, 0, 0));
     emu.shutdown().await;
 }
+
+/// One batch whose request the service refuses, among 15 good ones in flight on the same
+/// stream: only that batch is final (its rows dead-lettered); the others are resent on
+/// streams of their own and land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_batch_does_not_fail_its_neighbours() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            refuse_records_containing: Some(b"POISON".to_vec()),
+            ..Faults::default()
+        })
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .retry_max_attempts(3)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let poisoned = |k: i64| {
+        let b = batch(k * 500..(k + 1) * 500);
+        if k != 7 {
+            return b;
+        }
+        let mut payload: Vec<Option<String>> = b
+            .column(1)
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect();
+        payload[3] = Some("POISON".into());
+        let mut cols = b.columns().to_vec();
+        cols[1] = Arc::new(StringArray::from(payload));
+        RecordBatch::try_new(b.schema(), cols).unwrap()
+    };
+    let input =
+        futures::stream::iter((0..16).map(|k| Ok::<_, std::convert::Infallible>(poisoned(k))));
+    let err = wrapper
+        .send_all(input, &|_| {})
+        .await
+        .expect_err("batch 7 is refused");
+    println!("{err}");
+    let ZerobusError::LoadIncomplete(f) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(err.kind(), "TransmissionError");
+    assert_eq!(
+        (f.rows_acknowledged, f.rows_dead_lettered),
+        (7_500, 500),
+        "{err}"
+    );
+    assert_eq!(f.dead_letters.len(), 1);
+    let (_, dead) =
+        arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(&f.dead_letters[0]).unwrap();
+    assert_eq!(
+        dead[0].column(0).as_primitive::<Int64Type>().value(0),
+        3_500
+    );
+    wrapper.shutdown().await.unwrap();
+    let (_, distinct, _, missing) = landed(&emu, 8_000).await;
+    assert_eq!((distinct, missing), (7_500, 500));
+    emu.shutdown().await;
+}
+
+/// `flush` waits for every send that began before it, also those retrying after their
+/// stream was replaced (30 % of all requests fail here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_sends_retrying_on_replaced_streams() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            unavailable_rate: 0.3,
+            ..Faults::default()
+        })
+    })
+    .await;
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .retry_max_attempts(30)
+            .retry_max_delay_ms(50)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // Sends and flush in one task: a send counts itself done in the same poll in which it
+    // ends, so what flush sees when it returns is exact.
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let sends = futures::future::join_all((0..8).map(|k| {
+        let (w, done) = (&wrapper, &done);
+        async move {
+            let r = w.send_batch(&batch(k * 100..(k + 1) * 100)).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            r
+        }
+    }));
+    let flush = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        wrapper.flush().await.unwrap();
+        done.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let (results, seen_by_flush) = tokio::join!(sends, flush);
+    assert_eq!(
+        seen_by_flush, 8,
+        "flush returned while sends were still retrying"
+    );
+    // Each ended landed or dead-lettered (a shared stream's failure charges an attempt to
+    // every batch on it, so a few may run out of attempts at this fault rate).
+    for r in results {
+        match r {
+            Ok(_)
+            | Err(ZerobusError::RetryExhausted {
+                dead_letter: Some(_),
+                ..
+            }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    emu.shutdown().await;
+}

@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::{Authority, TokenRejection};
 use crate::catalog::{parse_table_name, Catalog, Table, MAX_COLUMNS};
 use crate::cells::Cell;
-use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES};
+use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 use crate::Faults;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -412,6 +412,33 @@ impl Session {
         let payload = payload.ok_or_else(|| {
             Status::invalid_argument(format!("request offset {offset} carries no record"))
         })?;
+        let records: Vec<&[u8]> = match &payload {
+            Payload::One(Record::ProtoEncodedRecord(b)) => vec![b.as_slice()],
+            Payload::One(Record::JsonRecord(t)) => vec![t.as_bytes()],
+            Payload::Many(Batch::ProtoEncodedBatch(b)) => {
+                b.records.iter().map(|r| r.as_slice()).collect()
+            }
+            Payload::Many(Batch::JsonBatch(b)) => b.records.iter().map(|r| r.as_bytes()).collect(),
+            _ => Vec::new(),
+        };
+        let total: usize = records.iter().map(|r| r.len()).sum();
+        if total > MAX_REQUEST_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "table '{name}', request offset {offset}: {total} bytes of records, over the \
+                 {MAX_REQUEST_BYTES}-byte limit of one request"
+            )));
+        }
+        if let Some(marker) = &self.shared.faults.refuse_records_containing {
+            if let Some(i) = records.iter().position(|r| {
+                r.windows(marker.len().max(1))
+                    .any(|w| w == marker.as_slice())
+            }) {
+                return Err(refuse(
+                    i,
+                    "injected fault: the record holds the refusal marker".into(),
+                ));
+            }
+        }
         let discard = self.shared.discard;
         match (decoder, payload) {
             (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => Ok(

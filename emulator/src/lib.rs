@@ -60,6 +60,9 @@ pub struct Faults {
     pub unavailable_rate: f64,
     /// Extra delay before each acknowledgement.
     pub ack_delay: Duration,
+    /// Refuse (INVALID_ARGUMENT, as for an invalid record) every ingest request holding a
+    /// record that contains these bytes: one bad record among good neighbours, for tests.
+    pub refuse_records_containing: Option<Vec<u8>>,
 }
 
 /// A table to create at start (kept if it already exists).

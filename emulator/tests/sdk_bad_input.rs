@@ -256,3 +256,81 @@ async fn json_that_does_not_match_the_schema_is_refused() {
         t.emu.shutdown().await;
     }
 }
+
+/// The service takes at most 10 MiB of records in one request. The SDK never sends more
+/// (it stops at 10 MiB − 64 KiB), so this speaks the protocol directly with the SDK's own
+/// generated client: 11 records of 1 MiB in one request are refused INVALID_ARGUMENT,
+/// 9 of them are acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_ten_mib_of_records_is_refused() {
+    use databricks_zerobus_ingest_sdk::databricks::zerobus::{
+        ephemeral_stream_request::Payload, ephemeral_stream_response::Payload as Answer,
+        ingest_record_batch_request::Batch, zerobus_client::ZerobusClient,
+        CreateIngestStreamRequest, EphemeralStreamRequest, IngestRecordBatchRequest,
+        ProtoEncodedRecordBatch, RecordType,
+    };
+    let t = start(|c| c).await;
+    t.emu.create_table(TABLE, COLUMNS).await.unwrap();
+    let desc = descriptor(&t.emu, TABLE).await;
+    let token = uc_token(&t.emu).await;
+    // id (field 1) and s (field 3, a MiB of text): one record of a little over 1 MiB.
+    let record = |id: u8| {
+        let mut r = vec![0x08, id];
+        let body = vec![b'x'; 1024 * 1024];
+        r.push(0x1a);
+        prost::encoding::encode_varint(body.len() as u64, &mut r);
+        r.extend(body);
+        r
+    };
+    let send = |n: u8| {
+        let (token, desc) = (token.clone(), desc.clone());
+        let url = t.emu.grpc_url();
+        async move {
+            let mut client = ZerobusClient::connect(url)
+                .await
+                .unwrap()
+                .max_encoding_message_size(64 << 20);
+            let requests = vec![
+                EphemeralStreamRequest {
+                    payload: Some(Payload::CreateStream(CreateIngestStreamRequest {
+                        table_name: Some(TABLE.into()),
+                        descriptor_proto: Some(desc.encode_to_vec()),
+                        record_type: Some(RecordType::Proto as i32),
+                        ..Default::default()
+                    })),
+                },
+                EphemeralStreamRequest {
+                    payload: Some(Payload::IngestRecordBatch(IngestRecordBatchRequest {
+                        offset_id: Some(0),
+                        batch: Some(Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch {
+                            records: (0..n).map(record).collect(),
+                        })),
+                    })),
+                },
+            ];
+            let mut req = tonic::Request::new(futures::stream::iter(requests));
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            req.metadata_mut()
+                .insert("x-databricks-zerobus-table-name", TABLE.parse().unwrap());
+            let mut answers = client.ephemeral_stream(req).await.unwrap().into_inner();
+            loop {
+                match answers.message().await {
+                    Ok(Some(a)) if matches!(a.payload, Some(Answer::IngestRecordResponse(_))) => {
+                        return Ok(())
+                    }
+                    Ok(Some(_)) => continue,
+                    Ok(None) => return Err(tonic::Status::unknown("the stream ended unanswered")),
+                    Err(status) => return Err(status),
+                }
+            }
+        }
+    };
+    let refused = send(11).await.expect_err("11 MiB in one request");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("limit of one request"),
+        "{refused:?}"
+    );
+    send(9).await.expect("9 MiB in one request is acknowledged");
+}

@@ -432,3 +432,27 @@ def test_ack_timeout_ms_reaches_the_stream_and_is_validated(emu, table):
     with ZerobusWrapper(emu.endpoint, table, ack_timeout_ms=5000, **conn) as w:
         assert w.send_batch_sync(ids_batch(0, 10)).rows == 10
     assert landed_ids(emu, table) == list(range(10))
+
+
+def test_ctrl_c_stops_a_blocking_send_with_the_account(emu, table, tmp_path):
+    """KeyboardInterrupt during send_batch_sync of a long table: reading stops, the batches
+    in flight settle, and the KeyboardInterrupt carries the load's account as __cause__;
+    what it says was acknowledged is exactly what landed."""
+    import _thread
+
+    w = emu.wrapper(table, dead_letter_dir=tmp_path / "dead")
+    big = pa.Table.from_batches([ids_batch(k * 2_000, (k + 1) * 2_000) for k in range(1_000)])
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as e:
+            w.send_batch_sync(big)
+    finally:
+        timer.cancel()
+    cause = e.value.__cause__
+    assert isinstance(cause, zb.TransmissionError), repr(cause)
+    assert "interrupted" in str(cause) and cause.input_complete is False
+    assert 0 < cause.rows_read < 2_000_000
+    assert cause.rows_acknowledged + cause.rows_dead_lettered == cause.rows_read
+    w.shutdown_sync()
+    assert len(landed_ids(emu, table)) == cause.rows_acknowledged

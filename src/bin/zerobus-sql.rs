@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow_zerobus_sdk_wrapper::datafusion::{
     create_zerobus_table, fold_zerobus_names, register, send_stream, statement_sql,
 };
+use arrow_zerobus_sdk_wrapper::wrapper::Interrupt;
 use arrow_zerobus_sdk_wrapper::WrapperConfig;
 use arrow_zerobus_sdk_wrapper::ZerobusWrapper;
 use async_trait::async_trait;
@@ -118,6 +119,8 @@ fn main() -> ExitCode {
 
 struct Shell {
     ctx: SessionContext,
+    /// Set by Ctrl-C; cleared before each statement.
+    interrupt: Interrupt,
     /// The connection every Zerobus table uses.
     template: WrapperConfig,
     catalog: String,
@@ -169,14 +172,35 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     let mut template = template;
     template.observability_enabled = args.otel;
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
+    // Ctrl-C: the first stops the running load (its batches in flight settle and it reports
+    // what landed), a second exits at once. Every Zerobus INSERT/COPY of the session obeys
+    // the signal through the session config.
+    let interrupt = Interrupt::new();
+    let signal = interrupt.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if signal.is_set() {
+                eprintln!("zerobus-sql: interrupted twice; exiting now");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "zerobus-sql: interrupting: nothing more is read; waiting for the batches in flight \
+                 to settle (Ctrl-C again exits at once)"
+            );
+            signal.set();
+        }
+    });
     // information_schema on, so that `\d` (SHOW TABLES) works as in datafusion-cli.
     let ctx = SessionContext::new_with_config(
-        datafusion::prelude::SessionConfig::new().with_information_schema(true),
+        datafusion::prelude::SessionConfig::new()
+            .with_information_schema(true)
+            .with_extension(Arc::new(interrupt.clone())),
     )
     .enable_url_table();
     register(&ctx, &args.catalog, template.clone());
     let mut shell = Shell {
         ctx,
+        interrupt: interrupt.clone(),
         template,
         catalog: args.catalog.clone(),
         emulator,
@@ -194,12 +218,14 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     shell.refresh_local_tables();
     let mut result = Ok(());
     if let Some(Action::Copy { file, table }) = &args.action {
-        result = shell.copy(file, table).await.map_err(|e| e.to_string());
+        result = guarded(&interrupt, shell.copy(file, table))
+            .await
+            .map_err(|e| e.to_string());
     } else if let Some(Action::Replay { paths }) = &args.action {
         result = shell.replay(paths).await;
     } else if !args.commands.is_empty() || !args.files.is_empty() {
         for c in &args.commands {
-            if let Err(e) = shell.run_text(c).await {
+            if let Err(e) = guarded(&interrupt, shell.run_text(c)).await {
                 result = Err(e.to_string());
                 break;
             }
@@ -208,7 +234,7 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             for f in &args.files {
                 let text = std::fs::read_to_string(f)
                     .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                if let Err(e) = shell.run_text(&text).await {
+                if let Err(e) = guarded(&interrupt, shell.run_text(&text)).await {
                     result = Err(format!("{}: {e}", f.display()));
                     break;
                 }
@@ -245,14 +271,19 @@ impl Shell {
         let started = std::time::Instant::now();
         let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
         let shown = bar.clone();
-        let sent = send_stream(&wrapper, stream, &move |p| {
-            shown.set_message(format!(
-                "{} rows read, {} acknowledged, {:.0} rows/s",
-                p.rows_read,
-                p.rows_acknowledged,
-                rate(p.rows_acknowledged)
-            ));
-        })
+        let sent = send_stream(
+            &wrapper,
+            stream,
+            &move |p| {
+                shown.set_message(format!(
+                    "{} rows read, {} acknowledged, {:.0} rows/s",
+                    p.rows_read,
+                    p.rows_acknowledged,
+                    rate(p.rows_acknowledged)
+                ));
+            },
+            Some(&self.interrupt),
+        )
         .await;
         let closed = wrapper.shutdown().await;
         bar.finish_and_clear();
@@ -447,7 +478,8 @@ impl Shell {
                     buffer.push('\n');
                     if trimmed.ends_with(';') {
                         let _ = rl.add_history_entry(buffer.trim());
-                        if let Err(e) = self.run_text(&buffer).await {
+                        let interrupt = self.interrupt.clone();
+                        if let Err(e) = guarded(&interrupt, self.run_text(&buffer)).await {
                             eprintln!("{e}");
                         }
                         buffer.clear();
@@ -506,6 +538,31 @@ fn planned_here(statement: &DFStatement) -> bool {
         DFStatement::CreateExternalTable(c) => c.file_type.eq_ignore_ascii_case("zerobus"),
         _ => false,
     }
+}
+
+/// How long an interrupted statement may take to settle its batches in flight and report.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Run `statement`; once `interrupt` is set, give it [`SETTLE`] to stop and report (a
+/// Zerobus load returns its account), then give up on it.
+async fn guarded<T>(
+    interrupt: &Interrupt,
+    statement: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    interrupt.clear();
+    tokio::pin!(statement);
+    let result = tokio::select! {
+        r = &mut statement => r,
+        _ = interrupt.wait() => match tokio::time::timeout(SETTLE, &mut statement).await {
+            Ok(r) => r,
+            Err(_) => Err(DataFusionError::Execution(format!(
+                "interrupted; the statement did not stop within {} s",
+                SETTLE.as_secs()
+            ))),
+        },
+    };
+    interrupt.clear();
+    result
 }
 
 /// Statements of a script: cut after each line that ends with `;`; comment lines dropped.

@@ -116,10 +116,6 @@ fn scalar_compatible(dt: &DataType, s: Scalar) -> bool {
     }
 }
 
-fn is_integer(dt: &DataType) -> bool {
-    dt.is_integer()
-}
-
 fn is_text(dt: &DataType) -> bool {
     matches!(
         dt,
@@ -139,7 +135,7 @@ fn scalar_rule(dt: &DataType, sql: &SqlType) -> std::result::Result<Rule, String
         ))
     };
     let range = |min: i64, max: i64| {
-        if is_integer(dt) {
+        if dt.is_integer() {
             Ok(Rule::Range(min, max))
         } else {
             refuse("")

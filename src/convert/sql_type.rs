@@ -247,7 +247,8 @@ fn from_json(value: &Value, depth: usize) -> std::result::Result<SqlType, String
         Value::Object(o) => {
             let kind = o.get("type").ok_or("a type object without \"type\"")?;
             // A StructField wrapper: {"name": …, "type": …, "nullable": …}.
-            if o.contains_key("name") && !kind.is_string_of(&["struct", "array", "map"]) {
+            let complex = matches!(kind.as_str(), Some("struct" | "array" | "map"));
+            if o.contains_key("name") && !complex {
                 return from_json(kind, depth + 1);
             }
             match kind.as_str() {
@@ -290,16 +291,6 @@ fn from_json(value: &Value, depth: usize) -> std::result::Result<SqlType, String
             }
         }
         other => Err(format!("unexpected type JSON {other}")),
-    }
-}
-
-trait StringOf {
-    fn is_string_of(&self, options: &[&str]) -> bool;
-}
-
-impl StringOf for Value {
-    fn is_string_of(&self, options: &[&str]) -> bool {
-        self.as_str().is_some_and(|s| options.contains(&s))
     }
 }
 

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::df_error;
 use crate::config::WrapperConfig;
 use crate::telemetry::{end_span, in_context};
-use crate::wrapper::{Progress, ZerobusWrapper};
+use crate::wrapper::{Interrupt, Progress, ZerobusWrapper};
 
 /// Writes query output into one Zerobus table.
 pub struct ZerobusSink {
@@ -60,14 +60,18 @@ impl DataSink for ZerobusSink {
     async fn write_all(
         &self,
         data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> Result<u64> {
+        let interrupt = context.session_config().get_extension::<Interrupt>();
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
         let cx = wrapper.start_span("zerobus.insert", vec![]);
-        let sent = in_context(cx.as_ref(), send_stream(&wrapper, data, &|_| {}))
-            .instrument(span)
-            .await;
+        let sent = in_context(
+            cx.as_ref(),
+            send_stream(&wrapper, data, &|_| {}, interrupt.as_deref()),
+        )
+        .instrument(span)
+        .await;
         if let Some(cx) = &cx {
             let error = sent.as_ref().err().map(|e| e.to_string());
             let rows = *sent.as_ref().unwrap_or(&0) as i64;
@@ -85,14 +89,16 @@ impl DataSink for ZerobusSink {
 }
 
 /// Send every batch of `data` through `wrapper` ([`ZerobusWrapper::send_all`]: bounded,
-/// every failed row accounted for) and return the rows acknowledged.
+/// every failed row accounted for; stopped by `interrupt` when it is set) and return the
+/// rows acknowledged.
 pub async fn send_stream(
     wrapper: &ZerobusWrapper,
     data: SendableRecordBatchStream,
     progress: Progress<'_>,
+    interrupt: Option<&Interrupt>,
 ) -> Result<u64> {
     wrapper
-        .send_all(data, progress)
+        .send_all_until(data, progress, interrupt)
         .await
         .map(|s| s.rows)
         .map_err(df_error)

@@ -12,7 +12,7 @@ use super::errors::to_py;
 use super::{block_on, runtime};
 use crate::config::WrapperConfig;
 use crate::error::Result;
-use crate::wrapper::{TransmissionResult, ZerobusWrapper};
+use crate::wrapper::{Interrupt, TransmissionResult, ZerobusWrapper};
 
 /// The fields of the Python `TransmissionResult`, in its order.
 type ResultTuple = (
@@ -43,10 +43,11 @@ fn tuple(r: TransmissionResult) -> ResultTuple {
 pub(crate) async fn send_reader(
     wrapper: ZerobusWrapper,
     reader: Box<dyn RecordBatchReader + Send>,
+    interrupt: Option<&Interrupt>,
 ) -> Result<TransmissionResult> {
     let started = Instant::now();
     let summary = wrapper
-        .send_all(futures::stream::iter(reader), &|_| {})
+        .send_all_until(futures::stream::iter(reader), &|_| {}, interrupt)
         .await?;
     Ok(TransmissionResult {
         success: true,
@@ -156,17 +157,46 @@ impl NativeWrapper {
         let reader = batches(data)?;
         let w = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            send_reader(w, reader).await.map(tuple).map_err(to_py)
+            send_reader(w, reader, None).await.map(tuple).map_err(to_py)
         })
     }
 
-    /// As `send_batch`, blocking, with the GIL released.
+    /// As `send_batch`, blocking, with the GIL released. Ctrl-C (KeyboardInterrupt) stops
+    /// the load: nothing more is read, the batches in flight settle, and KeyboardInterrupt
+    /// is raised with the load's account as its `__cause__`.
     fn send_batch_sync(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<ResultTuple> {
         let reader = batches(data)?;
         let w = self.inner.clone();
-        block_on(py, send_reader(w, reader))
-            .map(tuple)
-            .map_err(to_py)
+        let interrupt = Interrupt::new();
+        let stop = interrupt.clone();
+        let mut handle = runtime().spawn(async move { send_reader(w, reader, Some(&stop)).await });
+        let tick = std::time::Duration::from_millis(100);
+        let mut keyboard = None;
+        let joined = loop {
+            let waited = py.detach(|| runtime().block_on(tokio::time::timeout(tick, &mut handle)));
+            if let Ok(joined) = waited {
+                break joined;
+            }
+            if keyboard.is_none() {
+                if let Err(e) = py.check_signals() {
+                    interrupt.set();
+                    keyboard = Some(e);
+                }
+            }
+        };
+        let result = joined.map_err(|e| {
+            crate::error::ZerobusError::Transmission(format!("the send task stopped: {e}"))
+        });
+        let result = result.and_then(|r| r);
+        match keyboard {
+            None => result.map(tuple).map_err(to_py),
+            Some(interrupted) => {
+                if let Err(e) = result {
+                    interrupted.set_cause(py, Some(to_py(e)));
+                }
+                Err(interrupted)
+            }
+        }
     }
 
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -7,8 +7,10 @@
 //! backoff with full jitter. When attempts run out (or the service refuses the records for
 //! good) the unacknowledged rows are written to a dead-letter file named in the error.
 
+mod interrupt;
 mod retry;
 mod send_all;
+mod sends;
 mod tls;
 pub(crate) mod uc;
 
@@ -25,6 +27,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use tracing::Instrument;
 
+pub use interrupt::Interrupt;
 pub use retry::Backoff;
 pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
 pub use tls::PlainText;
@@ -82,6 +85,7 @@ struct Inner {
     closed: AtomicBool,
     backoff: Backoff,
     telemetry: Option<Telemetry>,
+    sends: sends::Sends,
 }
 
 /// Counts rows as in flight from encoding until acknowledged or given up (also when the
@@ -136,6 +140,9 @@ enum Failure {
     Token(String),
     /// The service refused the records; retrying cannot help.
     Final(String),
+    /// The service refused a request on the shared stream, perhaps another batch's: resend
+    /// this batch alone to find out.
+    Isolate(String),
 }
 
 /// Add what to check to the SDK's words where they are cryptic.
@@ -230,6 +237,7 @@ impl ZerobusWrapper {
                 closed: AtomicBool::new(false),
                 backoff,
                 telemetry,
+                sends: sends::Sends::default(),
             }),
         })
     }
@@ -313,6 +321,19 @@ impl ZerobusWrapper {
                 return Ok(c.clone());
             }
         }
+        let generation = self.inner.generation.load(Ordering::Relaxed) + 1;
+        let stream = self.open_stream(generation as i64).await?;
+        let current = Current {
+            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            stream: Arc::new(stream),
+        };
+        *guard = Some(current.clone());
+        Ok(current)
+    }
+
+    /// A new SDK stream for the table (span `zerobus.create_stream`); `generation` is -1
+    /// for a private stream that is not shared with other sends.
+    async fn open_stream(&self, generation: i64) -> std::result::Result<ZerobusStream, SdkError> {
         let schema = self
             .inner
             .schema
@@ -320,13 +341,9 @@ impl ZerobusWrapper {
             .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
         let cfg = &self.inner.config;
         let span = tracing::info_span!("zerobus.create_stream", table = %cfg.table_name);
-        let generation = self.inner.generation.load(Ordering::Relaxed) + 1;
         let cx = self.start_span(
             "zerobus.create_stream",
-            vec![KeyValue::new(
-                "zerobus.stream.generation",
-                generation as i64,
-            )],
+            vec![KeyValue::new("zerobus.stream.generation", generation)],
         );
         let mut builder = self
             .inner
@@ -359,12 +376,7 @@ impl ZerobusWrapper {
         }
         let stream = built?;
         self.metric(|m, a| m.streams_created.add(1, a));
-        let current = Current {
-            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
-            stream: Arc::new(stream),
-        };
-        *guard = Some(current.clone());
-        Ok(current)
+        Ok(stream)
     }
 
     async fn retire(&self, generation: u64) {
@@ -387,6 +399,7 @@ impl ZerobusWrapper {
         &self,
         batch: &RecordBatch,
     ) -> (Result<TransmissionResult>, BatchOutcome) {
+        let _send = self.inner.sends.start();
         let mut outcome = BatchOutcome::default();
         let result = self.send_batch_traced(batch, &mut outcome).await;
         if let Ok(r) = &result {
@@ -513,13 +526,37 @@ impl ZerobusWrapper {
         let mut auth_retry_used = false;
         let mut last_offset = None;
         let max = self.inner.config.retry_max_attempts;
+        // After the service refused a request on the shared stream, the batch is resent
+        // alone on a private stream: refused again, its own records were the cause (final);
+        // accepted, it was a neighbour's, and this batch lands.
+        let mut isolated = false;
         loop {
             attempt += 1;
-            let failure = match self.current_stream().await {
-                Err(e) => classify(&e),
-                Ok(current) => {
-                    let todo = &chunks[first_unacked..];
-                    match self
+            let todo = &chunks[first_unacked..];
+            let sent = if isolated {
+                match self.open_stream(-1).await {
+                    Err(e) => Err(classify(&e)),
+                    Ok(mut stream) => {
+                        let r = self
+                            .send_chunks(
+                                &stream,
+                                attempt,
+                                &rows,
+                                todo,
+                                &mut first_unacked,
+                                &mut last_offset,
+                            )
+                            .await;
+                        if let Err(e) = stream.close().await {
+                            tracing::debug!(error = %e, "closing a private stream");
+                        }
+                        r.map_err(|e| classify(&e))
+                    }
+                }
+            } else {
+                match self.current_stream().await {
+                    Err(e) => Err(classify(&e)),
+                    Ok(current) => match self
                         .send_chunks(
                             &current.stream,
                             attempt,
@@ -530,23 +567,30 @@ impl ZerobusWrapper {
                         )
                         .await
                     {
-                        Ok(()) => {
-                            return Ok(TransmissionResult {
-                                success: true,
-                                error: None,
-                                attempts: attempt,
-                                latency_ms: Some(started.elapsed().as_millis() as u64),
-                                batch_size_bytes: rows.total_bytes(),
-                                rows: rows.len(),
-                                ack_offset: last_offset,
-                            });
-                        }
+                        Ok(()) => Ok(()),
                         Err(e) => {
                             self.retire(current.generation).await;
-                            classify(&e)
+                            Err(match classify(&e) {
+                                Failure::Final(m) => Failure::Isolate(m),
+                                other => other,
+                            })
                         }
-                    }
+                    },
                 }
+            };
+            let failure = match sent {
+                Ok(()) => {
+                    return Ok(TransmissionResult {
+                        success: true,
+                        error: None,
+                        attempts: attempt,
+                        latency_ms: Some(started.elapsed().as_millis() as u64),
+                        batch_size_bytes: rows.total_bytes(),
+                        rows: rows.len(),
+                        ack_offset: last_offset,
+                    });
+                }
+                Err(f) => f,
             };
             let pending = (
                 chunks.get(first_unacked).map_or(rows.len(), |c| c.0),
@@ -554,6 +598,15 @@ impl ZerobusWrapper {
             );
             let remaining = pending.1 - pending.0;
             match failure {
+                Failure::Isolate(m) => {
+                    isolated = true;
+                    tracing::warn!(table = %self.table(), attempt, remaining, error = %m,
+                        "the service refused a request on the shared stream; resending this batch on a stream of its own");
+                    self.metric(|m, a| {
+                        m.retries
+                            .add(1, &[a[0].clone(), KeyValue::new("error.kind", "refused")]);
+                    });
+                }
                 Failure::Retry(m) | Failure::Token(m) if attempt < max => {
                     let wait = self.inner.backoff.delay(attempt);
                     tracing::warn!(table = %self.table(), attempt, max, remaining, ?wait, error = %m, "retrying");
@@ -592,7 +645,7 @@ impl ZerobusWrapper {
                         Failure::Auth(m) | Failure::Credentials(m) => ZerobusError::Authentication(format!(
                             "table '{table}': {m}; check the client id and secret and the table grants; {place}"
                         )),
-                        Failure::Final(m) => {
+                        Failure::Final(m) | Failure::Isolate(m) => {
                             ZerobusError::Transmission(format!("table '{table}': the service refused the records: {m}; {place}"))
                         }
                     });
@@ -742,14 +795,12 @@ impl ZerobusWrapper {
 }
 
 impl ZerobusWrapper {
-    /// Wait until everything sent on the current stream is acknowledged.
+    /// Wait until every `send_batch` that began before this call has ended — its rows
+    /// acknowledged or dead-lettered, also when it was retrying after its stream was
+    /// replaced — and flush the debug files. (A send returns only once its own rows are
+    /// acknowledged, so nothing else is left to wait for on the stream.)
     pub async fn flush(&self) -> Result<()> {
-        let current = self.inner.stream.lock().await.clone();
-        if let Some(c) = current {
-            c.stream.flush().await.map_err(|e| {
-                ZerobusError::Transmission(format!("flush of table '{}' failed: {e}", self.table()))
-            })?;
-        }
+        self.inner.sends.wait_for_earlier().await;
         if let Some(d) = &self.inner.debug {
             d.flush();
         }
@@ -759,6 +810,7 @@ impl ZerobusWrapper {
     /// Flush, close the stream and the debug files. Later `send_batch` calls fail.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.sends.wait_for_earlier().await;
         let current = self.inner.stream.lock().await.take();
         let mut result = Ok(());
         if let Some(c) = current {

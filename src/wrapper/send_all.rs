@@ -17,7 +17,7 @@ use arrow::array::RecordBatch;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
-use super::{BatchOutcome, TransmissionResult, ZerobusWrapper};
+use super::{BatchOutcome, Interrupt, TransmissionResult, ZerobusWrapper};
 use crate::error::{LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
@@ -127,6 +127,23 @@ impl ZerobusWrapper {
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: std::fmt::Display,
     {
+        self.send_all_until(batches, progress, None).await
+    }
+
+    /// [`Self::send_all`] that also stops when `interrupt` is set: nothing more is read,
+    /// the batches in flight are settled, and the error gives the account.
+    pub async fn send_all_until<S, E>(
+        &self,
+        batches: S,
+        progress: Progress<'_>,
+        interrupt: Option<&Interrupt>,
+    ) -> Result<LoadSummary>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>>,
+        E: std::fmt::Display,
+    {
+        let never = Interrupt::new();
+        let interrupt = interrupt.unwrap_or(&never);
         let mut batches = std::pin::pin!(batches);
         // Each batch's span is a child of the caller's (e.g. the INSERT's) span.
         let cx = self.otel_context();
@@ -143,7 +160,18 @@ impl ZerobusWrapper {
             if account.first_error.is_some() {
                 break;
             }
-            match batches.next().await {
+            let next = tokio::select! {
+                biased;
+                _ = interrupt.wait() => {
+                    account.first_error = Some(ZerobusError::Transmission(format!(
+                        "table '{}': the load was interrupted; the batches in flight were settled",
+                        self.table()
+                    )));
+                    break;
+                }
+                next = batches.next() => next,
+            };
+            match next {
                 None => {
                     input_complete = true;
                     break;

@@ -40,6 +40,9 @@ struct Args {
     /// Milliseconds a table's writer gathers rows into one Delta commit.
     #[arg(long, default_value_t = 50)]
     commit_interval_ms: u64,
+    /// Fault: refuse (INVALID_ARGUMENT) each request holding a record that contains TEXT.
+    #[arg(long)]
+    refuse_records_containing: Option<String>,
     /// Fault: announce a close once a stream has taken N records.
     #[arg(long)]
     close_stream_after_records: Option<u64>,
@@ -95,6 +98,7 @@ async fn run(args: Args) -> ExitCode {
             close_stream_after_records: args.close_stream_after_records,
             unavailable_rate: args.unavailable_rate,
             ack_delay: Duration::from_millis(args.ack_delay_ms),
+            refuse_records_containing: args.refuse_records_containing.map(String::into_bytes),
         },
         discard: args.discard,
     };
