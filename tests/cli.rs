@@ -412,3 +412,51 @@ fn ctrl_c_stops_an_insert_and_reports_what_landed() {
         "landed: {out}, acknowledged: {acked}"
     );
 }
+
+/// `\d` typed in the interactive shell — through a pseudo-terminal (script(1)), so that
+/// the line editor runs as it does for a person — lists the tables (it answered "SHOW
+/// TABLES is not supported unless information_schema is enabled").
+#[test]
+fn backslash_d_lists_tables_in_the_interactive_shell() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let shell = format!(
+        "{} --warehouse {} --format csv --quiet",
+        env!("CARGO_BIN_EXE_zerobus-sql"),
+        tmp.path().join("warehouse").display()
+    );
+    let mut child = Command::new("timeout")
+        .args(["120", "script", "-qec", &shell, "/dev/null"])
+        .current_dir(tmp.path())
+        .env_remove("ZEROBUS_ENDPOINT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs zerobus-sql on a pseudo-terminal");
+    // Typed line by line, each once the shell waits for it: the line editor discards
+    // what was typed ahead when it switches the terminal to raw mode.
+    let mut keys = child.stdin.take().unwrap();
+    for line in [
+        "CREATE TABLE zerobus.main.default.ptytable (id BIGINT NOT NULL);",
+        "\\d",
+        "\\q",
+    ] {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        keys.write_all(format!("{line}\r").as_bytes()).unwrap();
+        keys.flush().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(!screen.contains("not supported"), "{screen}");
+    assert!(
+        screen.contains("table_catalog"),
+        "SHOW TABLES ran: {screen}"
+    );
+    assert!(
+        screen.matches("ptytable").count() >= 2,
+        "\\d lists the new table (besides the echoed CREATE): {screen}"
+    );
+}

@@ -513,3 +513,47 @@ async fn the_write_exec_reads_every_partition_even_under_a_repartition() {
         .eq(0..3_000));
     emu.shutdown().await;
 }
+
+/// OPTIONS of a Zerobus table in a plain DataFusion session (after `register`) and through
+/// the `sql()` helper: documented keys work, an unknown key names the known ones, another
+/// host without its own credentials is refused before anything is contacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_work_in_plain_sessions_and_the_sql_helper() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    source(&ctx, 100, 1);
+    ctx.sql("CREATE EXTERNAL TABLE tuned STORED AS ZEROBUS LOCATION 'main.default.sink_t' OPTIONS ('retry_max_attempts' '3', 'ack_timeout_ms' '20000')")
+        .await
+        .unwrap();
+    assert_eq!(
+        inserted_count(&ctx, &format!("INSERT INTO tuned {SELECT} WHERE n < 50")).await,
+        50
+    );
+    let n = sql(&ctx, &format!("COPY ({SELECT} WHERE n >= 50) TO 'zerobus://main.default.sink_t' OPTIONS ('retry_max_attempts' '2')"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(n[0].column(0).as_primitive::<UInt64Type>().value(0), 50);
+    let err = ctx
+        .sql("CREATE EXTERNAL TABLE bad STORED AS ZEROBUS LOCATION 'main.default.sink_t' OPTIONS ('retries' '3')")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown Zerobus option 'retries'") && err.contains("ack_timeout_ms"),
+        "{err}"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let err = ctx
+        .sql(&format!("CREATE EXTERNAL TABLE away STORED AS ZEROBUS LOCATION 'main.default.sink_t' OPTIONS ('unity_catalog_url' 'http://127.0.0.1:{port}')"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("give client_id and client_secret"), "{err}");
+    assert!(listener.accept().is_err(), "the named host was contacted");
+    emu.shutdown().await;
+}

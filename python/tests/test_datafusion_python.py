@@ -89,6 +89,27 @@ def test_create_external_table_stored_as_zerobus(emu):
     assert ids == list(range(300)) + list(range(1000, 1300))
 
 
+def test_options_of_zerobus_tables(emu):
+    emu.create_table("main.default.df_opts", "id BIGINT NOT NULL")
+    ctx = session(emu, partitions=2, rows_per_partition=50)
+    ctx.sql(
+        "CREATE EXTERNAL TABLE tuned STORED AS ZEROBUS LOCATION 'main.default.df_opts' "
+        "OPTIONS ('retry_max_attempts' '3', 'ack_timeout_ms' '20000')"
+    ).collect()
+    assert count(ctx.sql("INSERT INTO tuned SELECT n AS id FROM src")) == 100
+    with pytest.raises(Exception, match="unknown Zerobus option 'retries'"):
+        ctx.sql(
+            "CREATE EXTERNAL TABLE bad STORED AS ZEROBUS LOCATION 'main.default.df_opts' "
+            "OPTIONS ('retries' '3')"
+        ).collect()
+    with pytest.raises(Exception, match="give client_id and client_secret"):
+        ctx.sql(
+            "CREATE EXTERNAL TABLE away STORED AS ZEROBUS LOCATION 'main.default.df_opts' "
+            "OPTIONS ('unity_catalog_url' 'http://127.0.0.1:9')"
+        ).collect()
+    assert landed(emu, "main.default.df_opts").column("id").to_pylist() == list(range(100))
+
+
 def test_a_single_registered_table(emu):
     emu.create_table("main.default.df_single", "id BIGINT NOT NULL")
     ctx = session(emu, partitions=4, rows_per_partition=250)
