@@ -484,6 +484,33 @@ mod tests {
     }
 
     #[test]
+    fn the_unity_catalog_url_is_kept_with_its_scheme_and_plain_text_stays_local() {
+        let c = base()
+            .unity_catalog_url("dbc-123.cloud.databricks.com/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.unity_catalog_url.as_deref(),
+            Some("https://dbc-123.cloud.databricks.com")
+        );
+        let m = field_of(
+            base()
+                .unity_catalog_url("http://dbc-123.cloud.databricks.com")
+                .build(),
+        );
+        assert!(
+            m.starts_with("unity_catalog_url") && m.contains("plain text"),
+            "{m}"
+        );
+        assert!(base()
+            .unity_catalog_url("http://dbc-123.cloud.databricks.com")
+            .allow_plaintext(true)
+            .build()
+            .is_ok());
+        assert!(base().build().unwrap().dead_letter_dir().is_absolute());
+    }
+
+    #[test]
     fn secrets_stay_out_of_debug_output() {
         let c = base()
             .observability_config(HashMap::from([

@@ -460,3 +460,37 @@ fn backslash_d_lists_tables_in_the_interactive_shell() {
         "\\d lists the new table (besides the echoed CREATE): {screen}"
     );
 }
+
+/// A second Ctrl-C exits at once (status 130), without waiting for the load to settle.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(tmp.path().join("warehouse"))
+        .args(["--quiet"])
+        .args([
+            "-c",
+            "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
+            "-c",
+            "INSERT INTO zerobus.main.default.t SELECT value AS id FROM generate_series(1, 50000000)",
+        ])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    for _ in 0..2 {
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted twice"), "{err}");
+}

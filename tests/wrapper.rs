@@ -842,3 +842,107 @@ async fn flush_waits_for_sends_retrying_on_replaced_streams() {
     }
     emu.shutdown().await;
 }
+
+/// A dead-letter file that cannot be written is reported with its IO error (it said
+/// "none configured"); file names carry the process id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_write_that_fails_says_why() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let cfg = config(&emu, dir.path())
+        .retry_max_attempts(1)
+        .dead_letter_dir(&not_a_dir)
+        .build()
+        .unwrap();
+    let good = config(&emu, dir.path())
+        .retry_max_attempts(1)
+        .build()
+        .unwrap();
+    let bad_dir = ZerobusWrapper::new(cfg).unwrap();
+    let good_dir = ZerobusWrapper::new(good).unwrap();
+    // Both know the table before the service goes away.
+    bad_dir.send_batch(&batch(0..10)).await.unwrap();
+    good_dir.send_batch(&batch(10..20)).await.unwrap();
+    emu.shutdown().await;
+    let err = bad_dir.send_batch(&batch(20..30)).await.unwrap_err();
+    let ZerobusError::RetryExhausted {
+        dead_letter: None,
+        dead_letter_error: Some(why),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(why.contains("a-file"), "{why}");
+    assert!(
+        err.to_string()
+            .contains("could not be written to a dead-letter file: "),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("none configured"), "{err}");
+    let err = good_dir.send_batch(&batch(30..40)).await.unwrap_err();
+    let path = err.dead_letters().pop().expect("a dead-letter file");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(path.is_absolute(), "{}", path.display());
+    assert!(
+        name.contains(&format!(".{}.", std::process::id())),
+        "{name}"
+    );
+}
+
+/// A load whose future is dropped half-way, its wrapper with it (a cancelled INSERT drops
+/// the statement's wrapper; a cancelled asyncio task likewise): the batches it had in
+/// flight still finish on their own (retries included), so every row it took from the input
+/// lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_load_still_lands_the_batches_it_had_in_flight() {
+    use futures::StreamExt;
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            ack_delay: Duration::from_millis(300),
+            unavailable_rate: 0.3,
+            ..Faults::default()
+        })
+    })
+    .await;
+    let pulled = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let counter = pulled.clone();
+    let input = futures::stream::iter(0..200i64).map(move |k| {
+        counter.store((k + 1) * 500, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::convert::Infallible>(batch(k * 500..(k + 1) * 500))
+    });
+    // Requests fail too (30 %): what was in flight needs retries after the drop.
+    let cfg = config(&emu, dir.path())
+        .retry_max_attempts(30)
+        .build()
+        .unwrap();
+    let wrapper = ZerobusWrapper::new(cfg).unwrap();
+    let load = async move { wrapper.send_all(input, &|_| {}).await };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), load)
+            .await
+            .is_err(),
+        "the load was still running when it was dropped"
+    );
+    let taken = pulled.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(taken > 0 && taken < 100_000, "{taken}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, distinct, _, missing) = landed(&emu, taken).await;
+        if missing == 0 {
+            assert_eq!(distinct as i64, taken, "nothing beyond what was taken");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of the {taken} rows taken from the input never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    emu.shutdown().await;
+}

@@ -173,7 +173,10 @@ impl NativeWrapper {
         let tick = std::time::Duration::from_millis(100);
         let mut keyboard = None;
         let joined = loop {
-            let waited = py.detach(|| runtime().block_on(tokio::time::timeout(tick, &mut handle)));
+            // The timer is made inside the runtime (it needs its reactor).
+            let waited = py.detach(|| {
+                runtime().block_on(async { tokio::time::timeout(tick, &mut handle).await })
+            });
             if let Ok(joined) = waited {
                 break joined;
             }
