@@ -1,5 +1,5 @@
 //! [`ZerobusWrapper::send_all`]: the one bounded sender of many batches, used by INSERT,
-//! COPY, `zerobus-sql copy`, dead-letter replay and Python's Table/stream input.
+//! COPY, `zerobus-sql copy` and Python's Table/stream input.
 //!
 //! At most [`MAX_IN_FLIGHT`] batches are in flight. A slot is free before the next batch
 //! is pulled, so no batch is ever taken from the input and then dropped. After the first
