@@ -352,16 +352,11 @@ fn a_bad_copy_target_is_an_error_not_a_panic() {
     );
 }
 
-/// Ctrl-C during a long INSERT: the statement stops, its batches in flight settle, the
-/// account is printed, the exit status is non-zero, and what it says was acknowledged is
-/// what landed.
-#[test]
-fn ctrl_c_stops_an_insert_and_reports_what_landed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("warehouse");
+/// zerobus-sql running an INSERT of 50M generated rows (minutes), 4 s after its start.
+fn long_insert(warehouse: &Path) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
         .arg("--warehouse")
-        .arg(&dir)
+        .arg(warehouse)
         .args(["--format", "csv", "--quiet"])
         .args([
             "-c",
@@ -375,6 +370,17 @@ fn ctrl_c_stops_an_insert_and_reports_what_landed() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(4));
+    child
+}
+
+/// Ctrl-C during a long INSERT: the statement stops, its batches in flight settle, the
+/// account is printed, the exit status is non-zero, and what it says was acknowledged is
+/// what landed.
+#[test]
+fn ctrl_c_stops_an_insert_and_reports_what_landed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("warehouse");
+    let child = long_insert(&dir);
     let started = std::time::Instant::now();
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -461,35 +467,66 @@ fn backslash_d_lists_tables_in_the_interactive_shell() {
     );
 }
 
-/// A second Ctrl-C exits at once (status 130), without waiting for the load to settle.
+/// A second Ctrl-C exits at once (status 130), without waiting for the load to settle:
+/// against the emulator program with acknowledgements 3 s late, so that settling is slow.
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
+    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+    // target/<profile>/deps/cli-… → target/<profile>/zerobus-emulator
+    let emulator_bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("zerobus-emulator");
+    let mut emulator = Command::new(emulator_bin)
         .arg("--warehouse")
         .arg(tmp.path().join("warehouse"))
-        .args(["--quiet"])
         .args([
-            "-c",
-            "CREATE TABLE zerobus.main.default.t (id BIGINT NOT NULL)",
+            "--table",
+            "main.default.t:id BIGINT NOT NULL",
+            "--ack-delay-ms",
+            "3000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the emulator program (cargo build --workspace --bins)");
+    let mut ready = String::new();
+    std::io::BufReader::new(emulator.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    let url = |key: &str| {
+        ready
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {ready}"))
+            .to_string()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .args(["--quiet", "--endpoint", &url("grpc="), "--unity-catalog-url", &url("http=")])
+        .args(["--client-id", "local", "--client-secret", "local-secret"])
+        .args([
             "-c",
             "INSERT INTO zerobus.main.default.t SELECT value AS id FROM generate_series(1, 50000000)",
         ])
-        .env_remove("ZEROBUS_ENDPOINT")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::thread::sleep(std::time::Duration::from_secs(2));
     for _ in 0..2 {
         let sent = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
     let out = child.wait_with_output().unwrap();
+    let _ = emulator.kill();
+    let _ = emulator.wait();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted twice"), "{err}");
