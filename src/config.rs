@@ -95,7 +95,17 @@ pub struct WrapperConfig {
     /// How long the stream waits for an acknowledgement before it counts as broken (the
     /// batch is then retried on a new stream). `None`: the SDK's default, 60 s.
     pub ack_timeout_ms: Option<u64>,
+    /// Most streams (lanes) the wrapper opens to the table at once. Each stream is capped
+    /// by the service (100,000 records/s); lanes open while the open ones have a backlog
+    /// and close after [`crate::wrapper::LANE_IDLE`] without work. 1 keeps every row in
+    /// one stream, in order. Default [`DEFAULT_MAX_STREAMS`].
+    pub max_streams: usize,
 }
+
+/// Default of [`WrapperConfig::max_streams`].
+pub const DEFAULT_MAX_STREAMS: usize = 16;
+/// Largest [`WrapperConfig::max_streams`] accepted.
+pub const MAX_STREAMS_LIMIT: usize = 256;
 
 impl fmt::Debug for WrapperConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,7 +144,20 @@ impl fmt::Debug for WrapperConfig {
             .field("schema_source", &self.schema_source)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("ack_timeout_ms", &self.ack_timeout_ms)
+            .field("max_streams", &self.max_streams)
             .finish()
+    }
+}
+
+/// `ZEROBUS_MAX_STREAMS`, if set: a number of streams.
+pub fn max_streams_from_env() -> Result<Option<usize>> {
+    match std::env::var("ZEROBUS_MAX_STREAMS") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+            ZerobusError::Configuration(format!(
+                "ZEROBUS_MAX_STREAMS '{v}' is not a number of streams"
+            ))
+        }),
+        _ => Ok(None),
     }
 }
 
@@ -170,12 +193,13 @@ impl WrapperConfig {
                 schema_source: SchemaSource::UnityCatalog,
                 allow_plaintext: false,
                 ack_timeout_ms: None,
+                max_streams: DEFAULT_MAX_STREAMS,
             },
         }
     }
 
-    /// From `ZEROBUS_ENDPOINT`, `DATABRICKS_HOST` (the UC URL), `DATABRICKS_CLIENT_ID`
-    /// and `DATABRICKS_CLIENT_SECRET`.
+    /// From `ZEROBUS_ENDPOINT`, `DATABRICKS_HOST` (the UC URL), `DATABRICKS_CLIENT_ID`,
+    /// `DATABRICKS_CLIENT_SECRET` and, if set, `ZEROBUS_MAX_STREAMS`.
     pub fn from_env(table_name: impl Into<String>) -> Result<WrapperConfig> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var("ZEROBUS_ENDPOINT").ok_or_else(|| {
@@ -196,6 +220,9 @@ impl WrapperConfig {
         }
         if let Some(s) = var("DATABRICKS_CLIENT_SECRET") {
             b = b.client_secret(s);
+        }
+        if let Some(n) = max_streams_from_env()? {
+            b = b.max_streams(n);
         }
         b.build()
     }
@@ -275,6 +302,15 @@ impl WrapperConfig {
         }
         if self.debug_max_file_size == Some(0) {
             return bad("debug_max_file_size", "must be above 0".into());
+        }
+        if !(1..=MAX_STREAMS_LIMIT).contains(&self.max_streams) {
+            return bad(
+                "max_streams",
+                format!(
+                    "{} is not between 1 and {MAX_STREAMS_LIMIT}",
+                    self.max_streams
+                ),
+            );
         }
         if self.ack_timeout_ms == Some(0) {
             return bad("ack_timeout_ms", "must be above 0".into());
@@ -413,6 +449,8 @@ impl WrapperConfigBuilder {
         allow_plaintext: bool => |v| v);
     setter!(/// Acknowledgement timeout of the stream.
         ack_timeout_ms: u64 => Some);
+    setter!(/// Most streams open to the table at once.
+        max_streams: usize => |v| v);
 
     /// Validate and return the configuration (the UC URL stored with its scheme).
     pub fn build(mut self) -> Result<WrapperConfig> {

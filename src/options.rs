@@ -25,6 +25,10 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
     ("retry_base_delay_ms", "base of the exponential backoff"),
     ("retry_max_delay_ms", "cap of the exponential backoff"),
     ("ack_timeout_ms", "how long an acknowledgement may take"),
+    (
+        "max_streams",
+        "most streams open to the table at once (each is capped by the service)",
+    ),
     ("dead_letter_dir", "directory of dead-letter files"),
     ("debug_enabled", "write debug files (true/false)"),
     ("debug_output_dir", "directory of debug files"),
@@ -95,6 +99,7 @@ pub fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Resul
         "retry_base_delay_ms" => config.retry_base_delay_ms = parse(key, value, "a number")?,
         "retry_max_delay_ms" => config.retry_max_delay_ms = parse(key, value, "a number")?,
         "ack_timeout_ms" => config.ack_timeout_ms = Some(parse(key, value, "a number")?),
+        "max_streams" => config.max_streams = parse(key, value, "a number of streams")?,
         "dead_letter_dir" => config.dead_letter_dir = Some(PathBuf::from(value)),
         "debug_enabled" => config.debug_enabled = parse_bool(key, value)?,
         "debug_output_dir" => config.debug_output_dir = Some(PathBuf::from(value)),

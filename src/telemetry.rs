@@ -398,6 +398,7 @@ pub(crate) struct Instruments {
     pub send_duration: Histogram<f64>,
     pub rows_in_flight: UpDownCounter<i64>,
     pub streams_created: Counter<u64>,
+    pub streams_open: UpDownCounter<i64>,
     pub rows_dead_lettered: Counter<u64>,
 }
 
@@ -545,6 +546,11 @@ impl Pipeline {
                 .u64_counter("zerobus.streams.created")
                 .with_unit("{stream}")
                 .with_description("Zerobus streams opened (first and re-created)")
+                .build(),
+            streams_open: meter
+                .i64_up_down_counter("zerobus.streams.open")
+                .with_unit("{stream}")
+                .with_description("Zerobus streams (lanes) open now")
                 .build(),
             rows_dead_lettered: rows(
                 "zerobus.rows.dead_lettered",

@@ -143,6 +143,7 @@ async fn grpc_export_counts_every_row_and_traces_every_step() {
     assert_eq!(collector.sum("zerobus.batches.sent", &t), Some(3));
     assert_eq!(collector.sum("zerobus.bytes.sent", &t), Some(bytes));
     assert_eq!(collector.sum("zerobus.streams.created", &t), Some(1));
+    assert_eq!(collector.sum("zerobus.streams.open", &t), Some(0));
     assert_eq!(collector.sum("zerobus.rows.in_flight", &t), Some(0));
     assert_eq!(
         collector.sum(
@@ -308,7 +309,11 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
     assert_eq!(collector.sum("zerobus.rows.acknowledged", &t), Some(n));
     assert_eq!(collector.sum("zerobus.rows.sent", &t), Some(n));
     assert_eq!(collector.sum("zerobus.batches.sent", &t), Some(n / 500 + 1));
-    assert_eq!(collector.sum("zerobus.streams.created", &t), Some(1));
+    // The INSERT's lanes: as many streams created as the emulator saw, none left open.
+    let opened = emu.stats()[table].streams_opened as i64;
+    assert!(opened >= 1);
+    assert_eq!(collector.sum("zerobus.streams.created", &t), Some(opened));
+    assert_eq!(collector.sum("zerobus.streams.open", &t), Some(0));
     assert_eq!(
         collector.sum(
             "zerobus.retries",
@@ -335,6 +340,7 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
         "zerobus.send.duration",
         "zerobus.rows.in_flight",
         "zerobus.streams.created",
+        "zerobus.streams.open",
         "zerobus.rows.dead_lettered",
     ] {
         assert!(collector.metric_names().contains(name), "{name} missing");

@@ -34,6 +34,7 @@ use crate::auth::{Authority, TokenRejection};
 use crate::catalog::{parse_table_name, Catalog, Table, MAX_COLUMNS};
 use crate::cells::Cell;
 use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
+use crate::quota::{Pacer, Stats, StreamQuota, TableCounters};
 use crate::Faults;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub max_stream_duration: Duration,
     pub shutdown: watch::Receiver<bool>,
     pub streams_opened: Arc<AtomicU64>,
+    pub quota: StreamQuota,
+    pub stats: Arc<Stats>,
 }
 
 /// The gRPC service object.
@@ -151,10 +154,11 @@ enum AckEvent {
     /// Acknowledge `offset` once the commit behind `done` is durable.
     Commit {
         offset: i64,
+        size: (u64, u64),
         done: oneshot::Receiver<Result<u64, String>>,
     },
     /// Acknowledge `offset` at once (discard mode).
-    Ready { offset: i64 },
+    Ready { offset: i64, size: (u64, u64) },
     /// After everything before it is acknowledged, end the stream with this status.
     Fail(Status),
     /// After everything before it is acknowledged, end the stream cleanly.
@@ -266,6 +270,8 @@ impl Session {
             Err(status) => return self.fail(status).await,
         };
         let n = self.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
+        let open = self.shared.stats.open(&table.full_name);
+        let mut pacer = Pacer::new(self.shared.quota);
         let stream_id = format!("emu-{:016x}-{n}", rand::random::<u64>());
         tracing::info!(table = %table.full_name, %stream_id, "stream created");
         let created = response(ResponsePayload::CreateStreamResponse(
@@ -282,6 +288,7 @@ impl Session {
             ack_rx,
             self.tx.clone(),
             self.shared.faults.ack_delay,
+            open.0.clone(),
         ));
         let mut shutdown = self.shared.shutdown.clone();
         let max_deadline = Instant::now() + self.shared.max_stream_duration;
@@ -354,10 +361,15 @@ impl Session {
                         }
                     };
                     records += rows.len as u64;
+                    let size = (rows.len as u64, rows.bytes as u64);
+                    // The quota: this request is taken once the stream's earlier ones and
+                    // this one fit it; until then nothing more is read from the stream.
+                    let waited = pacer.take(size.0, size.1).await;
+                    open.counters().paced(waited);
                     let event = match rows.rows {
-                        None => AckEvent::Ready { offset },
+                        None => AckEvent::Ready { offset, size },
                         Some(rows) => match table.writer.submit(rows).await {
-                            Ok(done) => AckEvent::Commit { offset, done },
+                            Ok(done) => AckEvent::Commit { offset, size, done },
                             Err(e) => AckEvent::Fail(Status::not_found(format!("table '{}': {e}", table.full_name))),
                         },
                     };
@@ -380,6 +392,7 @@ impl Session {
         }
         drop(ack_tx);
         let _ = acker.await;
+        drop(open);
         tracing::info!(%stream_id, records, "stream ended");
     }
 
@@ -440,7 +453,7 @@ impl Session {
             }
         }
         let discard = self.shared.discard;
-        match (decoder, payload) {
+        let decoded = match (decoder, payload) {
             (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => Ok(
                 Decoded::from_iter(discard, [bytes].iter(), |b| plan.decode(b))
                     .map_err(|(i, e)| refuse(i, e))?,
@@ -467,7 +480,8 @@ impl Session {
             (Decoder::Json, _) => Err(Status::invalid_argument(format!(
                 "request offset {offset}: this stream was created for JSON records"
             ))),
-        }
+        };
+        decoded.map(|d| Decoded { bytes: total, ..d })
     }
 }
 
@@ -480,6 +494,7 @@ enum Payload {
 struct Decoded {
     rows: Option<Vec<Vec<Cell>>>,
     len: usize,
+    bytes: usize,
 }
 
 trait RecordLen {
@@ -515,7 +530,11 @@ impl Decoded {
                     ));
                 }
             }
-            return Ok(Decoded { rows: None, len });
+            return Ok(Decoded {
+                rows: None,
+                len,
+                bytes: 0,
+            });
         }
         let mut rows = Vec::with_capacity(len);
         for (i, r) in records.enumerate() {
@@ -524,12 +543,18 @@ impl Decoded {
         Ok(Decoded {
             rows: Some(rows),
             len,
+            bytes: 0,
         })
     }
 }
 
 /// Send acknowledgements in offset order, each after its commit is durable.
-async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, delay: Duration) {
+async fn acknowledge(
+    mut events: mpsc::UnboundedReceiver<AckEvent>,
+    tx: Outbox,
+    delay: Duration,
+    counters: Arc<TableCounters>,
+) {
     let ack = |offset: i64| {
         Ok(response(ResponsePayload::IngestRecordResponse(
             IngestRecordResponse {
@@ -539,7 +564,7 @@ async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, 
     };
     while let Some(event) = events.recv().await {
         match event {
-            AckEvent::Commit { offset, done } => match done.await {
+            AckEvent::Commit { offset, size, done } => match done.await {
                 Ok(Ok(_version)) => {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
@@ -547,6 +572,7 @@ async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, 
                     if tx.send(ack(offset)).await.is_err() {
                         return;
                     }
+                    counters.acknowledged(size.0, size.1);
                 }
                 Ok(Err(e)) => {
                     let _ = tx
@@ -561,13 +587,14 @@ async fn acknowledge(mut events: mpsc::UnboundedReceiver<AckEvent>, tx: Outbox, 
                     return;
                 }
             },
-            AckEvent::Ready { offset } => {
+            AckEvent::Ready { offset, size } => {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
                 if tx.send(ack(offset)).await.is_err() {
                     return;
                 }
+                counters.acknowledged(size.0, size.1);
             }
             AckEvent::Fail(status) => {
                 tracing::info!(code = ?status.code(), message = status.message(), "ending stream with an error");

@@ -22,6 +22,7 @@ use crate::types::{UcField, UcType};
 pub(crate) struct HttpState {
     pub catalog: Arc<Catalog>,
     pub authority: Authority,
+    pub stats: Arc<crate::quota::Stats>,
 }
 
 type Shared = State<Arc<HttpState>>;
@@ -30,6 +31,7 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/oidc/v1/token", post(token))
         .route(INFO_PATH, get(info))
+        .route(STATS_PATH, get(stats))
         .route(
             "/api/2.1/unity-catalog/tables",
             post(create_table).get(list_tables),
@@ -48,6 +50,14 @@ pub const INFO_PATH: &str = "/zerobus-emulator/v1/info";
 async fn info() -> Response {
     Json(json!({"service": "zerobus-emulator", "version": env!("CARGO_PKG_VERSION")}))
         .into_response()
+}
+
+/// Per-table figures of the streams: opened, open, records and bytes acknowledged, seconds
+/// paced by the quota. `{"tables": {"main.default.t": {...}}}`.
+pub const STATS_PATH: &str = "/zerobus-emulator/v1/stats";
+
+async fn stats(State(state): Shared) -> Response {
+    Json(json!({"tables": state.stats.snapshot()})).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

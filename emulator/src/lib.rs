@@ -28,6 +28,7 @@ pub mod cells;
 pub mod decode;
 mod grpc;
 mod http;
+pub mod quota;
 pub mod storage;
 pub mod types;
 
@@ -45,6 +46,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Authority;
 use crate::catalog::Catalog;
+pub use crate::quota::{StreamQuota, TableStats};
 use crate::types::{parse_columns, UcField};
 
 /// Largest gRPC message the service accepts (a batch of records).
@@ -118,8 +120,11 @@ pub struct EmulatorConfig {
     pub max_stream_duration: Duration,
     /// Faults to inject.
     pub faults: Faults,
-    /// Acknowledge without decoding or writing (for client benchmarks).
+    /// Acknowledge without decoding or writing (for client benchmarks). The quotas
+    /// still apply unless turned off.
     pub discard: bool,
+    /// Per-stream quotas, enforced by pacing; the service's by default.
+    pub stream_quota: StreamQuota,
 }
 
 /// Default OAuth client id.
@@ -129,7 +134,8 @@ pub const DEFAULT_CLIENT_SECRET: &str = "local-secret";
 
 impl EmulatorConfig {
     /// Defaults: loopback on free ports, client `local`/`local-secret`, token TTL 1 h,
-    /// commits every 50 ms, streams closed after 15 minutes, no faults.
+    /// commits every 50 ms, streams closed after 15 minutes, no faults, the service's
+    /// per-stream quotas (100,000 records/s, 100 MB/s).
     pub fn new(warehouse: impl Into<PathBuf>) -> Self {
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         EmulatorConfig {
@@ -144,6 +150,7 @@ impl EmulatorConfig {
             max_stream_duration: Duration::from_secs(15 * 60),
             faults: Faults::default(),
             discard: false,
+            stream_quota: StreamQuota::SERVICE,
         }
     }
 
@@ -168,6 +175,12 @@ impl EmulatorConfig {
     /// Acknowledge without writing.
     pub fn with_discard(mut self, discard: bool) -> Self {
         self.discard = discard;
+        self
+    }
+
+    /// Set the per-stream quotas ([`StreamQuota::OFF`] for none).
+    pub fn with_stream_quota(mut self, quota: StreamQuota) -> Self {
+        self.stream_quota = quota;
         self
     }
 
@@ -235,6 +248,7 @@ pub struct EmulatorHandle {
     client_secret: String,
     catalog: Arc<Catalog>,
     streams_opened: Arc<AtomicU64>,
+    stats: Arc<quota::Stats>,
     shutdown: watch::Sender<bool>,
     grpc_task: JoinHandle<()>,
     http_task: JoinHandle<()>,
@@ -311,6 +325,7 @@ impl Emulator {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let streams_opened = Arc::new(AtomicU64::new(0));
+        let stats = Arc::new(quota::Stats::default());
         let service = grpc::ZerobusService {
             shared: Arc::new(grpc::Shared {
                 catalog: catalog.clone(),
@@ -320,6 +335,8 @@ impl Emulator {
                 max_stream_duration: config.max_stream_duration,
                 shutdown: shutdown_rx.clone(),
                 streams_opened: streams_opened.clone(),
+                quota: config.stream_quota,
+                stats: stats.clone(),
             }),
         };
         let server = ZerobusServer::new(service)
@@ -344,6 +361,7 @@ impl Emulator {
         let router = http::router(Arc::new(http::HttpState {
             catalog: catalog.clone(),
             authority,
+            stats: stats.clone(),
         }));
         let mut http_stop = shutdown_rx;
         let http_task = tokio::spawn(async move {
@@ -356,7 +374,9 @@ impl Emulator {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        tracing::info!(%grpc_addr, %http_addr, warehouse = %warehouse.display(), discard = config.discard, "Zerobus emulator ready");
+        tracing::info!(%grpc_addr, %http_addr, warehouse = %warehouse.display(), discard = config.discard,
+            records_per_sec = config.stream_quota.records_per_sec, bytes_per_sec = config.stream_quota.bytes_per_sec,
+            "Zerobus emulator ready");
         Ok(EmulatorHandle {
             grpc_addr,
             http_addr,
@@ -365,6 +385,7 @@ impl Emulator {
             client_secret: config.client_secret,
             catalog,
             streams_opened,
+            stats,
             shutdown,
             grpc_task,
             http_task,
@@ -427,6 +448,12 @@ impl EmulatorHandle {
     pub fn streams_opened(&self) -> u64 {
         self.streams_opened
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The figures of every table that has had a stream (what
+    /// `GET /zerobus-emulator/v1/stats` shows), by lower-case full name.
+    pub fn stats(&self) -> std::collections::BTreeMap<String, TableStats> {
+        self.stats.snapshot()
     }
 
     /// Directory of a table's Delta table, if it exists.

@@ -117,6 +117,10 @@ class ZerobusWrapper:
         allow_plaintext: Allow ``http://`` to a host that is not loopback.
         ack_timeout_ms: How long to wait for an acknowledgement before the stream counts
             as broken and the batch is retried on a new one (default: the SDK's 60 s).
+        max_streams: Most streams (lanes) open to the table at once (default 16). The
+            service caps each stream (100,000 records/s); a table or stream of batches
+            opens another lane while the open ones have a backlog. Order is kept within
+            a lane only; ``max_streams=1`` keeps every row in order.
 
     Raises:
         ConfigurationError: If the configuration is invalid (the message names the field).
@@ -142,6 +146,7 @@ class ZerobusWrapper:
         dead_letter_dir: Optional[PathLike] = None,
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
+        max_streams: int = 16,
     ) -> None:
         self._native = _native.NativeWrapper(
             endpoint,
@@ -161,6 +166,7 @@ class ZerobusWrapper:
             dead_letter_dir=None if dead_letter_dir is None else os.fspath(dead_letter_dir),
             allow_plaintext=allow_plaintext,
             ack_timeout_ms=ack_timeout_ms,
+            max_streams=max_streams,
         )
 
     @property
@@ -175,7 +181,8 @@ class ZerobusWrapper:
 
     async def send_batch(self, batch: Any) -> TransmissionResult:
         """Send Arrow data: a record batch, or a table or stream (sent batch by batch,
-        never concatenated, at most 16 batches in flight).
+        never concatenated, at most ``max(16, 2 * max_streams + 2)`` batches in flight,
+        spread over the lanes).
 
         Returns:
             TransmissionResult once every row is durably acknowledged.

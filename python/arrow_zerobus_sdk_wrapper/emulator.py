@@ -9,6 +9,7 @@ rows in real Delta tables, so everything can be tried with no Databricks account
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Any, Optional, Union
@@ -64,6 +65,12 @@ class Emulator:
         """Streams opened since start (reconnections included)."""
         return self._native.streams_opened()
 
+    def stats(self) -> dict:
+        """Per-table figures, as ``GET /zerobus-emulator/v1/stats`` shows them:
+        ``{"tables": {"main.default.t": {"streams_opened", "streams_open",
+        "records_acknowledged", "bytes_acknowledged", "seconds_paced"}}}``."""
+        return json.loads(self._native.stats_json())
+
     def connection(self) -> dict:
         """The keyword arguments that point a ZerobusWrapper or ZerobusCatalog here."""
         return dict(
@@ -102,6 +109,8 @@ def start(
     discard: bool = False,
     close_stream_after_records: Optional[int] = None,
     unavailable_rate: float = 0.0,
+    stream_max_records_per_sec: int = 100_000,
+    stream_max_bytes_per_sec: int = 100_000_000,
 ) -> Emulator:
     """Start an emulator in this process.
 
@@ -116,6 +125,10 @@ def start(
         discard: Acknowledge records without writing them (to measure clients).
         close_stream_after_records: Fault: close each stream after this many records.
         unavailable_rate: Fault: answer this share of requests with UNAVAILABLE.
+        stream_max_records_per_sec: The service's per-stream quota of records per second
+            (0: none), enforced by pacing: acknowledgements come later, nothing is
+            refused. Each ZerobusWrapper opens more streams as they fill.
+        stream_max_bytes_per_sec: The per-stream quota of record bytes per second.
     """
     if warehouse is None:
         warehouse = tempfile.mkdtemp(prefix="zerobus-warehouse-")
@@ -128,5 +141,7 @@ def start(
         discard=discard,
         close_stream_after_records=close_stream_after_records,
         unavailable_rate=unavailable_rate,
+        stream_max_records_per_sec=stream_max_records_per_sec,
+        stream_max_bytes_per_sec=stream_max_bytes_per_sec,
     )
     return Emulator(native)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow_zerobus_sdk_wrapper::datafusion::{
     create_zerobus_table, fold_zerobus_names, register, send_stream, statement_sql,
 };
-use arrow_zerobus_sdk_wrapper::wrapper::Interrupt;
+use arrow_zerobus_sdk_wrapper::wrapper::{Interrupt, LoadProgress, LoadWatch};
 use arrow_zerobus_sdk_wrapper::WrapperConfig;
 use arrow_zerobus_sdk_wrapper::ZerobusWrapper;
 use async_trait::async_trait;
@@ -67,6 +67,11 @@ struct Args {
     /// and OTEL_SERVICE_NAME variables).
     #[arg(long, env = "ZEROBUS_OTEL")]
     otel: bool,
+    /// Most streams one table's load opens at once (each stream is capped by the service;
+    /// lanes open while the open ones have a backlog). OPTIONS ('max_streams' 'N') sets it
+    /// per table.
+    #[arg(long, env = "ZEROBUS_MAX_STREAMS", default_value_t = arrow_zerobus_sdk_wrapper::config::DEFAULT_MAX_STREAMS)]
+    max_streams: usize,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -121,6 +126,8 @@ struct Shell {
     ctx: SessionContext,
     /// Set by Ctrl-C; cleared before each statement.
     interrupt: Interrupt,
+    /// Where the running statement's loads stand.
+    board: Board,
     /// The connection every Zerobus table uses.
     template: WrapperConfig,
     catalog: String,
@@ -171,6 +178,10 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     };
     let mut template = template;
     template.observability_enabled = args.otel;
+    template.max_streams = args.max_streams;
+    template
+        .validate()
+        .map_err(|e| format!("--max-streams: {e}"))?;
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
     // Ctrl-C: the first stops the running load (its batches in flight settle and it reports
     // what landed), a second exits at once. Every Zerobus INSERT/COPY of the session obeys
@@ -190,17 +201,21 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             signal.set();
         }
     });
+    // Every Zerobus INSERT/COPY reports to the board: a live line on a terminal, a summary.
+    let board = Board::new(args.quiet);
     // information_schema on, so that `\d` (SHOW TABLES) works as in datafusion-cli.
     let ctx = SessionContext::new_with_config(
         datafusion::prelude::SessionConfig::new()
             .with_information_schema(true)
-            .with_extension(Arc::new(interrupt.clone())),
+            .with_extension(Arc::new(interrupt.clone()))
+            .with_extension(Arc::new(board.watch())),
     )
     .enable_url_table();
     register(&ctx, &args.catalog, template.clone());
     let mut shell = Shell {
         ctx,
         interrupt: interrupt.clone(),
+        board: board.clone(),
         template,
         catalog: args.catalog.clone(),
         emulator,
@@ -218,14 +233,14 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     shell.refresh_local_tables();
     let mut result = Ok(());
     if let Some(Action::Copy { file, table }) = &args.action {
-        result = guarded(&interrupt, shell.copy(file, table))
+        result = guarded(&interrupt, &board, shell.copy(file, table))
             .await
             .map_err(|e| e.to_string());
     } else if let Some(Action::Replay { paths }) = &args.action {
         result = shell.replay(paths).await;
     } else if !args.commands.is_empty() || !args.files.is_empty() {
         for c in &args.commands {
-            if let Err(e) = guarded(&interrupt, shell.run_text(c)).await {
+            if let Err(e) = guarded(&interrupt, &board, shell.run_text(c)).await {
                 result = Err(e.to_string());
                 break;
             }
@@ -234,7 +249,7 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             for f in &args.files {
                 let text = std::fs::read_to_string(f)
                     .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                if let Err(e) = guarded(&interrupt, shell.run_text(&text)).await {
+                if let Err(e) = guarded(&interrupt, &board, shell.run_text(&text)).await {
                     result = Err(format!("{}: {e}", f.display()));
                     break;
                 }
@@ -266,20 +281,36 @@ impl Shell {
             .await?
             .execute_stream()
             .await?;
-        let bar = indicatif::ProgressBar::new_spinner();
+        // A Parquet file says how many rows it holds: then a bar with percent and ETA.
+        let bar = match parquet_rows(file) {
+            Some(total) => {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {percent:>3}% {pos}/{len} rows acknowledged, {msg}, ETA {eta}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            }
+            None => indicatif::ProgressBar::new_spinner(),
+        };
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         let started = std::time::Instant::now();
         let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
         let shown = bar.clone();
+        let most_streams = std::sync::atomic::AtomicUsize::new(0);
         let sent = send_stream(
             &wrapper,
             stream,
-            &move |p| {
+            &|p| {
+                most_streams.fetch_max(p.streams_open, std::sync::atomic::Ordering::Relaxed);
+                shown.set_position(p.rows_acknowledged);
                 shown.set_message(format!(
-                    "{} rows read, {} acknowledged, {:.0} rows/s",
+                    "{} rows read, {} acknowledged, {:.0} rows/s, {} streams open",
                     p.rows_read,
                     p.rows_acknowledged,
-                    rate(p.rows_acknowledged)
+                    rate(p.rows_acknowledged),
+                    p.streams_open
                 ));
             },
             Some(&self.interrupt),
@@ -290,10 +321,11 @@ impl Shell {
         let acked = sent?;
         closed.map_err(|e| DataFusionError::Plan(e.to_string()))?;
         println!(
-            "copied {acked} rows from {} into {table} in {:.2} s ({:.0} rows/s)",
+            "copied {acked} rows from {} into {table} in {:.2} s ({:.0} rows/s, up to {} streams)",
             file.display(),
             started.elapsed().as_secs_f64(),
-            rate(acked)
+            rate(acked),
+            most_streams.load(std::sync::atomic::Ordering::Relaxed)
         );
         Ok(())
     }
@@ -479,7 +511,8 @@ impl Shell {
                     if trimmed.ends_with(';') {
                         let _ = rl.add_history_entry(buffer.trim());
                         let interrupt = self.interrupt.clone();
-                        if let Err(e) = guarded(&interrupt, self.run_text(&buffer)).await {
+                        let board = self.board.clone();
+                        if let Err(e) = guarded(&interrupt, &board, self.run_text(&buffer)).await {
                             eprintln!("{e}");
                         }
                         buffer.clear();
@@ -543,13 +576,144 @@ fn planned_here(statement: &DFStatement) -> bool {
 /// How long an interrupted statement may take to settle its batches in flight and report.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Run `statement`; once `interrupt` is set, give it [`SETTLE`] to stop and report (a
-/// Zerobus load returns its account), then give up on it.
+/// Rows of a Parquet file, from its footer; `None` for other files or an unreadable one.
+fn parquet_rows(file: &Path) -> Option<u64> {
+    use datafusion::parquet::file::reader::FileReader;
+    let is_parquet = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !is_parquet {
+        return None;
+    }
+    let f = std::fs::File::open(file).ok()?;
+    let reader = datafusion::parquet::file::serialized_reader::SerializedFileReader::new(f).ok()?;
+    u64::try_from(reader.metadata().file_metadata().num_rows()).ok()
+}
+
+/// The Zerobus loads of the running statement: each table's latest progress, drawn as a
+/// live line on stderr when it is a terminal, and summed up when the statement ends.
+#[derive(Clone)]
+struct Board {
+    state: Arc<std::sync::Mutex<BoardState>>,
+    quiet: bool,
+}
+
+#[derive(Default)]
+struct BoardState {
+    /// (table, latest progress, most streams seen open)
+    loads: Vec<(String, LoadProgress, usize)>,
+    started: Option<std::time::Instant>,
+}
+
+impl Board {
+    fn new(quiet: bool) -> Board {
+        Board {
+            state: Arc::default(),
+            quiet,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session-config extension the Zerobus sink reports to.
+    fn watch(&self) -> LoadWatch {
+        let board = self.clone();
+        LoadWatch::new(move |table, p| {
+            let mut st = board.lock();
+            match st.loads.iter_mut().find(|(t, _, _)| t == table) {
+                Some(entry) => {
+                    entry.1 = p;
+                    entry.2 = entry.2.max(p.streams_open);
+                }
+                None => st.loads.push((table.to_string(), p, p.streams_open)),
+            }
+        })
+    }
+
+    fn start(&self) {
+        let mut st = self.lock();
+        st.loads.clear();
+        st.started = Some(std::time::Instant::now());
+    }
+
+    /// One line: every table's rows read and acknowledged, rate and streams open.
+    fn line(&self, summary: bool) -> Option<String> {
+        let st = self.lock();
+        let secs = st.started?.elapsed().as_secs_f64().max(1e-3);
+        let parts: Vec<String> = st
+            .loads
+            .iter()
+            .map(|(table, p, most)| {
+                let rate = p.rows_acknowledged as f64 / secs;
+                if summary {
+                    format!(
+                        "{table}: {} rows acknowledged of {} read in {secs:.2} s ({rate:.0} rows/s, up to {most} streams)",
+                        p.rows_acknowledged, p.rows_read
+                    )
+                } else {
+                    format!(
+                        "{table}: {} rows read, {} acknowledged, {rate:.0} rows/s, {} streams open",
+                        p.rows_read, p.rows_acknowledged, p.streams_open
+                    )
+                }
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// Draw the live line until the returned bar is finished (nothing is drawn when stderr
+    /// is not a terminal).
+    fn show(&self) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+        let bar = indicatif::ProgressBar::new_spinner();
+        let shown = bar.clone();
+        let board = self.clone();
+        let ticker = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                if let Some(line) = board.line(false) {
+                    shown.set_message(line);
+                    shown.tick();
+                }
+            }
+        });
+        (bar, ticker)
+    }
+
+    fn finish(&self, bar: indicatif::ProgressBar, ticker: tokio::task::JoinHandle<()>) {
+        ticker.abort();
+        bar.finish_and_clear();
+        if !self.quiet {
+            if let Some(line) = self.line(true) {
+                eprintln!("zerobus: {line}");
+            }
+        }
+        self.lock().started = None;
+    }
+}
+
+/// Run `statement` with the live progress line of its loads; once `interrupt` is set, give
+/// it [`SETTLE`] to stop and report (a Zerobus load returns its account), then give up on it.
 async fn guarded<T>(
     interrupt: &Interrupt,
+    board: &Board,
     statement: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     interrupt.clear();
+    board.start();
+    let (bar, ticker) = board.show();
+    let result = settled(interrupt, statement).await;
+    board.finish(bar, ticker);
+    result
+}
+
+/// `statement`, stopped as [`guarded`] says.
+async fn settled<T>(
+    interrupt: &Interrupt,
+    statement: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     tokio::pin!(statement);
     let result = tokio::select! {
         r = &mut statement => r,

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::df_error;
 use crate::config::WrapperConfig;
 use crate::telemetry::{end_span, in_context};
-use crate::wrapper::{Interrupt, Progress, ZerobusWrapper};
+use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
 
 /// Writes query output into one Zerobus table.
 pub struct ZerobusSink {
@@ -63,12 +63,19 @@ impl DataSink for ZerobusSink {
         context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let interrupt = context.session_config().get_extension::<Interrupt>();
+        let watch = context.session_config().get_extension::<LoadWatch>();
+        let table = self.config.table_name.clone();
+        let report = move |p: LoadProgress| {
+            if let Some(w) = &watch {
+                w.report(&table, p);
+            }
+        };
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
         let cx = wrapper.start_span("zerobus.insert", vec![]);
         let sent = in_context(
             cx.as_ref(),
-            send_stream(&wrapper, data, &|_| {}, interrupt.as_deref()),
+            send_stream(&wrapper, data, &report, interrupt.as_deref()),
         )
         .instrument(span)
         .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
+use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota};
 
 use super::block_on;
 use super::runtime;
@@ -48,7 +48,8 @@ impl NativeEmulator {
     #[new]
     #[pyo3(signature = (warehouse, *, host="127.0.0.1", grpc_port=0, http_port=0,
         token_ttl_secs=None, discard=false, close_stream_after_records=None,
-        unavailable_rate=0.0))]
+        unavailable_rate=0.0, stream_max_records_per_sec=StreamQuota::SERVICE.records_per_sec,
+        stream_max_bytes_per_sec=StreamQuota::SERVICE.bytes_per_sec))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -60,6 +61,8 @@ impl NativeEmulator {
         discard: bool,
         close_stream_after_records: Option<u64>,
         unavailable_rate: f64,
+        stream_max_records_per_sec: u64,
+        stream_max_bytes_per_sec: u64,
     ) -> PyResult<Self> {
         let ip: std::net::IpAddr = host
             .parse()
@@ -68,6 +71,10 @@ impl NativeEmulator {
             .with_grpc_addr(SocketAddr::new(ip, grpc_port))
             .with_http_addr(SocketAddr::new(ip, http_port))
             .with_discard(discard)
+            .with_stream_quota(StreamQuota {
+                records_per_sec: stream_max_records_per_sec,
+                bytes_per_sec: stream_max_bytes_per_sec,
+            })
             .with_faults(Faults {
                 close_stream_after_records,
                 unavailable_rate,
@@ -122,6 +129,12 @@ impl NativeEmulator {
     /// Streams opened since start (reconnections included).
     fn streams_opened(&self) -> PyResult<u64> {
         Ok(self.handle()?.streams_opened())
+    }
+
+    /// Per-table figures as JSON text (what `GET /zerobus-emulator/v1/stats` shows).
+    fn stats_json(&self) -> PyResult<String> {
+        serde_json::to_string(&serde_json::json!({"tables": self.handle()?.stats()}))
+            .map_err(emulator_error)
     }
 
     /// Stop serving; a second call does nothing.

@@ -126,7 +126,7 @@ impl TableProviderFactory for FactoryOnRuntime {
 
 /// The connection options every class here takes as keywords.
 const OPTIONS: &str = "client_id, client_secret, unity_catalog_url, retry_max_attempts, \
-    retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext";
+    retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext, max_streams";
 
 /// The connection every table of a catalog or factory uses, from the keyword `options`
 /// (see [`OPTIONS`]); `table_name` is replaced per table.
@@ -150,6 +150,7 @@ fn template(
             "retry_max_delay_ms" => b.retry_max_delay_ms(value.extract()?),
             "dead_letter_dir" => b.dead_letter_dir(value.extract::<PathBuf>()?),
             "allow_plaintext" => b.allow_plaintext(value.extract()?),
+            "max_streams" => b.max_streams(value.extract()?),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument '{other}' (known: {OPTIONS})"
@@ -167,7 +168,7 @@ const PLACEHOLDER: &str = "zerobus.placeholder.table";
 /// `ctx.register_catalog_provider("zerobus", ZerobusCatalog(...))`, then
 /// `INSERT INTO zerobus."main.default".events SELECT …` (or use `sql()` for the 4-part
 /// spelling). Keywords: client_id, client_secret, unity_catalog_url, retry_max_attempts,
-/// retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext.
+/// retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext, max_streams.
 #[pyclass(
     name = "ZerobusCatalog",
     module = "arrow_zerobus_sdk_wrapper._native",

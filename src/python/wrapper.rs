@@ -92,6 +92,7 @@ impl NativeWrapper {
         dead_letter_dir = None,
         allow_plaintext = false,
         ack_timeout_ms = None,
+        max_streams = crate::config::DEFAULT_MAX_STREAMS,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -113,6 +114,7 @@ impl NativeWrapper {
         dead_letter_dir: Option<PathBuf>,
         allow_plaintext: bool,
         ack_timeout_ms: Option<u64>,
+        max_streams: usize,
     ) -> PyResult<Self> {
         let observability_config = observability_config
             .map(|m| {
@@ -140,6 +142,7 @@ impl NativeWrapper {
             allow_plaintext,
             schema_source: crate::config::SchemaSource::UnityCatalog,
             ack_timeout_ms,
+            max_streams,
         };
         // The wrapper starts its debug-file flusher on the runtime.
         let _guard = runtime().enter();

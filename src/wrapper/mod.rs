@@ -1,18 +1,20 @@
 //! [`ZerobusWrapper`]: Arrow batches in, durably acknowledged Zerobus records out.
 //!
 //! `send_batch` encodes the batch (columnar, see [`crate::convert`]), checks every record
-//! against the 10 MiB limit before anything is sent, then sends the records in chunks on a
-//! shared SDK stream and waits for their acknowledgements. A retryable failure re-creates
-//! the stream and resends only the chunks that were not acknowledged, after an exponential
-//! backoff with full jitter. When attempts run out (or the service refuses the records for
+//! against the 10 MiB limit before anything is sent, then sends the records in chunks on
+//! one of the wrapper's streams (a lane, see [`LANE_BACKLOG`]) and waits for their
+//! acknowledgements. A retryable failure re-creates that lane's stream and resends only the
+//! chunks that were not acknowledged, after an exponential backoff with full jitter. When attempts run out (or the service refuses the records for
 //! good) the unacknowledged rows are written to a dead-letter file named in the error.
 
 mod interrupt;
+mod lanes;
 mod retry;
 mod send_all;
 mod sends;
 mod tls;
 pub(crate) mod uc;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,9 +30,12 @@ use opentelemetry::{Context, KeyValue};
 use tracing::Instrument;
 
 pub use interrupt::Interrupt;
+use lanes::Current;
+pub use lanes::{LANE_BACKLOG, LANE_IDLE};
 pub use retry::Backoff;
 pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
 pub use tls::PlainText;
+pub use watch::LoadWatch;
 
 use crate::config::{SchemaSource, WrapperConfig};
 use crate::convert::{EncodedRows, RowEncoder, TableSchema};
@@ -69,17 +74,11 @@ pub struct TransmissionResult {
     pub ack_offset: Option<i64>,
 }
 
-#[derive(Clone)]
-struct Current {
-    generation: u64,
-    stream: Arc<ZerobusStream>,
-}
-
 struct Inner {
     config: WrapperConfig,
     sdk: ZerobusSdk,
     schema: tokio::sync::OnceCell<TableSchema>,
-    stream: tokio::sync::Mutex<Option<Current>>,
+    lanes: lanes::Lanes,
     generation: AtomicU64,
     debug: Option<Arc<DebugSpool>>,
     closed: AtomicBool,
@@ -226,12 +225,13 @@ impl ZerobusWrapper {
             max: Duration::from_millis(config.retry_max_delay_ms),
         };
         let telemetry = Telemetry::for_config(&config)?;
+        let lanes = lanes::Lanes::new(config.max_streams);
         Ok(ZerobusWrapper {
             inner: Arc::new(Inner {
                 config,
                 sdk,
                 schema: tokio::sync::OnceCell::new(),
-                stream: tokio::sync::Mutex::new(None),
+                lanes,
                 generation: AtomicU64::new(0),
                 debug,
                 closed: AtomicBool::new(false),
@@ -314,36 +314,63 @@ impl ZerobusWrapper {
         Ok(rows)
     }
 
-    async fn current_stream(&self) -> std::result::Result<Current, SdkError> {
-        let mut guard = self.inner.stream.lock().await;
+    /// The stream of `lane`, opened (again) if it has none or its stream closed.
+    async fn current_stream(&self, lane: &lanes::Lane) -> std::result::Result<Current, SdkError> {
+        let mut guard = lane.stream.lock().await;
         if let Some(c) = guard.as_ref() {
             if !c.stream.is_closed() {
                 return Ok(c.clone());
             }
         }
-        let generation = self.inner.generation.load(Ordering::Relaxed) + 1;
-        let stream = self.open_stream(generation as i64).await?;
+        if guard.take().is_some() {
+            self.metric(|m, a| m.streams_open.add(-1, a));
+        }
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let stream = self
+            .open_stream(generation as i64, Some(lane.index))
+            .await?;
         let current = Current {
-            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            generation,
             stream: Arc::new(stream),
         };
         *guard = Some(current.clone());
+        self.inner.lanes.set_open(lane.index, true);
+        self.metric(|m, a| m.streams_open.add(1, a));
         Ok(current)
     }
 
-    /// A new SDK stream for the table (span `zerobus.create_stream`); `generation` is -1
-    /// for a private stream that is not shared with other sends.
-    async fn open_stream(&self, generation: i64) -> std::result::Result<ZerobusStream, SdkError> {
+    /// Close streams in the background (idle lanes), after their last acknowledgements.
+    fn close_streams(&self, streams: Vec<Current>) {
+        for c in streams {
+            self.metric(|m, a| m.streams_open.add(-1, a));
+            tracing::debug!(table = %self.table(), generation = c.generation, "closing an idle stream");
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(close_stream(c.stream));
+            }
+        }
+    }
+
+    /// A new SDK stream for the table (span `zerobus.create_stream`) on `lane`; `None` and
+    /// generation -1 for a private stream that is not shared with other sends.
+    async fn open_stream(
+        &self,
+        generation: i64,
+        lane: Option<usize>,
+    ) -> std::result::Result<ZerobusStream, SdkError> {
         let schema = self
             .inner
             .schema
             .get()
             .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
         let cfg = &self.inner.config;
-        let span = tracing::info_span!("zerobus.create_stream", table = %cfg.table_name);
+        let span =
+            tracing::info_span!("zerobus.create_stream", table = %cfg.table_name, lane = ?lane);
         let cx = self.start_span(
             "zerobus.create_stream",
-            vec![KeyValue::new("zerobus.stream.generation", generation)],
+            vec![
+                KeyValue::new("zerobus.stream.generation", generation),
+                KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
+            ],
         );
         let mut builder = self
             .inner
@@ -379,11 +406,19 @@ impl ZerobusWrapper {
         Ok(stream)
     }
 
-    async fn retire(&self, generation: u64) {
-        let mut guard = self.inner.stream.lock().await;
+    /// Drop `lane`'s stream if it is still the one of `generation` (it failed).
+    async fn retire(&self, lane: &lanes::Lane, generation: u64) {
+        let mut guard = lane.stream.lock().await;
         if guard.as_ref().is_some_and(|c| c.generation == generation) {
             *guard = None;
+            self.inner.lanes.set_open(lane.index, false);
+            self.metric(|m, a| m.streams_open.add(-1, a));
         }
+    }
+
+    /// Streams the wrapper has open now (lanes with a stream).
+    pub fn streams_open(&self) -> usize {
+        self.inner.lanes.open_count()
     }
 
     /// Send one batch and wait until every row is durably acknowledged.
@@ -521,6 +556,10 @@ impl ZerobusWrapper {
         };
         self.metric(|m, a| m.batches_sent.add(1, a));
         let chunks = chunk(&rows);
+        // The lane is held until this send ends, also while it retries.
+        let (ticket, idle) = self.inner.lanes.choose();
+        self.close_streams(idle);
+        let lane = &ticket.lane;
         let mut first_unacked = 0usize;
         let mut attempt = 0u32;
         let mut auth_retry_used = false;
@@ -534,13 +573,13 @@ impl ZerobusWrapper {
             attempt += 1;
             let todo = &chunks[first_unacked..];
             let sent = if isolated {
-                match self.open_stream(-1).await {
+                match self.open_stream(-1, None).await {
                     Err(e) => Err(classify(&e)),
                     Ok(mut stream) => {
                         let r = self
                             .send_chunks(
                                 &stream,
-                                attempt,
+                                (None, attempt),
                                 &rows,
                                 todo,
                                 &mut first_unacked,
@@ -554,12 +593,12 @@ impl ZerobusWrapper {
                     }
                 }
             } else {
-                match self.current_stream().await {
+                match self.current_stream(lane).await {
                     Err(e) => Err(classify(&e)),
                     Ok(current) => match self
                         .send_chunks(
                             &current.stream,
-                            attempt,
+                            (Some(lane.index), attempt),
                             &rows,
                             todo,
                             &mut first_unacked,
@@ -569,7 +608,7 @@ impl ZerobusWrapper {
                     {
                         Ok(()) => Ok(()),
                         Err(e) => {
-                            self.retire(current.generation).await;
+                            self.retire(lane, current.generation).await;
                             Err(match classify(&e) {
                                 Failure::Final(m) => Failure::Isolate(m),
                                 other => other,
@@ -655,6 +694,15 @@ impl ZerobusWrapper {
     }
 }
 
+/// Close a stream once nobody else holds it (a holder still sending drops it when done).
+async fn close_stream(stream: Arc<ZerobusStream>) {
+    if let Ok(mut stream) = Arc::try_unwrap(stream) {
+        if let Err(e) = stream.close().await {
+            tracing::debug!(error = %e, "closing a stream");
+        }
+    }
+}
+
 fn chunk(rows: &EncodedRows) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -677,10 +725,12 @@ impl ZerobusWrapper {
     /// Send `chunks` (span `zerobus.ingest`) and wait for their acknowledgements in order
     /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
     /// cumulative, so the unacknowledged ones are a suffix).
+    /// `(lane, attempt)` is for the spans: the lane's index (`None`: a private stream) and
+    /// the attempt's number.
     async fn send_chunks(
         &self,
         stream: &ZerobusStream,
-        attempt: u32,
+        (lane, attempt): (Option<usize>, u32),
         rows: &EncodedRows,
         chunks: &[(usize, usize)],
         acked: &mut usize,
@@ -693,6 +743,7 @@ impl ZerobusWrapper {
             vec![
                 attempt_kv(),
                 KeyValue::new("zerobus.rows", pending_rows(chunks) as i64),
+                KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
             ],
         );
         let mut offsets = Vec::with_capacity(chunks.len());
@@ -807,24 +858,21 @@ impl ZerobusWrapper {
         Ok(())
     }
 
-    /// Flush, close the stream and the debug files. Later `send_batch` calls fail.
+    /// Flush, close every lane's stream and the debug files. Later `send_batch` calls
+    /// fail.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.sends.wait_for_earlier().await;
-        let current = self.inner.stream.lock().await.take();
         let mut result = Ok(());
-        if let Some(c) = current {
+        for c in self.inner.lanes.take_all().await {
+            self.metric(|m, a| m.streams_open.add(-1, a));
             if let Err(e) = c.stream.flush().await {
                 result = Err(ZerobusError::Transmission(format!(
                     "shutdown of table '{}': flush failed: {e}",
                     self.table()
                 )));
             }
-            if let Ok(mut stream) = Arc::try_unwrap(c.stream) {
-                if let Err(e) = stream.close().await {
-                    tracing::debug!(error = %e, "closing the stream after flush");
-                }
-            }
+            close_stream(c.stream).await;
         }
         if let Some(d) = &self.inner.debug {
             d.close();

@@ -1,7 +1,8 @@
 //! [`ZerobusWrapper::send_all`]: the one bounded sender of many batches, used by INSERT,
 //! COPY, `zerobus-sql copy` and Python's Table/stream input.
 //!
-//! At most [`MAX_IN_FLIGHT`] batches are in flight. A slot is free before the next batch
+//! At most [`ZerobusWrapper::max_in_flight`] batches are in flight, spread over the
+//! wrapper's lanes (streams) as they saturate. A slot is free before the next batch
 //! is pulled, so no batch is ever taken from the input and then dropped. After the first
 //! failure nothing more is read; the batches already in flight are settled (acknowledged
 //! or dead-lettered) and ONE error reports the whole account: rows read, acknowledged,
@@ -21,8 +22,10 @@ use super::{BatchOutcome, Interrupt, TransmissionResult, ZerobusWrapper};
 use crate::error::{LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
-/// Batches in flight at once: enough to keep the stream busy while earlier batches wait
-/// for their acknowledgement, few enough that memory stays bounded whatever the input size.
+/// Fewest batches in flight at once: enough to keep a stream busy while earlier batches
+/// wait for their acknowledgement, few enough that memory stays bounded whatever the input
+/// size. With many lanes the bound grows to keep each of them fed (see
+/// [`ZerobusWrapper::max_in_flight`]).
 pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Where a load stands, for progress displays.
@@ -32,6 +35,8 @@ pub struct LoadProgress {
     pub rows_read: u64,
     /// Rows durably acknowledged.
     pub rows_acknowledged: u64,
+    /// Streams (lanes) the wrapper has open.
+    pub streams_open: usize,
 }
 
 /// Called as a load progresses.
@@ -99,17 +104,25 @@ impl Account {
         }
     }
 
-    fn progress(&self) -> LoadProgress {
+    fn progress(&self, w: &ZerobusWrapper) -> LoadProgress {
         LoadProgress {
             rows_read: self.read,
             rows_acknowledged: self.acknowledged,
+            streams_open: w.streams_open(),
         }
     }
 }
 
 impl ZerobusWrapper {
-    /// Send every batch of `batches` (never concatenated), at most [`MAX_IN_FLIGHT`] at
-    /// once, and return the totals once every row is acknowledged.
+    /// Batches [`Self::send_all`] keeps in flight: [`MAX_IN_FLIGHT`], or enough to give
+    /// every lane a backlog (`LANE_BACKLOG × max_streams + 2`), whichever is more.
+    pub fn max_in_flight(&self) -> usize {
+        MAX_IN_FLIGHT.max(super::LANE_BACKLOG * self.config().max_streams + 2)
+    }
+
+    /// Send every batch of `batches` (never concatenated), at most
+    /// [`Self::max_in_flight`] at once, over as many lanes as keep up, and return the
+    /// totals once every row is acknowledged.
     ///
     /// On failure: [`ZerobusError::LoadIncomplete`] (of the first failure's kind) with the
     /// account of every row, unless nothing was sent at all (then the failure itself, e.g.
@@ -150,11 +163,12 @@ impl ZerobusWrapper {
         let mut in_flight = FuturesUnordered::new();
         let mut account = Account::default();
         let mut input_complete = false;
+        let limit = self.max_in_flight();
         loop {
-            while in_flight.len() >= MAX_IN_FLIGHT {
+            while in_flight.len() >= limit {
                 if let Some(done) = in_flight.next().await {
                     account.settle(done);
-                    progress(account.progress());
+                    progress(account.progress(self));
                 }
             }
             if account.first_error.is_some() {
@@ -185,7 +199,7 @@ impl ZerobusWrapper {
                 }
                 Some(Ok(batch)) => {
                     account.read += batch.num_rows() as u64;
-                    progress(account.progress());
+                    progress(account.progress(self));
                     let w = self.clone();
                     let cx = cx.clone();
                     // A JoinHandle that is dropped detaches its task rather than abort it.
@@ -197,7 +211,7 @@ impl ZerobusWrapper {
         }
         while let Some(done) = in_flight.next().await {
             account.settle(done);
-            progress(account.progress());
+            progress(account.progress(self));
         }
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use zerobus_emulator::{Emulator, EmulatorConfig, Faults, TableSpec};
+use zerobus_emulator::{Emulator, EmulatorConfig, Faults, StreamQuota, TableSpec};
 
 /// A local Zerobus Ingest service that lands records in Delta tables.
 #[derive(Parser, Debug)]
@@ -55,9 +55,17 @@ struct Args {
     /// Seconds after which a stream is closed (announced), as the service does.
     #[arg(long, default_value_t = 900)]
     max_stream_duration_secs: u64,
-    /// Acknowledge records without decoding or writing them (client benchmarks).
+    /// Acknowledge records without decoding or writing them (client benchmarks); the
+    /// quotas still apply unless turned off.
     #[arg(long)]
     discard: bool,
+    /// Records one stream may take per second, as the service's quota (0: no limit).
+    /// Enforced by pacing: acknowledgements come later, nothing is refused.
+    #[arg(long, default_value_t = StreamQuota::SERVICE.records_per_sec)]
+    stream_max_records_per_sec: u64,
+    /// Record bytes one stream may take per second (0: no limit).
+    #[arg(long, default_value_t = StreamQuota::SERVICE.bytes_per_sec)]
+    stream_max_bytes_per_sec: u64,
 }
 
 fn main() -> ExitCode {
@@ -101,6 +109,10 @@ async fn run(args: Args) -> ExitCode {
             refuse_records_containing: args.refuse_records_containing.map(String::into_bytes),
         },
         discard: args.discard,
+        stream_quota: StreamQuota {
+            records_per_sec: args.stream_max_records_per_sec,
+            bytes_per_sec: args.stream_max_bytes_per_sec,
+        },
     };
     let emulator = match Emulator::start(config).await {
         Ok(e) => e,

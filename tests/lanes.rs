@@ -1,0 +1,292 @@
+//! Many streams (lanes) per wrapper against an emulator that holds each stream to a quota,
+//! as the service does. Rows are read back from the Delta table: every id exactly once.
+//!
+//! The time bounds here follow from the quota, not from this machine's speed: a stream
+//! paced at Q records/s cannot take N records in less than N/Q seconds, so "one lane takes
+//! at least N/Q" cannot fail on a slow machine; "N lanes reach 0.8 × N × Q" leaves the
+//! client 20 % of the time for its own work, which the debug build needs a small part of
+//! (a few thousand rows per second of quota).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
+use common::id_body_batch;
+use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota, TableStats};
+
+const TABLE: &str = "main.default.lanes";
+
+async fn emulator(dir: &Path, records_per_sec: u64, faults: Faults) -> EmulatorHandle {
+    let emu = Emulator::start(
+        EmulatorConfig::new(dir.join("warehouse"))
+            .with_stream_quota(StreamQuota {
+                records_per_sec,
+                bytes_per_sec: StreamQuota::SERVICE.bytes_per_sec,
+            })
+            .with_faults(faults),
+    )
+    .await
+    .unwrap();
+    emu.create_table(TABLE, "id BIGINT NOT NULL, body STRING")
+        .await
+        .unwrap();
+    emu
+}
+
+fn wrapper(emu: &EmulatorHandle, dir: &Path, max_streams: Option<usize>) -> ZerobusWrapper {
+    let mut b = WrapperConfig::builder(emu.grpc_url(), TABLE)
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .dead_letter_dir(dir.join("dead"))
+        .retry_base_delay_ms(20)
+        .retry_max_delay_ms(500);
+    if let Some(n) = max_streams {
+        b = b.max_streams(n);
+    }
+    ZerobusWrapper::new(b.build().unwrap()).unwrap()
+}
+
+fn batches(n: i64, per_batch: i64) -> Vec<RecordBatch> {
+    (0..n)
+        .step_by(per_batch as usize)
+        .map(|s| id_body_batch(s..(s + per_batch).min(n)))
+        .collect()
+}
+
+/// Send `n` rows in batches of `per_batch` through `send_all`; (rows acknowledged, time).
+async fn load(w: &ZerobusWrapper, n: i64, per_batch: i64) -> (u64, Duration) {
+    let input = futures::stream::iter(
+        batches(n, per_batch)
+            .into_iter()
+            .map(Ok::<_, std::convert::Infallible>),
+    );
+    let started = Instant::now();
+    let summary = w.send_all(input, &|_| {}).await.unwrap();
+    (summary.rows, started.elapsed())
+}
+
+/// Ids of the table: (rows, distinct, missing of 0..n).
+async fn landed(emu: &EmulatorHandle, n: i64) -> (usize, usize, usize) {
+    let batches = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for b in &batches {
+        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        for v in ids.values() {
+            *counts.entry(*v).or_default() += 1;
+        }
+        // The body travels with its id, whatever lane carried it.
+        let body = b.column_by_name("body").unwrap().as_string::<i32>();
+        for i in 0..ids.len() {
+            assert_eq!(body.value(i), format!("b{}", ids.value(i)));
+        }
+    }
+    let rows = counts.values().sum();
+    let missing = (0..n).filter(|i| !counts.contains_key(i)).count();
+    (rows, counts.len(), missing)
+}
+
+fn stats(emu: &EmulatorHandle) -> TableStats {
+    emu.stats().get(TABLE).cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_lane_is_held_to_the_stream_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 4_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(1));
+    let (rows, took) = load(&w, 12_000, 1_000).await;
+    w.shutdown().await.unwrap();
+    let s = stats(&emu);
+    println!("one lane, quota 4,000/s: 12,000 rows in {took:?}; {s:?}");
+    assert_eq!(rows, 12_000);
+    assert!(
+        took >= Duration::from_secs(3),
+        "12,000 rows at 4,000/s take 3 s at least, took {took:?}"
+    );
+    assert_eq!((s.streams_opened, s.streams_open), (1, 0));
+    assert_eq!(s.records_acknowledged, 12_000);
+    assert!(s.bytes_acknowledged > 12_000 * 4, "{s:?}");
+    assert!(
+        s.seconds_paced >= 2.5,
+        "the stream waited for its quota: {s:?}"
+    );
+    assert_eq!(landed(&emu, 12_000).await, (12_000, 12_000, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_lanes_take_four_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 2_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(4));
+    // One stream would need 16 s; four need 4 s, and must be done in 5 s (0.8 × 4 × 2,000).
+    let (rows, took) = load(&w, 32_000, 1_000).await;
+    let open_before_shutdown = w.streams_open();
+    w.shutdown().await.unwrap();
+    let s = stats(&emu);
+    let rate = rows as f64 / took.as_secs_f64();
+    println!("four lanes, quota 2,000/s: 32,000 rows in {took:?} = {rate:.0} rows/s; {s:?}");
+    assert_eq!(rows, 32_000);
+    assert_eq!(open_before_shutdown, 4);
+    assert_eq!((s.streams_opened, s.streams_open), (4, 0), "{s:?}");
+    assert!(
+        rate >= 0.8 * 4.0 * 2_000.0,
+        "four lanes reach 80 % of four quotas: {rate:.0} rows/s"
+    );
+    assert_eq!(landed(&emu, 32_000).await, (32_000, 32_000, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_opens_lanes_while_they_are_saturated() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 2_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), None);
+    let (rows, took) = load(&w, 48_000, 1_000).await;
+    w.shutdown().await.unwrap();
+    let s = stats(&emu);
+    let rate = rows as f64 / took.as_secs_f64();
+    println!("default lanes, quota 2,000/s: 48,000 rows in {took:?} = {rate:.0} rows/s; {s:?}");
+    assert_eq!(rows, 48_000);
+    assert!(
+        (8..=16).contains(&s.streams_opened),
+        "a saturated load opens lanes up to the default maximum (16): {s:?}"
+    );
+    assert!(
+        rate >= 6.0 * 2_000.0,
+        "the default is at least 6 x one stream: {rate:.0} rows/s"
+    );
+    assert_eq!(landed(&emu, 48_000).await, (48_000, 48_000, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_awaited_one_by_one_stay_on_one_stream_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 100_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(8));
+    let mut offsets = Vec::new();
+    for k in 0..6 {
+        let r = w
+            .send_batch(&id_body_batch(k * 100..(k + 1) * 100))
+            .await
+            .unwrap();
+        offsets.push(r.ack_offset.unwrap());
+        assert_eq!(w.streams_open(), 1);
+    }
+    w.shutdown().await.unwrap();
+    // One stream: its offsets grow with the order of the sends.
+    assert_eq!(offsets, (0..6).collect::<Vec<i64>>());
+    assert_eq!(stats(&emu).streams_opened, 1);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_that_fails_resends_only_its_own_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every stream is closed after 5,000 records (what it took is acknowledged): lanes are
+    // replaced one by one while the others go on.
+    let emu = emulator(
+        dir.path(),
+        20_000,
+        Faults {
+            close_stream_after_records: Some(5_000),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let w = wrapper(&emu, dir.path(), Some(4));
+    let (rows, _) = load(&w, 60_000, 1_000).await;
+    w.shutdown().await.unwrap();
+    let s = stats(&emu);
+    println!("lanes with streams closed every 5,000 records: {s:?}");
+    assert_eq!(rows, 60_000, "the load counts each row once");
+    assert!(s.streams_opened >= 12, "streams were replaced: {s:?}");
+    assert_eq!(
+        landed(&emu, 60_000).await,
+        (60_000, 60_000, 0),
+        "a replaced lane resends only what its stream did not acknowledge"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_under_unavailable_faults_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(
+        dir.path(),
+        20_000,
+        Faults {
+            unavailable_rate: 0.05,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let w = wrapper(&emu, dir.path(), Some(4));
+    let (rows, _) = load(&w, 40_000, 1_000).await;
+    w.shutdown().await.unwrap();
+    let (total, distinct, missing) = landed(&emu, 40_000).await;
+    println!(
+        "4 lanes, 5 % UNAVAILABLE: 40,000 sent, {total} in table, {distinct} distinct, {:?}",
+        stats(&emu)
+    );
+    assert_eq!(rows, 40_000, "acknowledged rows are counted once");
+    assert_eq!((distinct, missing), (40_000, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_endpoint_shows_the_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 2_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(3));
+    let (rows, _) = load(&w, 12_000, 1_000).await;
+    let url = format!("{}/zerobus-emulator/v1/stats", emu.http_url());
+    let during: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    w.shutdown().await.unwrap();
+    let after: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    println!("stats before shutdown: {during}\nafter: {after}");
+    let t = &during["tables"][TABLE];
+    assert_eq!(rows, 12_000);
+    assert_eq!(t["streams_opened"], 3);
+    assert_eq!(t["streams_open"], 3, "the lanes stay open until shutdown");
+    assert_eq!(t["records_acknowledged"], 12_000);
+    assert!(t["seconds_paced"].as_f64().unwrap() > 0.0);
+    assert_eq!(after["tables"][TABLE]["streams_open"], 0);
+    emu.shutdown().await;
+}
+
+#[test]
+fn max_streams_is_checked_and_read_from_the_environment() {
+    let base = || {
+        WrapperConfig::builder("http://127.0.0.1:1", TABLE)
+            .client_id("a")
+            .client_secret("b")
+            .unity_catalog_url("http://127.0.0.1:2")
+    };
+    for bad in [0, 257] {
+        let e = base().max_streams(bad).build().unwrap_err().to_string();
+        assert!(
+            e.contains("max_streams") && e.contains("between 1 and 256"),
+            "{e}"
+        );
+    }
+    assert_eq!(base().build().unwrap().max_streams, 16);
+    std::env::set_var("ZEROBUS_ENDPOINT", "http://127.0.0.1:1");
+    std::env::set_var("DATABRICKS_HOST", "http://127.0.0.1:2");
+    std::env::set_var("DATABRICKS_CLIENT_ID", "a");
+    std::env::set_var("DATABRICKS_CLIENT_SECRET", "b");
+    std::env::set_var("ZEROBUS_MAX_STREAMS", "3");
+    assert_eq!(WrapperConfig::from_env(TABLE).unwrap().max_streams, 3);
+    std::env::set_var("ZEROBUS_MAX_STREAMS", "many");
+    let e = WrapperConfig::from_env(TABLE).unwrap_err().to_string();
+    assert!(e.contains("ZEROBUS_MAX_STREAMS 'many'"), "{e}");
+}
