@@ -290,3 +290,55 @@ fn max_streams_is_checked_and_read_from_the_environment() {
     let e = WrapperConfig::from_env(TABLE).unwrap_err().to_string();
     assert!(e.contains("ZEROBUS_MAX_STREAMS 'many'"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_large_batch_is_spread_over_the_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 20_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(8));
+    // One batch of 200,000 rows: one stream would need 10 s at 20,000/s.
+    let (rows, took) = load(&w, 200_000, 200_000).await;
+    w.shutdown().await.unwrap();
+    let s = stats(&emu);
+    println!("one batch of 200,000 rows, 8 lanes at 20,000/s: {took:?}; {s:?}");
+    assert_eq!(rows, 200_000);
+    assert!(
+        s.streams_opened >= 4,
+        "its parts went to several lanes: {s:?}"
+    );
+    assert_eq!(landed(&emu, 200_000).await, (200_000, 200_000, 0));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_row_in_a_large_batch_refuses_all_of_it_naming_its_row() {
+    use arrow::array::{Int64Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 100_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(8));
+    // 100,000 rows, id NULL at row 90,000 (id is NOT NULL).
+    let ids: Int64Array = (0..100_000i64)
+        .map(|i| (i != 90_000).then_some(i))
+        .collect();
+    let bodies = StringArray::from_iter_values((0..100_000).map(|i| format!("b{i}")));
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, true),
+        arrow::datatypes::Field::new("body", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![std::sync::Arc::new(ids), std::sync::Arc::new(bodies)],
+    )
+    .unwrap();
+    let input = futures::stream::iter([Ok::<_, std::convert::Infallible>(batch)]);
+    let e = w.send_all(input, &|_| {}).await.unwrap_err();
+    w.shutdown().await.unwrap();
+    let text = e.to_string();
+    assert_eq!(e.kind(), "ConversionError", "{text}");
+    assert!(
+        text.contains("'id'") && text.contains("row 90000"),
+        "{text}"
+    );
+    assert_eq!(emu.streams_opened(), 0, "nothing of the batch was sent");
+    emu.shutdown().await;
+}

@@ -613,12 +613,13 @@ async fn a_load_that_fails_accounts_for_every_row_and_replays_whole() {
         .build()
         .unwrap();
     let wrapper = ZerobusWrapper::new(cfg.clone()).unwrap();
-    // 60 batches of 500 rows; the service goes away when batch 20 is pulled.
+    // 80 batches of 500 rows; the service goes away when batch 40 is pulled (after the
+    // first sends settled: up to 34 batches are in flight with the default lanes).
     let input = futures::stream::unfold((0i64, Some(emu)), |(k, mut emu)| async move {
-        if k == 60 {
+        if k == 80 {
             return None;
         }
-        if k == 20 {
+        if k == 40 {
             if let Some(e) = emu.take() {
                 e.shutdown().await;
             }
@@ -637,7 +638,7 @@ async fn a_load_that_fails_accounts_for_every_row_and_replays_whole() {
     let ZerobusError::LoadIncomplete(f) = &err else {
         panic!("expected the load's account, got {err:?}");
     };
-    assert!(!f.input_complete && f.rows_read < 30_000, "reading stopped");
+    assert!(!f.input_complete && f.rows_read < 40_000, "reading stopped");
     assert_eq!(f.rows_read % 500, 0);
     assert_eq!(f.rows_acknowledged + f.rows_dead_lettered, f.rows_read);
     assert!(

@@ -508,13 +508,7 @@ impl ZerobusWrapper {
         outcome: &mut BatchOutcome,
     ) -> Result<TransmissionResult> {
         let started = Instant::now();
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(ZerobusError::Transmission(format!(
-                "the wrapper for table '{}' was shut down; create a new one",
-                self.table()
-            )));
-        }
-        if batch.num_rows() == 0 {
+        if batch.num_rows() == 0 && !self.inner.closed.load(Ordering::SeqCst) {
             return Ok(TransmissionResult {
                 success: true,
                 error: None,
@@ -524,6 +518,44 @@ impl ZerobusWrapper {
                 rows: 0,
                 ack_offset: None,
             });
+        }
+        let rows = self.encode_checked(batch, outcome).await?;
+        self.send_rows(batch, &rows, (0, rows.len()), outcome, started)
+            .await
+    }
+
+    /// [`Self::send_rows`] of rows `range` of an encoded batch, with the account (a part of
+    /// a large batch that `send_all` spreads over the lanes).
+    pub(crate) async fn send_part_counted(
+        &self,
+        batch: &RecordBatch,
+        rows: &EncodedRows,
+        range: (usize, usize),
+    ) -> (Result<TransmissionResult>, BatchOutcome) {
+        let _send = self.inner.sends.start();
+        let mut outcome = BatchOutcome::default();
+        let result = self
+            .send_rows(batch, rows, range, &mut outcome, Instant::now())
+            .await;
+        if let Ok(r) = &result {
+            outcome.acknowledged = r.rows;
+        }
+        (result, outcome)
+    }
+
+    /// Everything before sending: the wrapper is open, the table's schema is known (UC
+    /// look-up retried; when it fails for good the batch is dead-lettered), the batch is
+    /// encoded and checked (span `zerobus.encode`), and written to the debug files.
+    pub(crate) async fn encode_checked(
+        &self,
+        batch: &RecordBatch,
+        outcome: &mut BatchOutcome,
+    ) -> Result<EncodedRows> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(ZerobusError::Transmission(format!(
+                "the wrapper for table '{}' was shut down; create a new one",
+                self.table()
+            )));
         }
         self.resolve_schema(batch, outcome).await?;
         let cx = self.start_span("zerobus.encode", vec![]);
@@ -546,16 +578,32 @@ impl ZerobusWrapper {
         if let Some(debug) = &self.inner.debug {
             debug.record(batch, &rows)?;
         }
+        Ok(rows)
+    }
+
+    /// Send rows `range` of the encoded `batch` on a lane, retrying, and wait for their
+    /// acknowledgements; what cannot be delivered goes to a dead-letter file (rows of
+    /// `batch` in `range` coordinates, so a part of a batch dead-letters only its rows).
+    async fn send_rows(
+        &self,
+        batch: &RecordBatch,
+        rows: &EncodedRows,
+        range: (usize, usize),
+        outcome: &mut BatchOutcome,
+        started: Instant,
+    ) -> Result<TransmissionResult> {
+        let n = range.1 - range.0;
         let _in_flight = InFlight {
             counter: self.inner.telemetry.as_ref().map(|t| {
                 let c = t.metrics().rows_in_flight.clone();
-                c.add(rows.len() as i64, t.attrs());
+                c.add(n as i64, t.attrs());
                 (c, [t.attrs()[0].clone()])
             }),
-            rows: rows.len() as i64,
+            rows: n as i64,
         };
         self.metric(|m, a| m.batches_sent.add(1, a));
-        let chunks = chunk(&rows);
+        let bytes = rows.offsets()[range.1] - rows.offsets()[range.0];
+        let chunks = chunk(rows, range);
         // The lane is held until this send ends, also while it retries.
         let (ticket, idle) = self.inner.lanes.choose();
         self.close_streams(idle);
@@ -580,7 +628,7 @@ impl ZerobusWrapper {
                             .send_chunks(
                                 &stream,
                                 (None, attempt),
-                                &rows,
+                                rows,
                                 todo,
                                 &mut first_unacked,
                                 &mut last_offset,
@@ -599,7 +647,7 @@ impl ZerobusWrapper {
                         .send_chunks(
                             &current.stream,
                             (Some(lane.index), attempt),
-                            &rows,
+                            rows,
                             todo,
                             &mut first_unacked,
                             &mut last_offset,
@@ -624,17 +672,14 @@ impl ZerobusWrapper {
                         error: None,
                         attempts: attempt,
                         latency_ms: Some(started.elapsed().as_millis() as u64),
-                        batch_size_bytes: rows.total_bytes(),
-                        rows: rows.len(),
+                        batch_size_bytes: bytes,
+                        rows: n,
                         ack_offset: last_offset,
                     });
                 }
                 Err(f) => f,
             };
-            let pending = (
-                chunks.get(first_unacked).map_or(rows.len(), |c| c.0),
-                rows.len(),
-            );
+            let pending = (chunks.get(first_unacked).map_or(range.1, |c| c.0), range.1);
             let remaining = pending.1 - pending.0;
             match failure {
                 Failure::Isolate(m) => {
@@ -659,7 +704,7 @@ impl ZerobusWrapper {
                         .await;
                 }
                 failure => {
-                    outcome.acknowledged = pending.0;
+                    outcome.acknowledged = pending.0 - range.0;
                     let written = self.dead_letter(batch, pending, outcome);
                     let place = match &written {
                         Ok(p) => format!("{remaining} unacknowledged rows were written to {}", p.display()),
@@ -703,20 +748,23 @@ async fn close_stream(stream: Arc<ZerobusStream>) {
     }
 }
 
-fn chunk(rows: &EncodedRows) -> Vec<(usize, usize)> {
+/// Rows `range` of `rows` cut into ingest requests of at most [`CHUNK_BYTES`] bytes and
+/// [`CHUNK_ROWS`] rows (a larger record goes alone).
+fn chunk(rows: &EncodedRows, range: (usize, usize)) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut start = 0;
+    let mut start = range.0;
     let mut bytes = 0;
-    for (i, r) in rows.iter().enumerate() {
-        if i > start && (bytes + r.len() > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
+    for i in range.0..range.1 {
+        let len = rows.row(i).len();
+        if i > start && (bytes + len > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
             out.push((start, i));
             start = i;
             bytes = 0;
         }
-        bytes += r.len();
+        bytes += len;
     }
-    if start < rows.len() {
-        out.push((start, rows.len()));
+    if start < range.1 {
+        out.push((start, range.1));
     }
     out
 }

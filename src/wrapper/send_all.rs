@@ -13,12 +13,14 @@
 //! dead-letter file — instead of being aborted halfway.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
 use super::{BatchOutcome, Interrupt, TransmissionResult, ZerobusWrapper};
+use crate::convert::EncodedRows;
 use crate::error::{LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
@@ -27,6 +29,28 @@ use crate::telemetry::in_context;
 /// size. With many lanes the bound grows to keep each of them fed (see
 /// [`ZerobusWrapper::max_in_flight`]).
 pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Rows of the largest piece `send_all` sends as one send: a larger batch is encoded and
+/// checked whole (a bad row refuses the whole batch, before anything of it is sent, and
+/// errors name its row in the batch), then sent in parts of this many rows, so that its
+/// rows spread over the lanes instead of holding one stream.
+pub const PART_ROWS: usize = 20_000;
+
+/// One send of `send_all`: a whole batch, or rows `range` of an encoded large batch.
+enum Work {
+    Whole(RecordBatch),
+    Part(RecordBatch, Arc<EncodedRows>, (usize, usize)),
+}
+
+impl Work {
+    /// The rows this send would have sent, for a dead-letter file.
+    fn rows(&self) -> RecordBatch {
+        match self {
+            Work::Whole(b) => b.clone(),
+            Work::Part(b, _, (s, e)) => b.slice(*s, e - s),
+        }
+    }
+}
 
 /// Where a load stands, for progress displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,6 +137,12 @@ impl Account {
     }
 }
 
+fn interrupted(table: &str) -> ZerobusError {
+    ZerobusError::Transmission(format!(
+        "table '{table}': the load was interrupted; the batches in flight were settled"
+    ))
+}
+
 impl ZerobusWrapper {
     /// Batches [`Self::send_all`] keeps in flight: [`MAX_IN_FLIGHT`], or enough to give
     /// every lane a backlog (`LANE_BACKLOG × max_streams + 2`), whichever is more.
@@ -164,6 +194,8 @@ impl ZerobusWrapper {
         let mut account = Account::default();
         let mut input_complete = false;
         let limit = self.max_in_flight();
+        // Sends of the batch last read, not started yet.
+        let mut pending = std::collections::VecDeque::new();
         loop {
             while in_flight.len() >= limit {
                 if let Some(done) = in_flight.next().await {
@@ -174,13 +206,31 @@ impl ZerobusWrapper {
             if account.first_error.is_some() {
                 break;
             }
+            if interrupt.is_set() {
+                account.first_error = Some(interrupted(self.table()));
+                break;
+            }
+            if let Some(work) = pending.pop_front() {
+                let w = self.clone();
+                let cx = cx.clone();
+                // A JoinHandle that is dropped detaches its task rather than abort it.
+                in_flight.push(tokio::spawn(async move {
+                    let sent = async {
+                        match &work {
+                            Work::Whole(b) => w.send_batch_counted(b).await,
+                            Work::Part(b, rows, range) => {
+                                w.send_part_counted(b, rows, *range).await
+                            }
+                        }
+                    };
+                    in_context(cx.as_ref(), sent).await
+                }));
+                continue;
+            }
             let next = tokio::select! {
                 biased;
                 _ = interrupt.wait() => {
-                    account.first_error = Some(ZerobusError::Transmission(format!(
-                        "table '{}': the load was interrupted; the batches in flight were settled",
-                        self.table()
-                    )));
+                    account.first_error = Some(interrupted(self.table()));
                     break;
                 }
                 next = batches.next() => next,
@@ -200,18 +250,46 @@ impl ZerobusWrapper {
                 Some(Ok(batch)) => {
                     account.read += batch.num_rows() as u64;
                     progress(account.progress(self));
-                    let w = self.clone();
-                    let cx = cx.clone();
-                    // A JoinHandle that is dropped detaches its task rather than abort it.
-                    in_flight.push(tokio::spawn(async move {
-                        in_context(cx.as_ref(), w.send_batch_counted(&batch)).await
-                    }));
+                    let n = batch.num_rows();
+                    if n <= PART_ROWS || self.config().max_streams == 1 {
+                        pending.push_back(Work::Whole(batch));
+                        continue;
+                    }
+                    let mut outcome = BatchOutcome::default();
+                    match self.encode_checked(&batch, &mut outcome).await {
+                        Ok(rows) => {
+                            let rows = Arc::new(rows);
+                            pending.extend((0..n).step_by(PART_ROWS).map(|s| {
+                                Work::Part(batch.clone(), rows.clone(), (s, (s + PART_ROWS).min(n)))
+                            }));
+                        }
+                        Err(e) => account.settle(Ok((Err(e), outcome))),
+                    }
                 }
             }
         }
         while let Some(done) = in_flight.next().await {
             account.settle(done);
             progress(account.progress(self));
+        }
+        // Parts read but not sent (the load stopped): they go to a dead-letter file so that
+        // every row read is accounted for.
+        if !pending.is_empty() {
+            let rest: Vec<RecordBatch> = pending.iter().map(Work::rows).collect();
+            let rows: u64 = rest.iter().map(|b| b.num_rows() as u64).sum();
+            match crate::dead_letter::write_dead_letters(
+                &self.config().dead_letter_dir(),
+                self.table(),
+                &rest,
+            ) {
+                Ok(p) => {
+                    account.dead_lettered += rows;
+                    account.dead_letters.push(p);
+                }
+                Err(e) => {
+                    tracing::error!(table = %self.table(), error = %e, rows, "could not write dead letters");
+                }
+            }
         }
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {
