@@ -6,9 +6,12 @@
 //! - `proto`: one `DynamicRecord` (prost-reflect) per row, filled field by field from the
 //!   Arrow arrays, encoded and sent as `ProtoBytes`.
 //!
-//! Both send a batch per `ingest_records_offset` call and `flush` once at the end.
+//! - `proto-mux`: as `proto`, on the SDK's multiplexed stream (`.multiplexed(n)`, Beta in
+//!   2.12; n from `ZEROBUS_BENCH_MUX`, default 8), `ingest_records` per batch.
 //!
-//! `cargo run --release --example official_sdk -- json|proto FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
+//! They send a batch per ingest call and `flush` once at the end.
+//!
+//! `cargo run --release --example official_sdk -- json|proto|proto-mux FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
 //! (the secret from `DATABRICKS_CLIENT_SECRET`). Prints one JSON line: rows and seconds.
 
 use std::collections::HashMap;
@@ -127,7 +130,8 @@ async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, file, table, endpoint, uc, client_id] = args.as_slice() else {
         return Err(
-            "usage: official_sdk json|proto FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID".into(),
+            "usage: official_sdk json|proto|proto-mux FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID"
+                .into(),
         );
     };
     let secret =
@@ -155,17 +159,16 @@ async fn main() -> Result<(), BoxError> {
             }
             stream.flush().await?;
         }
-        "proto" => {
+        "proto" | "proto-mux" => {
             let descriptor = descriptor_from_arrow(&batches[0].schema(), table)?;
             let message = message_descriptor(&descriptor)?;
-            let stream = builder.dynamic_proto(message.clone()).build().await?;
             let fields: Vec<FieldDescriptor> = batches[0]
                 .schema()
                 .fields()
                 .iter()
                 .map(|f| message.get_field_by_name(f.name()).ok_or("field"))
                 .collect::<Result<_, _>>()?;
-            for batch in &batches {
+            let encode = |batch: &RecordBatch| -> Result<Vec<ProtoBytes>, BoxError> {
                 let mut records = Vec::with_capacity(batch.num_rows());
                 for i in 0..batch.num_rows() {
                     let mut record = DynamicRecord::new(message.clone());
@@ -176,11 +179,32 @@ async fn main() -> Result<(), BoxError> {
                     }
                     records.push(ProtoBytes(record.encode()?));
                 }
-                stream.ingest_records_offset(records).await?;
+                Ok(records)
+            };
+            if mode == "proto" {
+                let stream = builder.dynamic_proto(message.clone()).build().await?;
+                for batch in &batches {
+                    stream.ingest_records_offset(encode(batch)?).await?;
+                }
+                stream.flush().await?;
+            } else {
+                let n = std::env::var("ZEROBUS_BENCH_MUX")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(8);
+                let mut stream = builder
+                    .dynamic_proto(message.clone())
+                    .multiplexed(n)
+                    .build()
+                    .await?;
+                for batch in &batches {
+                    stream.ingest_records(encode(batch)?).await?;
+                }
+                stream.flush().await?;
+                stream.close().await?;
             }
-            stream.flush().await?;
         }
-        other => return Err(format!("unknown mode '{other}': json or proto").into()),
+        other => return Err(format!("unknown mode '{other}': json, proto or proto-mux").into()),
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(r#"{{"rows": {rows}, "seconds": {seconds:.4}}}"#);

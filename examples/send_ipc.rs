@@ -1,17 +1,18 @@
-//! Send the batches of an Arrow IPC file with the Rust `ZerobusWrapper` (16 batches in
-//! flight, as the Python `send_batch` does with a table) and print rows/s. The Python
-//! benchmark (`python/bench/send_bench.py`) runs it as "the Rust path" on the same data.
+//! Send the batches of an Arrow IPC file with the Rust `ZerobusWrapper::send_all` (the
+//! bounded sender INSERT and Python tables use; `ZEROBUS_MAX_STREAMS` sets the lanes) and
+//! print rows/s and the most streams it had open.
 //!
 //! `cargo run --release --example send_ipc -- FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
 //! (the client secret is read from `DATABRICKS_CLIENT_SECRET`, never from the command line;
 //! with `ZEROBUS_BENCH_OTLP=http://host:port` telemetry is on, exported there over
 //! OTLP/HTTP). Prints one JSON line: rows and seconds.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use arrow::ipc::reader::FileReader;
+use arrow_zerobus_sdk_wrapper::config::max_streams_from_env;
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
-use tokio::task::JoinSet;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,25 +37,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect(),
         );
     }
+    if let Some(n) = max_streams_from_env()? {
+        config = config.max_streams(n);
+    }
     let wrapper = ZerobusWrapper::new(config.build()?)?;
     let started = Instant::now();
-    let mut in_flight = JoinSet::new();
-    let mut acknowledged = 0;
-    for batch in batches {
-        while in_flight.len() >= 16 {
-            if let Some(done) = in_flight.join_next().await {
-                acknowledged += done??;
-            }
-        }
-        let w = wrapper.clone();
-        in_flight.spawn(async move { w.send_batch(&batch).await.map(|r| r.rows) });
-    }
-    while let Some(done) = in_flight.join_next().await {
-        acknowledged += done??;
-    }
+    let most = AtomicUsize::new(0);
+    let input = futures::stream::iter(batches.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let summary = wrapper
+        .send_all(input, &|p| {
+            most.fetch_max(p.streams_open, Ordering::Relaxed);
+        })
+        .await?;
     wrapper.shutdown().await?;
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(acknowledged, rows, "every row acknowledged");
-    println!(r#"{{"rows": {rows}, "seconds": {secs:.4}}}"#);
+    if summary.rows as usize != rows {
+        return Err(format!("{} of {rows} rows acknowledged", summary.rows).into());
+    }
+    let streams = most.load(Ordering::Relaxed);
+    println!(r#"{{"rows": {rows}, "seconds": {secs:.4}, "streams": {streams}}}"#);
     Ok(())
 }

@@ -3,6 +3,15 @@ emulator, one after another. Run through `benches/compare/run.sh` (which builds 
 installs what this needs); the table goes to stdout and to benches/RESULTS.md.
 
     python benches/compare/run.py [--rows 1000000] [--check-rows 20000] [--out FILE]
+    python benches/compare/run.py --quota [--rows 2000000]
+
+Two tables, each kept in its own section of benches/RESULTS.md:
+- `--quota`: "against the service's quota": the emulator holds each stream to the
+  service's 100,000 records/s (and 100 MB/s), `--discard` so only the quota and the
+  client count; ours with max_streams 1, 2, 4, 8, 16 and the default, the official SDKs
+  on one stream and (Rust) on its multiplexed stream. Streams used come from the
+  emulator's stats endpoint.
+- default: "client efficiency": no quota, every contender on the same data.
 
 1. A seeded data set (the 10-column mixed schema of the Rust benchmarks) is written once
    as an Arrow IPC file of 8,192-row batches (`examples/compare_data`).
@@ -42,10 +51,12 @@ HERE = Path(__file__).resolve().parent
 CLIENT_ID, SECRET = "local", "local-secret"
 
 
-def start_emulator(warehouse: Path, tables: list[str], columns: str, discard: bool):
+def start_emulator(warehouse: Path, tables: list[str], columns: str, discard: bool, quota: bool = False):
     args = [str(TARGET / "zerobus-emulator"), "--warehouse", str(warehouse)]
     if discard:
         args.append("--discard")
+    if not quota:
+        args += ["--stream-max-records-per-sec", "0", "--stream-max-bytes-per-sec", "0"]
     for t in tables:
         args += ["--table", f"{t}:{columns}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -100,6 +111,123 @@ def contenders(otlp: str):
         ("official Python SDK 1.10: proto records, `ingest_records_offset`", args(*py, "sdk-proto"), {}, False),
         ("official Python SDK 1.10: Arrow Flight stream", args(*py, "sdk-flight"), {}, False),
     ]
+
+
+def quota_contenders():
+    """(name, argv builder, extra env, timed by wall clock) against the quota."""
+    py = [sys.executable, str(HERE / "contenders.py")]
+    ex = TARGET / "examples"
+
+    def args(*head):
+        return lambda file, table, grpc, uc: [*map(str, head), file, table, grpc, uc, CLIENT_ID]
+
+    ours = [
+        (f"ours: Rust `send_all`, max_streams {n}", args(ex / "send_ipc"), {"ZEROBUS_MAX_STREAMS": str(n)}, False)
+        for n in (1, 2, 4, 8, 16)
+    ]
+    return [
+        *ours,
+        ("ours: Rust `send_all`, default (adaptive, up to 16)", args(ex / "send_ipc"), {}, False),
+        ("ours: `INSERT INTO … SELECT` (zerobus-sql), default", contenders("")[0][1], {}, True),
+        ("official Rust SDK 2.12: dynamic proto, one stream", args(ex / "official_sdk", "proto"), {}, False),
+        ("official Rust SDK 2.12: dynamic proto, `.multiplexed(8)`", args(ex / "official_sdk", "proto-mux"),
+         {"ZEROBUS_BENCH_MUX": "8"}, False),
+        ("official Python SDK 1.10: proto records, one stream", args(*py, "sdk-proto"), {}, False),
+    ]
+
+
+def emulator_streams(uc: str, table: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{uc}/zerobus-emulator/v1/stats") as r:
+        stats = json.load(r)
+    return stats["tables"].get(table, {}).get("streams_opened", 0)
+
+
+def replace_section(path: Path, heading: str, body: str) -> None:
+    """Put `## heading` + body into RESULTS.md, keeping the other sections; the quota
+    table comes first."""
+    text = path.read_text() if path.exists() else ""
+    if text and not text.startswith("# Benchmark results"):
+        # A file of one table (before sections): it is the client-efficiency table.
+        text = "## Client efficiency (no quota)\n\n" + text.split("\n", 1)[1].lstrip()
+    elif text:
+        text = text.split("\n", 1)[1]
+    sections = [s.strip() for s in ("\n" + text).split("\n## ") if s.strip()]
+    sections = [s for s in sections if not s.startswith(heading)]
+    new = f"{heading}\n\n{body.strip()}"
+    ordered = [new, *sections] if heading.startswith("Against") else [*sections, new]
+    path.write_text("# Benchmark results\n\n" + "\n\n".join("## " + s for s in ordered) + "\n")
+
+
+def run_quota(args) -> int:
+    entries = quota_contenders()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data_path = work / "data.arrow"
+        columns = subprocess.run(
+            [str(TARGET / "examples" / "compare_data"), str(data_path), str(args.rows)],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        with pa.ipc.open_file(data_path) as f:
+            data = f.read_all()
+        verdicts = check(work, data, columns, entries, min(args.check_rows, args.rows))
+        for name, v in verdicts.items():
+            print(f"check {'ok' if not v else v}: {name}", flush=True)
+        rows_out = []
+        one_stream = None
+        for k, (name, argv, env, by_wall) in enumerate(entries):
+            if verdicts.get(name):
+                rows_out.append((name, None, verdicts[name]))
+                continue
+            table = f"main.default.quota_{k}"
+            proc, grpc, uc = start_emulator(work / f"wh{k}", [table], columns, discard=True, quota=True)
+            try:
+                r = run_measured(argv(str(data_path), table, grpc, uc), env)
+                r["streams"] = emulator_streams(uc, table)
+            finally:
+                proc.terminate()
+                proc.wait()
+            if not r["ok"]:
+                rows_out.append((name, None, "failed: " + first_error_line(r["stderr"])))
+                continue
+            r["secs"] = r["wall"] if by_wall else r["seconds"]
+            rps = args.rows / r["secs"]
+            if "max_streams 1" in name:
+                one_stream = rps
+            print(f"{name}: {rps:,.0f} rows/s ({r['secs']:.2f} s, CPU {r['cpu']:.2f} s, "
+                  f"{r['streams']} streams opened)", flush=True)
+            rows_out.append((name, r, ""))
+    lines = [
+        "| contender | rows/s | × one stream | of streams × quota | client CPU s per 1M rows | streams opened |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r, why in rows_out:
+        if r is None:
+            lines.append(f"| {name} | {why} | | | | |")
+            continue
+        rps = args.rows / r["secs"]
+        used = max(r["streams"], 1)
+        lines.append(
+            f"| {name} | {rps:,.0f} | {rps / one_stream if one_stream else 0:.2f} | "
+            f"{rps / (used * 100_000):.2f} | {r['cpu'] * 1e6 / args.rows:.2f} | {r['streams']} |"
+        )
+    table_md = "\n".join(lines)
+    print("\n" + table_md)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = (
+        f"Machine: {machine()}. Date: {now}. Command: `./benches/compare/run.sh --quota` "
+        f"(here: `run.py --quota --rows {args.rows}`), one run per contender.\n\n"
+        f"Emulator: its own process per contender, `--discard`, with the service's per-stream quota on "
+        f"(100,000 records/s, 100 MB/s; enforced by pacing). Data: {args.rows:,} rows of the seeded "
+        f"10-column schema, 8,192-row batches. Each contender first sent {min(args.check_rows, args.rows):,} "
+        f"rows to an emulator writing Delta and read back exactly those rows. \"of streams × quota\": rows/s "
+        f"over (streams opened × 100,000); streams opened from `GET /zerobus-emulator/v1/stats` "
+        f"(reconnections would count too).\n\n" + table_md
+    )
+    replace_section(Path(args.out), "Against the service's quota", body)
+    print(f"\nwritten to {args.out}")
+    return 0
 
 
 def run_measured(argv: list[str], env: dict) -> dict:
@@ -201,7 +329,12 @@ def main() -> int:
     ap.add_argument("--check-rows", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5, help="timed rounds (median kept)")
     ap.add_argument("--out", default=str(REPO / "benches" / "RESULTS.md"))
+    ap.add_argument("--quota", action="store_true", help="the table against the service's quota")
     args = ap.parse_args()
+    if args.quota:
+        if args.rows == 1_000_000:
+            args.rows = 2_000_000
+        return run_quota(args)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -296,8 +429,9 @@ def main() -> int:
         )
         print(telemetry)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    Path(args.out).write_text(
-        "# Head-to-head: ways into Zerobus\n\n"
+    replace_section(
+        Path(args.out),
+        "Client efficiency (no quota)",
         f"Machine: {machine()}. Date: {now}.\n\n"
         f"Command: `./benches/compare/run.sh` (here: `run.py --rows {args.rows} --repeat {args.repeat}`).\n\n"
         f"Data: {args.rows:,} rows of the seeded 10-column mixed schema (strings with nulls, INT, BIGINT, "
@@ -309,7 +443,7 @@ def main() -> int:
         "rows/s: the contender's own clock from creating the stream to the last acknowledgement (file "
         "reading not timed), except zerobus-sql: process wall clock, its query reads the file. CPU and peak "
         "RSS: the whole client process (`wait4`), so loading the data counts there.\n\n"
-        + table_md + "\n" + telemetry
+        + table_md + "\n" + telemetry,
     )
     print(f"\nwritten to {args.out}")
     return 0

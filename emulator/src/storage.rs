@@ -26,6 +26,11 @@ pub struct Submission {
     pub done: oneshot::Sender<Result<u64, String>>,
 }
 
+/// A checkpoint is written after every this many commits (in the background, after the
+/// commit's rows are acknowledged), so that opening the table — which the writer does after
+/// each commit — replays at most this many JSON commits, not the table's whole history.
+pub const CHECKPOINT_EVERY: u64 = 100;
+
 /// Most rows one commit gathers before it is written, whatever the interval.
 const MAX_ROWS_PER_COMMIT: usize = 500_000;
 
@@ -111,6 +116,7 @@ async fn run_writer(
     interval: Duration,
     dropped: Arc<AtomicBool>,
 ) {
+    let checkpointing = Arc::new(AtomicBool::new(false));
     while let Some(first) = rx.recv().await {
         let deadline = Instant::now() + interval;
         let mut rows_count = first.rows.len();
@@ -152,6 +158,28 @@ async fn run_writer(
         }
         for w in waiters {
             let _ = w.send(result.clone());
+        }
+        if let Ok(version) = result {
+            if version % CHECKPOINT_EVERY == 0 && !checkpointing.swap(true, Ordering::SeqCst) {
+                let url = table.table_url().clone();
+                let done = checkpointing.clone();
+                tokio::spawn(async move {
+                    let written = deltalake_core::protocol::checkpoints::create_checkpoint_from_table_url_and_cleanup(
+                        url.clone(),
+                        version,
+                        Some(false),
+                        None,
+                    )
+                    .await;
+                    match written {
+                        Ok(()) => tracing::debug!(table = %url, version, "checkpoint written"),
+                        Err(e) => {
+                            tracing::warn!(table = %url, version, error = %e, "checkpoint failed; the JSON log is intact")
+                        }
+                    }
+                    done.store(false, Ordering::SeqCst);
+                });
+            }
         }
     }
 }

@@ -119,3 +119,76 @@ async fn each_stream_has_a_quota_of_its_own() {
     assert_eq!(s.records_acknowledged, 8_000);
     t.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delta_log_gets_checkpoints() {
+    // A commit per request (interval 0), 230 requests: checkpoints at versions 100 and 200.
+    let t = start(|c| {
+        c.with_commit_interval(Duration::ZERO)
+            .with_stream_quota(StreamQuota::OFF)
+    })
+    .await;
+    let location = t
+        .emu
+        .create_table(TABLE, "id BIGINT NOT NULL")
+        .await
+        .unwrap();
+    let desc = descriptor(&t.emu, TABLE).await;
+    let md = message_descriptor(&desc).unwrap();
+    let stream = proto_stream(&t.emu, TABLE).await;
+    for id in 0..230i64 {
+        let rec = ProtoBytes(
+            DynamicMessage::deserialize(md.clone(), json!({"id": id}))
+                .unwrap()
+                .encode_to_vec(),
+        );
+        // Waiting for each acknowledgement makes each request a commit of its own.
+        let off = stream
+            .ingest_records_offset(vec![rec])
+            .await
+            .unwrap()
+            .unwrap();
+        stream.wait_for_offset(off).await.unwrap();
+    }
+    let mut stream = stream;
+    stream.close().await.unwrap();
+    // Checkpoints are written in the background after the acknowledgement.
+    let log = location.join("_delta_log");
+    let checkpoints = || {
+        let mut v: Vec<String> = std::fs::read_dir(&log)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.contains(".checkpoint"))
+            .collect();
+        v.sort();
+        v
+    };
+    for _ in 0..100 {
+        if checkpoints().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = checkpoints();
+    println!("checkpoints: {found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|n| n.starts_with("00000000000000000100.checkpoint")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|n| n.starts_with("00000000000000000200.checkpoint")),
+        "{found:?}"
+    );
+    let batches = read_table(&location).await;
+    let (distinct, dups, missing) = id_stats(&batches, 230);
+    assert_eq!(
+        (distinct, dups, missing.len()),
+        (230, 0, 0),
+        "the table reads through its checkpoints"
+    );
+    t.emu.shutdown().await;
+}

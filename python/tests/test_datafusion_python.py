@@ -94,7 +94,7 @@ def test_options_of_zerobus_tables(emu):
     ctx = session(emu, partitions=2, rows_per_partition=50)
     ctx.sql(
         "CREATE EXTERNAL TABLE tuned STORED AS ZEROBUS LOCATION 'main.default.df_opts' "
-        "OPTIONS ('retry_max_attempts' '3', 'ack_timeout_ms' '20000')"
+        "OPTIONS ('retry_max_attempts' '3', 'ack_timeout_ms' '20000', 'max_streams' '2')"
     ).collect()
     assert count(ctx.sql("INSERT INTO tuned SELECT n AS id FROM src")) == 100
     with pytest.raises(Exception, match="unknown Zerobus option 'retries'"):

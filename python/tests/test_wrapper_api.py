@@ -456,3 +456,28 @@ def test_ctrl_c_stops_a_blocking_send_with_the_account(emu, table, tmp_path):
     assert cause.rows_acknowledged + cause.rows_dead_lettered == cause.rows_read
     w.shutdown_sync()
     assert len(landed_ids(emu, table)) == cause.rows_acknowledged
+
+
+def test_lanes_under_a_stream_quota_and_the_emulator_stats(tmp_path):
+    # Each stream is held to 5,000 records/s, as the service holds it to its quota.
+    with emulator.start(tmp_path / "wh", stream_max_records_per_sec=5_000) as quota_emu:
+        quota_emu.create_table("main.default.lanes", COLUMNS)
+        n = 60_000
+        data = pa.table({"id": pa.array(range(n), pa.int64()), "name": [f"n{i}" for i in range(n)]})
+        with quota_emu.wrapper("main.default.lanes", max_streams=1) as w:
+            one = w.send_batch_sync(data.slice(0, 10_000))
+        # 10,000 rows on one stream at 5,000/s: at least 2 s, whatever the machine.
+        assert one.rows == 10_000 and one.latency_ms >= 2_000
+        assert quota_emu.stats()["tables"]["main.default.lanes"]["streams_opened"] == 1
+        with quota_emu.wrapper("main.default.lanes", max_streams=6) as w:
+            many = w.send_batch_sync(data.slice(10_000))
+        assert many.rows == 50_000
+        stats = quota_emu.stats()["tables"]["main.default.lanes"]
+        # One large table, sent as parts over the lanes: more streams than the first load.
+        assert stats["streams_opened"] >= 3, stats
+        assert stats["streams_open"] == 0, stats
+        assert stats["records_acknowledged"] == n
+        assert stats["seconds_paced"] > 0
+        assert landed_ids(quota_emu, "main.default.lanes") == list(range(n))
+        with pytest.raises(zb.ConfigurationError, match="max_streams"):
+            quota_emu.wrapper("main.default.lanes", max_streams=0)
