@@ -160,17 +160,23 @@ def replace_section(path: Path, heading: str, body: str) -> None:
     path.write_text("# Benchmark results\n\n" + "\n\n".join("## " + s for s in ordered) + "\n")
 
 
+def make_data(work: Path, rows: int):
+    """The seeded data set as an Arrow IPC file: (its path, the table's columns, the data)."""
+    data_path = work / "data.arrow"
+    columns = subprocess.run(
+        [str(TARGET / "examples" / "compare_data"), str(data_path), str(rows)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    with pa.ipc.open_file(data_path) as f:
+        data = f.read_all()
+    return data_path, columns, data
+
+
 def run_quota(args) -> int:
     entries = quota_contenders()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data_path = work / "data.arrow"
-        columns = subprocess.run(
-            [str(TARGET / "examples" / "compare_data"), str(data_path), str(args.rows)],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-        with pa.ipc.open_file(data_path) as f:
-            data = f.read_all()
+        data_path, columns, data = make_data(work, args.rows)
         verdicts = check(work, data, columns, entries, min(args.check_rows, args.rows))
         for name, v in verdicts.items():
             print(f"check {'ok' if not v else v}: {name}", flush=True)
@@ -343,13 +349,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data_path = work / "data.arrow"
-        columns = subprocess.run(
-            [str(TARGET / "examples" / "compare_data"), str(data_path), str(args.rows)],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-        with pa.ipc.open_file(data_path) as f:
-            data = f.read_all()
+        data_path, columns, data = make_data(work, args.rows)
         arrow_mb = data.nbytes / 1e6
         print(f"data: {data.num_rows:,} rows, {data.num_columns} columns, {arrow_mb:.1f} MB of Arrow, "
               f"{data.to_batches()[0].num_rows}-row batches", flush=True)
