@@ -342,3 +342,32 @@ async fn a_bad_row_in_a_large_batch_refuses_all_of_it_naming_its_row() {
     assert_eq!(emu.streams_opened(), 0, "nothing of the batch was sent");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_whose_stream_could_not_be_reopened_is_not_counted_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 100_000, Faults::default()).await;
+    let cfg = WrapperConfig::builder(emu.grpc_url(), TABLE)
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .dead_letter_dir(dir.path().join("dead"))
+        .retry_max_attempts(1)
+        .build()
+        .unwrap();
+    let w = ZerobusWrapper::new(cfg).unwrap();
+    w.send_batch(&id_body_batch(0..100)).await.unwrap();
+    assert_eq!(w.streams_open(), 1);
+    // The service goes away: its streams end, and no new one can be created.
+    emu.shutdown().await;
+    for _ in 0..50 {
+        if w.send_batch(&id_body_batch(100..200)).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        w.streams_open(),
+        0,
+        "no stream is open: the lane's closed stream is gone and none replaced it"
+    );
+}

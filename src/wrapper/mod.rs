@@ -322,9 +322,8 @@ impl ZerobusWrapper {
                 return Ok(c.clone());
             }
         }
-        if guard.take().is_some() {
-            self.metric(|m, a| m.streams_open.add(-1, a));
-        }
+        // Closed: the lane has no stream until a new one is open (opening may fail).
+        self.set_lane_stream(lane, &mut guard, None);
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let stream = self
             .open_stream(generation as i64, Some(lane.index))
@@ -333,10 +332,24 @@ impl ZerobusWrapper {
             generation,
             stream: Arc::new(stream),
         };
-        *guard = Some(current.clone());
-        self.inner.lanes.set_open(lane.index, true);
-        self.metric(|m, a| m.streams_open.add(1, a));
+        self.set_lane_stream(lane, &mut guard, Some(current.clone()));
         Ok(current)
+    }
+
+    /// Put `new` in `lane`'s slot (`None`: empty it), keeping the lane's state and the
+    /// `zerobus.streams.open` metric in step with the slot.
+    fn set_lane_stream(
+        &self,
+        lane: &lanes::Lane,
+        slot: &mut Option<Current>,
+        new: Option<Current>,
+    ) {
+        let change = i64::from(new.is_some()) - i64::from(slot.is_some());
+        *slot = new;
+        self.inner.lanes.set_open(lane.index, slot.is_some());
+        if change != 0 {
+            self.metric(|m, a| m.streams_open.add(change, a));
+        }
     }
 
     /// Close streams in the background (idle lanes), after their last acknowledgements.
@@ -410,9 +423,7 @@ impl ZerobusWrapper {
     async fn retire(&self, lane: &lanes::Lane, generation: u64) {
         let mut guard = lane.stream.lock().await;
         if guard.as_ref().is_some_and(|c| c.generation == generation) {
-            *guard = None;
-            self.inner.lanes.set_open(lane.index, false);
-            self.metric(|m, a| m.streams_open.add(-1, a));
+            self.set_lane_stream(lane, &mut guard, None);
         }
     }
 
