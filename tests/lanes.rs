@@ -371,3 +371,60 @@ async fn a_lane_whose_stream_could_not_be_reopened_is_not_counted_open() {
         "no stream is open: the lane's closed stream is gone and none replaced it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_that_fails_part_way_accounts_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    // Records holding "b12345" are refused: ids 12345 (part 0) and 123450-123459 (part 6)
+    // of one 400,000-row batch sent in 20 parts, at most 16 in flight on 2 lanes.
+    let emu = emulator(
+        dir.path(),
+        0,
+        Faults {
+            refuse_records_containing: Some(b"b12345".to_vec()),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let w = wrapper(&emu, dir.path(), Some(2));
+    let input =
+        futures::stream::iter([Ok::<_, std::convert::Infallible>(id_body_batch(0..400_000))]);
+    let e = w.send_all(input, &|_| {}).await.unwrap_err();
+    w.shutdown().await.unwrap();
+    let arrow_zerobus_sdk_wrapper::ZerobusError::LoadIncomplete(f) = &e else {
+        panic!("expected the load's account: {e}");
+    };
+    println!(
+        "read {}, acknowledged {}, dead-lettered {} in {} files",
+        f.rows_read,
+        f.rows_acknowledged,
+        f.rows_dead_lettered,
+        f.dead_letters.len()
+    );
+    assert_eq!(f.rows_read, 400_000);
+    assert_eq!(f.rows_unaccounted, 0);
+    assert_eq!(f.rows_acknowledged + f.rows_dead_lettered, 400_000);
+    // Every id is in the table or in a dead-letter file.
+    let mut ids = std::collections::HashSet::new();
+    for p in &f.dead_letters {
+        let (_, batches) = arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(p).unwrap();
+        for b in batches {
+            let col = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+            ids.extend(col.values().iter().copied());
+        }
+    }
+    assert!(ids.contains(&12_345), "the refused part is dead-lettered");
+    let in_files = ids.len();
+    let (_, distinct, _) = landed(&emu, 400_000).await;
+    assert_eq!(in_files as u64, f.rows_dead_lettered);
+    assert_eq!(distinct as u64, f.rows_acknowledged);
+    let batches = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    for b in &batches {
+        let col = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        ids.extend(col.values().iter().copied());
+    }
+    assert_eq!(ids.len(), 400_000, "no id is lost");
+    emu.shutdown().await;
+}

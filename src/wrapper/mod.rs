@@ -445,9 +445,30 @@ impl ZerobusWrapper {
         &self,
         batch: &RecordBatch,
     ) -> (Result<TransmissionResult>, BatchOutcome) {
+        self.counted(batch, None).await
+    }
+
+    /// [`Self::send_batch_counted`] of rows `range` of an encoded batch (a part of a large
+    /// batch that `send_all` spreads over the lanes).
+    pub(crate) async fn send_part_counted(
+        &self,
+        batch: &RecordBatch,
+        rows: &EncodedRows,
+        range: (usize, usize),
+    ) -> (Result<TransmissionResult>, BatchOutcome) {
+        self.counted(batch, Some((rows, range))).await
+    }
+
+    /// One send (of `batch`, or of an encoded `part` of it), counted as in progress for
+    /// `flush`, with the account of its rows.
+    async fn counted(
+        &self,
+        batch: &RecordBatch,
+        part: Option<Part<'_>>,
+    ) -> (Result<TransmissionResult>, BatchOutcome) {
         let _send = self.inner.sends.start();
         let mut outcome = BatchOutcome::default();
-        let result = self.send_batch_traced(batch, &mut outcome).await;
+        let result = self.send_batch_traced(batch, part, &mut outcome).await;
         if let Ok(r) = &result {
             outcome.acknowledged = r.rows;
         }
@@ -457,29 +478,34 @@ impl ZerobusWrapper {
     async fn send_batch_traced(
         &self,
         batch: &RecordBatch,
+        part: Option<Part<'_>>,
         outcome: &mut BatchOutcome,
     ) -> Result<TransmissionResult> {
+        let n = part.map_or(batch.num_rows(), |(_, (s, e))| e - s);
         let span = tracing::info_span!(
             "zerobus.send_batch",
             table = %self.table(),
-            rows = batch.num_rows(),
+            rows = n,
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty
         );
         let Some(t) = &self.inner.telemetry else {
-            return self.send_batch_inner(batch, outcome).instrument(span).await;
+            return self
+                .send_batch_inner(batch, part, outcome)
+                .instrument(span)
+                .await;
         };
         let log_span = span.clone();
         let started = Instant::now();
         let cx = t.start(
             "zerobus.send_batch",
-            vec![KeyValue::new("zerobus.rows", batch.num_rows() as i64)],
+            vec![KeyValue::new("zerobus.rows", n as i64)],
         );
         // Log lines inside this call carry the trace's ids.
         let (trace_id, span_id) = crate::telemetry::ids(&cx);
         span.record("trace_id", tracing::field::display(&trace_id));
         span.record("span_id", tracing::field::display(&span_id));
-        let result = in_context(Some(&cx), self.send_batch_inner(batch, outcome))
+        let result = in_context(Some(&cx), self.send_batch_inner(batch, part, outcome))
             .instrument(span)
             .await;
         let seconds = started.elapsed().as_secs_f64();
@@ -516,9 +542,13 @@ impl ZerobusWrapper {
     async fn send_batch_inner(
         &self,
         batch: &RecordBatch,
+        part: Option<Part<'_>>,
         outcome: &mut BatchOutcome,
     ) -> Result<TransmissionResult> {
         let started = Instant::now();
+        if let Some((rows, range)) = part {
+            return self.send_rows(batch, rows, range, outcome, started).await;
+        }
         if batch.num_rows() == 0 && !self.inner.closed.load(Ordering::SeqCst) {
             return Ok(TransmissionResult {
                 success: true,
@@ -533,25 +563,6 @@ impl ZerobusWrapper {
         let rows = self.encode_checked(batch, outcome).await?;
         self.send_rows(batch, &rows, (0, rows.len()), outcome, started)
             .await
-    }
-
-    /// [`Self::send_rows`] of rows `range` of an encoded batch, with the account (a part of
-    /// a large batch that `send_all` spreads over the lanes).
-    pub(crate) async fn send_part_counted(
-        &self,
-        batch: &RecordBatch,
-        rows: &EncodedRows,
-        range: (usize, usize),
-    ) -> (Result<TransmissionResult>, BatchOutcome) {
-        let _send = self.inner.sends.start();
-        let mut outcome = BatchOutcome::default();
-        let result = self
-            .send_rows(batch, rows, range, &mut outcome, Instant::now())
-            .await;
-        if let Ok(r) = &result {
-            outcome.acknowledged = r.rows;
-        }
-        (result, outcome)
     }
 
     /// Everything before sending: the wrapper is open, the table's schema is known (UC
@@ -1096,6 +1107,9 @@ impl ZerobusWrapper {
         }
     }
 }
+
+/// Rows `range` of a batch, already encoded.
+type Part<'a> = (&'a EncodedRows, (usize, usize));
 
 /// What became of a batch's rows: acknowledged, in a dead-letter file, or neither (the
 /// dead-letter file could not be written).

@@ -43,11 +43,11 @@ enum Work {
 }
 
 impl Work {
-    /// The rows this send would have sent, for a dead-letter file.
-    fn rows(&self) -> RecordBatch {
+    /// The batch and the rows of it this send would send.
+    fn rows(&self) -> (&RecordBatch, (usize, usize)) {
         match self {
-            Work::Whole(b) => b.clone(),
-            Work::Part(b, _, (s, e)) => b.slice(*s, e - s),
+            Work::Whole(b) => (b, (0, b.num_rows())),
+            Work::Part(b, _, range) => (b, *range),
         }
     }
 }
@@ -272,24 +272,16 @@ impl ZerobusWrapper {
             account.settle(done);
             progress(account.progress(self));
         }
-        // Parts read but not sent (the load stopped): they go to a dead-letter file so that
-        // every row read is accounted for.
-        if !pending.is_empty() {
-            let rest: Vec<RecordBatch> = pending.iter().map(Work::rows).collect();
-            let rows: u64 = rest.iter().map(|b| b.num_rows() as u64).sum();
-            match crate::dead_letter::write_dead_letters(
-                &self.config().dead_letter_dir(),
-                self.table(),
-                &rest,
-            ) {
-                Ok(p) => {
-                    account.dead_lettered += rows;
-                    account.dead_letters.push(p);
-                }
-                Err(e) => {
-                    tracing::error!(table = %self.table(), error = %e, rows, "could not write dead letters");
-                }
-            }
+        // Sends not started (the load stopped) are all of one batch, contiguous: their rows
+        // go to one dead-letter file, so that every row read is accounted for.
+        if let (Some(first), Some(last)) = (pending.front(), pending.back()) {
+            let (batch, (start, _)) = first.rows();
+            let (_, (_, end)) = last.rows();
+            let mut outcome = BatchOutcome::default();
+            // A failed write is logged and leaves the rows unaccounted (counted below).
+            let _ = self.dead_letter(batch, (start, end), &mut outcome);
+            account.dead_lettered += outcome.dead_lettered as u64;
+            account.dead_letters.extend(outcome.dead_letter);
         }
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {
