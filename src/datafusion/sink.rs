@@ -21,7 +21,6 @@ use tracing::Instrument;
 
 use super::df_error;
 use crate::config::WrapperConfig;
-use crate::telemetry::{end_span, in_context};
 use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
 
 /// Writes query output into one Zerobus table.
@@ -72,22 +71,21 @@ impl DataSink for ZerobusSink {
         };
         let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
-        let cx = wrapper.start_span("zerobus.insert", vec![]);
-        let sent = in_context(
-            cx.as_ref(),
-            send_stream(&wrapper, data, &report, interrupt.as_deref()),
-        )
-        .instrument(span)
-        .await;
-        if let Some(cx) = &cx {
-            let error = sent.as_ref().err().map(|e| e.to_string());
-            let rows = *sent.as_ref().unwrap_or(&0) as i64;
-            end_span(
-                cx,
-                error.as_deref(),
-                vec![KeyValue::new("zerobus.rows", rows)],
-            );
-        }
+        let sent = wrapper
+            .in_span(
+                "zerobus.insert",
+                vec![],
+                send_stream(&wrapper, data, &report, interrupt.as_deref()),
+                |r| {
+                    let rows = *r.as_ref().unwrap_or(&0) as i64;
+                    (
+                        r.as_ref().err().map(|e| e.to_string()),
+                        vec![KeyValue::new("zerobus.rows", rows)],
+                    )
+                },
+            )
+            .instrument(span)
+            .await;
         let closed = wrapper.shutdown().await;
         let acknowledged = sent?;
         closed.map_err(df_error)?;

@@ -7,53 +7,50 @@
 //! chunks that were not acknowledged, after an exponential backoff with full jitter. When attempts run out (or the service refuses the records for
 //! good) the unacknowledged rows are written to a dead-letter file named in the error.
 
+mod chunks;
+mod classify;
 mod interrupt;
 mod lanes;
+mod replay;
 mod retry;
 mod send_all;
 mod sends;
+mod streams;
 mod tls;
 pub(crate) mod uc;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use databricks_zerobus_ingest_sdk::{
-    ProtoBytes, SecureTlsConfig, TlsConfig, ZerobusError as SdkError, ZerobusSdk, ZerobusStream,
-};
-use opentelemetry::trace::TraceContextExt as _;
+use databricks_zerobus_ingest_sdk::{SecureTlsConfig, TlsConfig, ZerobusSdk};
 use opentelemetry::{Context, KeyValue};
 use tracing::Instrument;
 
+use chunks::chunk;
+use classify::{classify, Failure};
 pub use interrupt::Interrupt;
-use lanes::Current;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
 pub use retry::Backoff;
 pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
+use streams::close_stream;
 pub use tls::PlainText;
 pub use watch::LoadWatch;
 
 use crate::config::{SchemaSource, WrapperConfig};
 use crate::convert::{EncodedRows, RowEncoder, TableSchema};
-use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters};
+use crate::dead_letter::write_dead_letters;
 use crate::debug::DebugSpool;
-use crate::error::{LoadFailure, Result, ZerobusError};
+use crate::error::{Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
 
 /// Largest record that can be sent: the SDK refuses any ingest request whose records
 /// exceed 10 MiB − 64 KiB (its `MAX_INGEST_PAYLOAD_BYTES`, kept under the service's 10 MiB
 /// message limit), so a larger record is a ConversionError before anything is sent.
 pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024 - 64 * 1024;
-/// Target size of one ingest request.
-const CHUNK_BYTES: usize = 4 * 1024 * 1024;
-/// Most records in one ingest request.
-const CHUNK_ROWS: usize = 20_000;
-/// The SDK's acknowledgement timeout when `ack_timeout_ms` is not set.
-const SDK_ACK_TIMEOUT_MS: u64 = 60_000;
 
 /// Outcome of one `send_batch` (the contract's fields, plus rows and the last offset).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +100,7 @@ impl Drop for InFlight {
 }
 
 /// Sends Arrow `RecordBatch`es to one Zerobus table. Cheap to clone, `Send + Sync`;
-/// concurrent `send_batch` calls share one stream and encode in parallel.
+/// concurrent `send_batch` calls encode in parallel and share the wrapper's streams (lanes).
 ///
 /// ```no_run
 /// # async fn demo(batch: arrow::array::RecordBatch) -> arrow_zerobus_sdk_wrapper::Result<()> {
@@ -124,67 +121,6 @@ impl std::fmt::Debug for ZerobusWrapper {
         f.debug_struct("ZerobusWrapper")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// How a failed attempt should be handled.
-enum Failure {
-    /// Try again (new stream) after a backoff.
-    Retry(String),
-    /// Credentials were refused by the service; one fresh token is worth a try.
-    Auth(String),
-    /// Credentials are wrong: no retry helps.
-    Credentials(String),
-    /// A token could not be obtained (transient).
-    Token(String),
-    /// The service refused the records; retrying cannot help.
-    Final(String),
-    /// The service refused a request on the shared stream, perhaps another batch's: resend
-    /// this batch alone to find out.
-    Isolate(String),
-}
-
-/// Add what to check to the SDK's words where they are cryptic.
-fn with_hint(text: String) -> String {
-    let hint = if text.contains("tcp connect error") {
-        "nothing answered at the endpoint: check its URL and port, and that it is reachable from here"
-    } else if text.contains("InvalidContentType")
-        || text.contains("tls handshake")
-        || text.contains("received corrupt message")
-    {
-        "TLS failed: does the endpoint speak TLS? Use http:// for a plain-text endpoint such as the local emulator"
-    } else if text.contains("Failed to create stream")
-        && [
-            "h2 protocol",
-            "transport error",
-            "operation was cancel",
-            "invalid HTTP version",
-        ]
-        .iter()
-        .any(|s| text.contains(s))
-    {
-        "the endpoint does not answer as a gRPC service: is it the Zerobus endpoint, https://<workspace-id>.zerobus.<region>.cloud.databricks.com?"
-    } else {
-        return text;
-    };
-    format!("{text} ({hint})")
-}
-
-fn classify(e: &SdkError) -> Failure {
-    let text = e.to_string();
-    match e {
-        SdkError::InvalidUCTokenError(_) => Failure::Credentials(text),
-        SdkError::TokenFetchError(_) => Failure::Token(text),
-        SdkError::CreateStreamError(s) | SdkError::StreamClosedError(s)
-            if matches!(
-                s.code(),
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
-            ) =>
-        {
-            Failure::Auth(text)
-        }
-        _ if e.is_retryable() => Failure::Retry(with_hint(text)),
-        _ => Failure::Final(text),
     }
 }
 
@@ -272,6 +208,25 @@ impl ZerobusWrapper {
         self.inner.telemetry.as_ref().map(|t| t.start(name, attrs))
     }
 
+    /// Await `fut` in a new span `name` (a child of the current context; no span when
+    /// telemetry is off), ended with the error and the attributes `close` reads off the
+    /// result. Spans started inside `fut` are its children.
+    pub(crate) async fn in_span<T>(
+        &self,
+        name: &'static str,
+        attrs: Vec<KeyValue>,
+        fut: impl std::future::Future<Output = T>,
+        close: impl FnOnce(&T) -> (Option<String>, Vec<KeyValue>),
+    ) -> T {
+        let cx = self.start_span(name, attrs);
+        let out = in_context(cx.as_ref(), fut).await;
+        if let Some(cx) = &cx {
+            let (error, attrs) = close(&out);
+            end_span(cx, error.as_deref(), attrs);
+        }
+        out
+    }
+
     /// The current OpenTelemetry context when telemetry is on, to hand to spawned tasks.
     pub(crate) fn otel_context(&self) -> Option<Context> {
         self.inner.telemetry.as_ref().map(|_| Context::current())
@@ -312,124 +267,6 @@ impl ZerobusWrapper {
             )));
         }
         Ok(rows)
-    }
-
-    /// The stream of `lane`, opened (again) if it has none or its stream closed.
-    async fn current_stream(&self, lane: &lanes::Lane) -> std::result::Result<Current, SdkError> {
-        let mut guard = lane.stream.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if !c.stream.is_closed() {
-                return Ok(c.clone());
-            }
-        }
-        // Closed: the lane has no stream until a new one is open (opening may fail).
-        self.set_lane_stream(lane, &mut guard, None);
-        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let stream = self
-            .open_stream(generation as i64, Some(lane.index))
-            .await?;
-        let current = Current {
-            generation,
-            stream: Arc::new(stream),
-        };
-        self.set_lane_stream(lane, &mut guard, Some(current.clone()));
-        Ok(current)
-    }
-
-    /// Put `new` in `lane`'s slot (`None`: empty it), keeping the lane's state and the
-    /// `zerobus.streams.open` metric in step with the slot.
-    fn set_lane_stream(
-        &self,
-        lane: &lanes::Lane,
-        slot: &mut Option<Current>,
-        new: Option<Current>,
-    ) {
-        let change = i64::from(new.is_some()) - i64::from(slot.is_some());
-        *slot = new;
-        self.inner.lanes.set_open(lane.index, slot.is_some());
-        if change != 0 {
-            self.metric(|m, a| m.streams_open.add(change, a));
-        }
-    }
-
-    /// Close streams in the background (idle lanes), after their last acknowledgements.
-    fn close_streams(&self, streams: Vec<Current>) {
-        for c in streams {
-            self.metric(|m, a| m.streams_open.add(-1, a));
-            tracing::debug!(table = %self.table(), generation = c.generation, "closing an idle stream");
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(close_stream(c.stream));
-            }
-        }
-    }
-
-    /// A new SDK stream for the table (span `zerobus.create_stream`) on `lane`; `None` and
-    /// generation -1 for a private stream that is not shared with other sends.
-    async fn open_stream(
-        &self,
-        generation: i64,
-        lane: Option<usize>,
-    ) -> std::result::Result<ZerobusStream, SdkError> {
-        let schema = self
-            .inner
-            .schema
-            .get()
-            .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
-        let cfg = &self.inner.config;
-        let span =
-            tracing::info_span!("zerobus.create_stream", table = %cfg.table_name, lane = ?lane);
-        let cx = self.start_span(
-            "zerobus.create_stream",
-            vec![
-                KeyValue::new("zerobus.stream.generation", generation),
-                KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
-            ],
-        );
-        let mut builder = self
-            .inner
-            .sdk
-            .stream_builder()
-            .table(cfg.table_name.as_str())
-            .oauth(
-                cfg.client_id.as_deref().unwrap_or_default(),
-                cfg.client_secret
-                    .as_ref()
-                    .map(|s| s.expose())
-                    .unwrap_or_default(),
-            )
-            .compiled_proto(schema.descriptor().clone())
-            // The SDK's own recovery handles planned closes; our retry (with jitter) is
-            // the outer loop, so the SDK gets a small budget and a short backoff.
-            .recovery_retries(1)
-            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10));
-        if let Some(ms) = cfg.ack_timeout_ms {
-            builder = builder.server_lack_of_ack_timeout_ms(ms);
-        }
-        let built = builder.build().instrument(span);
-        let built = in_context(cx.as_ref(), built).await;
-        if let Some(cx) = &cx {
-            end_span(
-                cx,
-                built.as_ref().err().map(|e| e.to_string()).as_deref(),
-                vec![],
-            );
-        }
-        let stream = built?;
-        self.metric(|m, a| m.streams_created.add(1, a));
-        Ok(stream)
-    }
-
-    /// Drop `lane`'s stream if it is still the one of `generation` (it failed).
-    async fn retire(&self, lane: &lanes::Lane, generation: u64) {
-        let mut guard = lane.stream.lock().await;
-        if guard.as_ref().is_some_and(|c| c.generation == generation) {
-            self.set_lane_stream(lane, &mut guard, None);
-        }
-    }
-
-    /// Streams the wrapper has open now (lanes with a stream).
-    pub fn streams_open(&self) -> usize {
-        self.inner.lanes.open_count()
     }
 
     /// Send one batch and wait until every row is durably acknowledged.
@@ -580,18 +417,15 @@ impl ZerobusWrapper {
             )));
         }
         self.resolve_schema(batch, outcome).await?;
-        let cx = self.start_span("zerobus.encode", vec![]);
-        let encoded = self.encode(batch).await;
-        if let Some(cx) = &cx {
-            let error = encoded.as_ref().err().map(|e| e.to_string());
-            let bytes = encoded.as_ref().map_or(0, |r| r.total_bytes() as i64);
-            end_span(
-                cx,
-                error.as_deref(),
-                vec![KeyValue::new("zerobus.bytes", bytes)],
-            );
-        }
-        let rows = encoded?;
+        let rows = self
+            .in_span("zerobus.encode", vec![], self.encode(batch), |r| {
+                let bytes = r.as_ref().map_or(0, |r| r.total_bytes() as i64);
+                (
+                    r.as_ref().err().map(|e| e.to_string()),
+                    vec![KeyValue::new("zerobus.bytes", bytes)],
+                )
+            })
+            .await?;
         tracing::debug!(
             rows = rows.len(),
             bytes = rows.total_bytes(),
@@ -761,160 +595,6 @@ impl ZerobusWrapper {
     }
 }
 
-/// Close a stream once nobody else holds it (a holder still sending drops it when done).
-async fn close_stream(stream: Arc<ZerobusStream>) {
-    if let Ok(mut stream) = Arc::try_unwrap(stream) {
-        if let Err(e) = stream.close().await {
-            tracing::debug!(error = %e, "closing a stream");
-        }
-    }
-}
-
-/// Rows `range` of `rows` cut into ingest requests of at most [`CHUNK_BYTES`] bytes and
-/// [`CHUNK_ROWS`] rows (a larger record goes alone).
-fn chunk(rows: &EncodedRows, range: (usize, usize)) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = range.0;
-    let mut bytes = 0;
-    for i in range.0..range.1 {
-        let len = rows.row(i).len();
-        if i > start && (bytes + len > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
-            out.push((start, i));
-            start = i;
-            bytes = 0;
-        }
-        bytes += len;
-    }
-    if start < range.1 {
-        out.push((start, range.1));
-    }
-    out
-}
-
-impl ZerobusWrapper {
-    /// Send `chunks` (span `zerobus.ingest`) and wait for their acknowledgements in order
-    /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
-    /// cumulative, so the unacknowledged ones are a suffix).
-    /// `(lane, attempt)` is for the spans: the lane's index (`None`: a private stream) and
-    /// the attempt's number.
-    async fn send_chunks(
-        &self,
-        stream: &ZerobusStream,
-        (lane, attempt): (Option<usize>, u32),
-        rows: &EncodedRows,
-        chunks: &[(usize, usize)],
-        acked: &mut usize,
-        last: &mut Option<i64>,
-    ) -> std::result::Result<(), SdkError> {
-        let attempt_kv = || KeyValue::new("zerobus.attempt", i64::from(attempt));
-        let pending_rows = |c: &[(usize, usize)]| c.iter().map(|(s, e)| e - s).sum::<usize>();
-        let cx = self.start_span(
-            "zerobus.ingest",
-            vec![
-                attempt_kv(),
-                KeyValue::new("zerobus.rows", pending_rows(chunks) as i64),
-                KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
-            ],
-        );
-        let mut offsets = Vec::with_capacity(chunks.len());
-        let mut send_error = None;
-        for (s, e) in chunks {
-            let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
-            let sent = stream.ingest_records_offset(records);
-            match in_context(cx.as_ref(), sent).await {
-                Ok(off) => {
-                    self.metric(|m, a| {
-                        m.rows_sent.add((e - s) as u64, a);
-                        m.bytes_sent
-                            .add((*s..*e).map(|i| rows.row(i).len() as u64).sum(), a);
-                    });
-                    if let Some(off) = off {
-                        offsets.push((off, e - s));
-                    }
-                }
-                Err(err) => {
-                    send_error = Some(err);
-                    break;
-                }
-            }
-        }
-        if let Some(cx) = &cx {
-            end_span(
-                cx,
-                send_error.as_ref().map(|e| e.to_string()).as_deref(),
-                vec![],
-            );
-        }
-        let cx = self.start_span("zerobus.flush", vec![attempt_kv()]);
-        let mut waited = Ok(());
-        // The SDK re-creates a stream whose acks are late and resends, without end when
-        // every ack is later than its timeout: our own deadline turns that into a retry
-        // (and, when attempts run out, a dead-letter file) instead of a wait forever.
-        let deadline = Duration::from_millis(
-            self.inner
-                .config
-                .ack_timeout_ms
-                .unwrap_or(SDK_ACK_TIMEOUT_MS)
-                .saturating_mul(3),
-        );
-        for (off, n) in offsets {
-            let wait = tokio::time::timeout(deadline, stream.wait_for_offset(off));
-            let waited_one = match in_context(cx.as_ref(), wait).await {
-                Ok(r) => r,
-                Err(_) => Err(SdkError::ConnectionTimeout(format!(
-                    "no acknowledgement of offset {off} within {} ms (3 x the ack timeout)",
-                    deadline.as_millis()
-                ))),
-            };
-            if let Err(e) = waited_one {
-                waited = Err(e);
-                break;
-            }
-            *acked += 1;
-            *last = Some(off);
-            self.metric(|m, a| m.rows_acknowledged.add(n as u64, a));
-        }
-        if let Some(cx) = &cx {
-            end_span(
-                cx,
-                waited.as_ref().err().map(|e| e.to_string()).as_deref(),
-                vec![],
-            );
-        }
-        waited?;
-        match send_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Wait `wait` before attempt `attempt + 1`, in a `zerobus.retry` span, and count it.
-    async fn backoff_span(&self, attempt: u32, kind: &'static str, error: &str, wait: Duration) {
-        self.metric(|m, a| {
-            m.retries
-                .add(1, &[a[0].clone(), KeyValue::new("error.kind", kind)]);
-        });
-        let cx = self.start_span(
-            "zerobus.retry",
-            vec![
-                KeyValue::new("zerobus.attempt", i64::from(attempt)),
-                KeyValue::new("error.kind", kind),
-                KeyValue::new("zerobus.backoff_ms", wait.as_millis() as i64),
-            ],
-        );
-        if let Some(cx) = &cx {
-            cx.span().add_event(
-                "failure",
-                vec![KeyValue::new("exception.message", error.to_string())],
-            );
-        }
-        tokio::time::sleep(wait).await;
-        if let Some(cx) = cx {
-            end_span(&cx, None, vec![]);
-        }
-    }
-}
-
 impl ZerobusWrapper {
     /// Wait until every `send_batch` that began before this call has ended — its rows
     /// acknowledged or dead-lettered, also when it was retrying after its stream was
@@ -951,87 +631,6 @@ impl ZerobusWrapper {
             t.flush().await;
         }
         result
-    }
-
-    /// Send the rows of a dead-letter file again — or of every `*.dead.arrow` file of a
-    /// directory — and return the rows acknowledged. A replayed file is renamed with a
-    /// `.replayed` suffix once each of its rows is acknowledged or in a new dead-letter
-    /// file: a replay that fails part-way leaves no file whose rows were both re-sent and
-    /// kept (the error names the new files).
-    pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
-        let mut rows = 0;
-        for file in dead_letter_files(path)? {
-            rows += self.replay_file(&file).await?;
-        }
-        Ok(rows)
-    }
-
-    async fn replay_file(&self, path: &Path) -> Result<usize> {
-        let (table, batches) = read_dead_letters(path)?;
-        if let Some(t) = table {
-            if !t.eq_ignore_ascii_case(self.table()) {
-                return Err(ZerobusError::Configuration(format!(
-                    "{} holds rows for table '{t}', not '{}'",
-                    path.display(),
-                    self.table()
-                )));
-            }
-        }
-        let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let retire = |path: &Path| {
-            let done = PathBuf::from(format!("{}.replayed", path.display()));
-            std::fs::rename(path, &done).map_err(|e| {
-                ZerobusError::Configuration(format!(
-                    "replayed, but cannot rename {}: {e}; remove it by hand so that it is not replayed twice",
-                    path.display()
-                ))
-            })
-        };
-        let mut acknowledged = 0usize;
-        for (k, b) in batches.iter().enumerate() {
-            let (result, outcome) = self.send_batch_counted(b).await;
-            let error = match result {
-                Ok(r) => {
-                    acknowledged += r.rows;
-                    continue;
-                }
-                Err(e) => e,
-            };
-            acknowledged += outcome.acknowledged;
-            let mut dead_letters: Vec<PathBuf> = outcome.dead_letter.iter().cloned().collect();
-            // What is neither acknowledged nor in the failed batch's own dead-letter file.
-            let mut rest: Vec<RecordBatch> = Vec::new();
-            if outcome.dead_letter.is_none() && outcome.acknowledged < b.num_rows() {
-                rest.push(b.slice(outcome.acknowledged, b.num_rows() - outcome.acknowledged));
-            }
-            rest.extend(batches[k + 1..].iter().cloned());
-            let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
-            if !rest.is_empty() {
-                let written =
-                    write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &rest)
-                        .map_err(|we| {
-                            ZerobusError::Configuration(format!(
-                                "replay of {} stopped ({error}) and the rows not yet sent could not be \
-                                 saved ({we}); {} is kept and holds {acknowledged} rows that were re-sent",
-                                path.display(),
-                                path.display()
-                            ))
-                        })?;
-                dead_letters.push(written);
-            }
-            retire(path)?;
-            return Err(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
-                source: error,
-                rows_read: total,
-                rows_acknowledged: acknowledged as u64,
-                rows_dead_lettered: (outcome.dead_lettered + rest_rows) as u64,
-                rows_unaccounted: 0,
-                dead_letters,
-                input_complete: true,
-            })));
-        }
-        retire(path)?;
-        Ok(acknowledged)
     }
 
     /// Resolve the table's schema (the UC look-up on first use), retrying what may be

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{Context, KeyValue};
+
 /// Backoff settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -27,6 +30,37 @@ impl Backoff {
     pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self.ceiling(attempt).as_millis() as u64;
         Duration::from_millis(rand::random_range(0..=ceiling))
+    }
+}
+
+impl super::ZerobusWrapper {
+    /// Wait `wait` before attempt `attempt + 1`, in a `zerobus.retry` span (with the failure
+    /// as an event), and count it.
+    pub(super) async fn backoff_span(
+        &self,
+        attempt: u32,
+        kind: &'static str,
+        error: &str,
+        wait: Duration,
+    ) {
+        self.metric(|m, a| {
+            m.retries
+                .add(1, &[a[0].clone(), KeyValue::new("error.kind", kind)]);
+        });
+        let attrs = vec![
+            KeyValue::new("zerobus.attempt", i64::from(attempt)),
+            KeyValue::new("error.kind", kind),
+            KeyValue::new("zerobus.backoff_ms", wait.as_millis() as i64),
+        ];
+        let waited = async {
+            Context::current().span().add_event(
+                "failure",
+                vec![KeyValue::new("exception.message", error.to_string())],
+            );
+            tokio::time::sleep(wait).await;
+        };
+        self.in_span("zerobus.retry", attrs, waited, |_| (None, vec![]))
+            .await;
     }
 }
 

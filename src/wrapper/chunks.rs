@@ -1,0 +1,124 @@
+//! A send's records cut into ingest requests, sent on a stream, and their acknowledgements
+//! awaited with a deadline of our own.
+
+use std::time::Duration;
+
+use databricks_zerobus_ingest_sdk::{ProtoBytes, ZerobusError as SdkError, ZerobusStream};
+use opentelemetry::KeyValue;
+
+use super::ZerobusWrapper;
+use crate::convert::EncodedRows;
+
+/// Target size of one ingest request.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Most records in one ingest request.
+const CHUNK_ROWS: usize = 20_000;
+/// The SDK's acknowledgement timeout when `ack_timeout_ms` is not set.
+const SDK_ACK_TIMEOUT_MS: u64 = 60_000;
+
+/// Rows `range` of `rows` cut into ingest requests of at most [`CHUNK_BYTES`] bytes and
+/// [`CHUNK_ROWS`] rows (a larger record goes alone).
+pub(super) fn chunk(rows: &EncodedRows, range: (usize, usize)) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = range.0;
+    let mut bytes = 0;
+    for i in range.0..range.1 {
+        let len = rows.row(i).len();
+        if i > start && (bytes + len > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
+            out.push((start, i));
+            start = i;
+            bytes = 0;
+        }
+        bytes += len;
+    }
+    if start < range.1 {
+        out.push((start, range.1));
+    }
+    out
+}
+
+impl ZerobusWrapper {
+    /// Send `chunks` (span `zerobus.ingest`) and wait for their acknowledgements in order
+    /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
+    /// cumulative, so the unacknowledged ones are a suffix).
+    /// `(lane, attempt)` is for the spans: the lane's index (`None`: a private stream) and
+    /// the attempt's number.
+    pub(super) async fn send_chunks(
+        &self,
+        stream: &ZerobusStream,
+        (lane, attempt): (Option<usize>, u32),
+        rows: &EncodedRows,
+        chunks: &[(usize, usize)],
+        acked: &mut usize,
+        last: &mut Option<i64>,
+    ) -> std::result::Result<(), SdkError> {
+        let attempt_kv = || KeyValue::new("zerobus.attempt", i64::from(attempt));
+        let pending_rows = |c: &[(usize, usize)]| c.iter().map(|(s, e)| e - s).sum::<usize>();
+        let ingest_attrs = vec![
+            attempt_kv(),
+            KeyValue::new("zerobus.rows", pending_rows(chunks) as i64),
+            KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
+        ];
+        let ingest = async {
+            let mut offsets = Vec::with_capacity(chunks.len());
+            for (s, e) in chunks {
+                let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
+                match stream.ingest_records_offset(records).await {
+                    Ok(off) => {
+                        self.metric(|m, a| {
+                            m.rows_sent.add((e - s) as u64, a);
+                            m.bytes_sent
+                                .add((*s..*e).map(|i| rows.row(i).len() as u64).sum(), a);
+                        });
+                        if let Some(off) = off {
+                            offsets.push((off, e - s));
+                        }
+                    }
+                    Err(err) => return (offsets, Some(err)),
+                }
+            }
+            (offsets, None)
+        };
+        let (offsets, send_error) = self
+            .in_span("zerobus.ingest", ingest_attrs, ingest, |(_, e)| {
+                (e.as_ref().map(|e| e.to_string()), vec![])
+            })
+            .await;
+        // The SDK re-creates a stream whose acks are late and resends, without end when
+        // every ack is later than its timeout: our own deadline turns that into a retry
+        // (and, when attempts run out, a dead-letter file) instead of a wait forever.
+        let deadline = Duration::from_millis(
+            self.inner
+                .config
+                .ack_timeout_ms
+                .unwrap_or(SDK_ACK_TIMEOUT_MS)
+                .saturating_mul(3),
+        );
+        let flush = async {
+            for (off, n) in offsets {
+                match tokio::time::timeout(deadline, stream.wait_for_offset(off)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        return Err(SdkError::ConnectionTimeout(format!(
+                            "no acknowledgement of offset {off} within {} ms (3 x the ack timeout)",
+                            deadline.as_millis()
+                        )))
+                    }
+                }
+                *acked += 1;
+                *last = Some(off);
+                self.metric(|m, a| m.rows_acknowledged.add(n as u64, a));
+            }
+            Ok(())
+        };
+        self.in_span("zerobus.flush", vec![attempt_kv()], flush, |r| {
+            (r.as_ref().err().map(|e| e.to_string()), vec![])
+        })
+        .await?;
+        match send_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

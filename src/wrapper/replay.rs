@@ -1,0 +1,92 @@
+//! Sending dead-letter files again.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+
+use super::ZerobusWrapper;
+use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters};
+use crate::error::{LoadFailure, Result, ZerobusError};
+
+impl ZerobusWrapper {
+    /// Send the rows of a dead-letter file again — or of every `*.dead.arrow` file of a
+    /// directory — and return the rows acknowledged. A replayed file is renamed with a
+    /// `.replayed` suffix once each of its rows is acknowledged or in a new dead-letter
+    /// file: a replay that fails part-way leaves no file whose rows were both re-sent and
+    /// kept (the error names the new files).
+    pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
+        let mut rows = 0;
+        for file in dead_letter_files(path)? {
+            rows += self.replay_file(&file).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn replay_file(&self, path: &Path) -> Result<usize> {
+        let (table, batches) = read_dead_letters(path)?;
+        if let Some(t) = table {
+            if !t.eq_ignore_ascii_case(self.table()) {
+                return Err(ZerobusError::Configuration(format!(
+                    "{} holds rows for table '{t}', not '{}'",
+                    path.display(),
+                    self.table()
+                )));
+            }
+        }
+        let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let retire = |path: &Path| {
+            let done = PathBuf::from(format!("{}.replayed", path.display()));
+            std::fs::rename(path, &done).map_err(|e| {
+                ZerobusError::Configuration(format!(
+                    "replayed, but cannot rename {}: {e}; remove it by hand so that it is not replayed twice",
+                    path.display()
+                ))
+            })
+        };
+        let mut acknowledged = 0usize;
+        for (k, b) in batches.iter().enumerate() {
+            let (result, outcome) = self.send_batch_counted(b).await;
+            let error = match result {
+                Ok(r) => {
+                    acknowledged += r.rows;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            acknowledged += outcome.acknowledged;
+            let mut dead_letters: Vec<PathBuf> = outcome.dead_letter.iter().cloned().collect();
+            // What is neither acknowledged nor in the failed batch's own dead-letter file.
+            let mut rest: Vec<RecordBatch> = Vec::new();
+            if outcome.dead_letter.is_none() && outcome.acknowledged < b.num_rows() {
+                rest.push(b.slice(outcome.acknowledged, b.num_rows() - outcome.acknowledged));
+            }
+            rest.extend(batches[k + 1..].iter().cloned());
+            let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
+            if !rest.is_empty() {
+                let written =
+                    write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &rest)
+                        .map_err(|we| {
+                            ZerobusError::Configuration(format!(
+                                "replay of {} stopped ({error}) and the rows not yet sent could not be \
+                                 saved ({we}); {} is kept and holds {acknowledged} rows that were re-sent",
+                                path.display(),
+                                path.display()
+                            ))
+                        })?;
+                dead_letters.push(written);
+            }
+            retire(path)?;
+            return Err(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
+                source: error,
+                rows_read: total,
+                rows_acknowledged: acknowledged as u64,
+                rows_dead_lettered: (outcome.dead_lettered + rest_rows) as u64,
+                rows_unaccounted: 0,
+                dead_letters,
+                input_complete: true,
+            })));
+        }
+        retire(path)?;
+        Ok(acknowledged)
+    }
+}

@@ -1,0 +1,139 @@
+//! The life of a lane's stream: opened on first use, replaced after a failure, closed when
+//! idle or at shutdown; `zerobus.streams.open` follows the lanes' slots.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use databricks_zerobus_ingest_sdk::{ZerobusError as SdkError, ZerobusStream};
+use opentelemetry::KeyValue;
+use tracing::Instrument;
+
+use super::lanes::{self, Current};
+use super::ZerobusWrapper;
+
+impl ZerobusWrapper {
+    /// The stream of `lane`, opened (again) if it has none or its stream closed.
+    pub(super) async fn current_stream(
+        &self,
+        lane: &lanes::Lane,
+    ) -> std::result::Result<Current, SdkError> {
+        let mut guard = lane.stream.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if !c.stream.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        // Closed: the lane has no stream until a new one is open (opening may fail).
+        self.set_lane_stream(lane, &mut guard, None);
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let stream = self
+            .open_stream(generation as i64, Some(lane.index))
+            .await?;
+        let current = Current {
+            generation,
+            stream: Arc::new(stream),
+        };
+        self.set_lane_stream(lane, &mut guard, Some(current.clone()));
+        Ok(current)
+    }
+
+    /// Put `new` in `lane`'s slot (`None`: empty it), keeping the lane's state and the
+    /// `zerobus.streams.open` metric in step with the slot.
+    fn set_lane_stream(
+        &self,
+        lane: &lanes::Lane,
+        slot: &mut Option<Current>,
+        new: Option<Current>,
+    ) {
+        let change = i64::from(new.is_some()) - i64::from(slot.is_some());
+        *slot = new;
+        self.inner.lanes.set_open(lane.index, slot.is_some());
+        if change != 0 {
+            self.metric(|m, a| m.streams_open.add(change, a));
+        }
+    }
+
+    /// Close streams in the background (idle lanes), after their last acknowledgements.
+    pub(super) fn close_streams(&self, streams: Vec<Current>) {
+        for c in streams {
+            self.metric(|m, a| m.streams_open.add(-1, a));
+            tracing::debug!(table = %self.table(), generation = c.generation, "closing an idle stream");
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(close_stream(c.stream));
+            }
+        }
+    }
+
+    /// A new SDK stream for the table (span `zerobus.create_stream`) on `lane`; `None` and
+    /// generation -1 for a private stream that is not shared with other sends.
+    pub(super) async fn open_stream(
+        &self,
+        generation: i64,
+        lane: Option<usize>,
+    ) -> std::result::Result<ZerobusStream, SdkError> {
+        let schema = self
+            .inner
+            .schema
+            .get()
+            .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
+        let cfg = &self.inner.config;
+        let span =
+            tracing::info_span!("zerobus.create_stream", table = %cfg.table_name, lane = ?lane);
+        let attrs = vec![
+            KeyValue::new("zerobus.stream.generation", generation),
+            KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
+        ];
+        let mut builder = self
+            .inner
+            .sdk
+            .stream_builder()
+            .table(cfg.table_name.as_str())
+            .oauth(
+                cfg.client_id.as_deref().unwrap_or_default(),
+                cfg.client_secret
+                    .as_ref()
+                    .map(|s| s.expose())
+                    .unwrap_or_default(),
+            )
+            .compiled_proto(schema.descriptor().clone())
+            // The SDK's own recovery handles planned closes; our retry (with jitter) is
+            // the outer loop, so the SDK gets a small budget and a short backoff.
+            .recovery_retries(1)
+            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10));
+        if let Some(ms) = cfg.ack_timeout_ms {
+            builder = builder.server_lack_of_ack_timeout_ms(ms);
+        }
+        let stream = self
+            .in_span(
+                "zerobus.create_stream",
+                attrs,
+                builder.build().instrument(span),
+                |r| (r.as_ref().err().map(|e| e.to_string()), vec![]),
+            )
+            .await?;
+        self.metric(|m, a| m.streams_created.add(1, a));
+        Ok(stream)
+    }
+
+    /// Drop `lane`'s stream if it is still the one of `generation` (it failed).
+    pub(super) async fn retire(&self, lane: &lanes::Lane, generation: u64) {
+        let mut guard = lane.stream.lock().await;
+        if guard.as_ref().is_some_and(|c| c.generation == generation) {
+            self.set_lane_stream(lane, &mut guard, None);
+        }
+    }
+
+    /// Streams the wrapper has open now (lanes with a stream).
+    pub fn streams_open(&self) -> usize {
+        self.inner.lanes.open_count()
+    }
+}
+
+/// Close a stream once nobody else holds it (a holder still sending drops it when done).
+pub(super) async fn close_stream(stream: Arc<ZerobusStream>) {
+    if let Ok(mut stream) = Arc::try_unwrap(stream) {
+        if let Err(e) = stream.close().await {
+            tracing::debug!(error = %e, "closing a stream");
+        }
+    }
+}
