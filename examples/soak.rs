@@ -1,7 +1,9 @@
 //! Soak: four INSERTs at once (four streams), looping for a bounded time on an in-process
 //! emulator; every 10 s prints rows/s and the process's RSS, then checks that RSS stopped
-//! growing (peak of the last third within 15 % + 16 MiB of the middle third's). Exits
-//! non-zero if not, or on any error.
+//! growing: the peak of the last third within 15 % + 16 MiB of the middle third's, AND the
+//! least-squares slope of RSS over the last half of the run under 1 % of its mean per
+//! minute (at least 4 MiB/min allowed) — steady growth fails the second even when it is
+//! too slow for the first. Exits non-zero if either fails, or on any error.
 //!
 //! `scripts/soak.sh` (SOAK_SECONDS, default 300; SOAK_DELTA=1 to commit to Delta instead of
 //! the emulator's --discard mode, which keeps the figure about the client).
@@ -134,6 +136,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if last > limit {
             return Err(format!("RSS still growing: {middle:.0} → {last:.0} MiB").into());
         }
+        let half = &samples[samples.len() / 2..];
+        let per_minute = slope(half) * 6.0; // samples are 10 s apart
+        let mean = half.iter().sum::<f64>() / half.len() as f64;
+        let allowed = (mean * 0.01).max(4.0);
+        println!(
+            "RSS slope over the last half: {per_minute:+.1} MiB/min (mean {mean:.0} MiB, allowed {allowed:.1})"
+        );
+        if per_minute > allowed {
+            return Err(format!(
+                "RSS grows steadily: {per_minute:+.1} MiB/min over the last half of the run"
+            )
+            .into());
+        }
     }
     Ok(())
+}
+
+/// Least-squares slope of `ys` against their index (per sample).
+fn slope(ys: &[f64]) -> f64 {
+    let n = ys.len() as f64;
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = ys.iter().sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, y) in ys.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        num += dx * (y - mean_y);
+        den += dx * dx;
+    }
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
 }

@@ -467,6 +467,67 @@ fn backslash_d_lists_tables_in_the_interactive_shell() {
     );
 }
 
+/// An INSERT on a terminal shows a live line (rows read, acknowledged, rows/s, streams
+/// open) and ends with a summary; on a pipe only the summary is printed. One stream at the
+/// embedded emulator's quota (100,000 records/s) makes 300,000 rows take 3 s at least, so
+/// the line (drawn every 200 ms) is seen.
+#[test]
+fn an_insert_shows_its_progress_on_a_terminal_and_a_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let create = "CREATE TABLE zerobus.main.default.ptyload (id BIGINT NOT NULL)";
+    let insert = "INSERT INTO zerobus.main.default.ptyload SELECT value AS id FROM generate_series(0, 299999)";
+    let shell = format!(
+        "{} --warehouse {} --format csv --max-streams 1 -c '{create}' -c '{insert}'",
+        env!("CARGO_BIN_EXE_zerobus-sql"),
+        tmp.path().join("warehouse").display()
+    );
+    let out = Command::new("timeout")
+        .args(["120", "script", "-qec", &shell, "/dev/null"])
+        .current_dir(tmp.path())
+        .env_remove("ZEROBUS_ENDPOINT")
+        .env_remove("ZEROBUS_MAX_STREAMS")
+        .output()
+        .expect("script(1) runs zerobus-sql on a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("main.default.ptyload: ")
+            && screen.contains("rows read")
+            && screen.contains("1 streams open"),
+        "the live line: {screen}"
+    );
+    assert!(
+        screen.contains("zerobus: main.default.ptyload: 300000 rows acknowledged of 300000 read")
+            && screen.contains("up to 1 streams"),
+        "the summary: {screen}"
+    );
+    // On a pipe: the summary only.
+    let piped = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(tmp.path().join("warehouse"))
+        .args([
+            "--format",
+            "csv",
+            "-c",
+            "INSERT INTO zerobus.main.default.ptyload SELECT value AS id FROM generate_series(0, 999)",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("ZEROBUS_ENDPOINT")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&piped.stdout),
+        String::from_utf8_lossy(&piped.stderr),
+    );
+    assert!(piped.status.success(), "{stderr}");
+    assert!(stdout.contains("1000"), "{stdout}");
+    assert!(
+        stderr.contains("zerobus: main.default.ptyload: 1000 rows acknowledged of 1000 read")
+            && !stderr.contains("streams open"),
+        "{stderr}"
+    );
+}
+
 /// A second Ctrl-C exits at once (status 130), without waiting for the load to settle:
 /// against the emulator program with acknowledgements 3 s late, so that settling is slow.
 #[test]
