@@ -1,6 +1,8 @@
 //! `INSERT INTO zerobus.main.default.bench SELECT * FROM <parquet>` through the
 //! DataFusion sink, against the emulator with `--discard` (client cost only) and with Delta
-//! commits, with the scan cut into 1 and 4 partitions. Prints rows/s, MB/s of Arrow input
+//! commits, the per-stream quota turned off (this measures the client and the emulator, not
+//! the service's quota: `benches/compare --quota` does), with the scan cut into 1 and 4
+//! partitions. Prints rows/s, MB/s of Arrow input
 //! and the peak RSS of each run (the emulator runs in the same process, so its memory and
 //! CPU are part of the figures, as on a laptop running both).
 //!
@@ -17,7 +19,7 @@ use arrow_zerobus_sdk_wrapper::WrapperConfig;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use zerobus_emulator::{Emulator, EmulatorConfig};
+use zerobus_emulator::{Emulator, EmulatorConfig, StreamQuota};
 
 const TABLE: &str = "main.default.bench";
 
@@ -74,7 +76,8 @@ async fn main() {
     for discard in [true, false] {
         let emu = Emulator::start(
             EmulatorConfig::new(dir.path().join(format!("warehouse-{discard}")))
-                .with_discard(discard),
+                .with_discard(discard)
+                .with_stream_quota(StreamQuota::OFF),
         )
         .await
         .expect("emulator");
@@ -114,9 +117,9 @@ async fn main() {
             let n = out[0].column(0).as_primitive::<UInt64Type>().value(0);
             assert_eq!(n as usize, rows, "every row acknowledged");
             let mode = if discard {
-                "--discard"
+                "--discard, no quota"
             } else {
-                "Delta commits"
+                "Delta commits, no quota"
             };
             println!(
                 "{mode}, {partitions} partition(s): {secs:.2} s, {:.0} rows/s, {:.1} MB/s, peak RSS {:.0} MiB",

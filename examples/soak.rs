@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unity_catalog_url(emu.http_url())
         .build()?;
     println!(
-        "soak: 4 concurrent INSERTs of {BATCH_ROWS} rows each, looping for {seconds} s, emulator {}",
+        "soak: 4 concurrent INSERTs of {BATCH_ROWS} rows each, looping for {seconds} s, emulator {} with the service's per-stream quota (100,000 records/s)",
         if delta { "with Delta commits" } else { "--discard" }
     );
     let rows = Arc::new(AtomicU64::new(0));

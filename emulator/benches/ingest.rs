@@ -1,6 +1,7 @@
 //! How many records per second the emulator accepts from the official Rust SDK: with
 //! `--discard` (acknowledge without decoding or writing) and with Delta commits, from 1 and
-//! 4 concurrent streams. Client and emulator share this process (and its cores), so the
+//! 4 concurrent streams, the per-stream quota turned off (the emulator's own speed is
+//! measured, not the service's quota). Client and emulator share this process (and its cores), so the
 //! figures are for the whole loop on this machine. Not a test: it prints a table.
 //!
 //! `cargo bench -p zerobus-emulator --bench ingest [-- ROWS]`
@@ -12,7 +13,7 @@ use databricks_zerobus_ingest_sdk::schema::{descriptor_from_uc_columns, UcColumn
 use databricks_zerobus_ingest_sdk::{message_descriptor, ProtoBytes, ZerobusSdk};
 use prost::Message as _;
 use prost_reflect::DynamicMessage;
-use zerobus_emulator::{Emulator, EmulatorConfig};
+use zerobus_emulator::{Emulator, EmulatorConfig, StreamQuota};
 
 const TABLE: &str = "main.default.bench";
 const COLUMNS: &str =
@@ -26,9 +27,13 @@ async fn run(
     desc: prost_types::DescriptorProto,
 ) -> (f64, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let emu = Emulator::start(EmulatorConfig::new(dir.path()).with_discard(discard))
-        .await
-        .expect("emulator");
+    let emu = Emulator::start(
+        EmulatorConfig::new(dir.path())
+            .with_discard(discard)
+            .with_stream_quota(StreamQuota::OFF),
+    )
+    .await
+    .expect("emulator");
     emu.create_table(TABLE, COLUMNS).await.expect("table");
     let sdk = Arc::new(
         ZerobusSdk::builder()
@@ -154,9 +159,9 @@ fn main() {
             for streams in [1usize, 4] {
                 let (secs, rows) = run(discard, streams, records.clone(), desc.clone()).await;
                 let mode = if discard {
-                    "--discard"
+                    "--discard, no quota"
                 } else {
-                    "Delta commits"
+                    "Delta commits, no quota"
                 };
                 println!(
                     "| {mode} | {streams} | {secs:.2} | {:.0} | {:.1} |",
