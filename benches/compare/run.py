@@ -436,7 +436,7 @@ def main() -> int:
         f"Command: `./benches/compare/run.sh` (here: `run.py --rows {args.rows} --repeat {args.repeat}`).\n\n"
         f"Data: {args.rows:,} rows of the seeded 10-column mixed schema (strings with nulls, INT, BIGINT, "
         f"DOUBLE, BOOLEAN, TIMESTAMP, DATE, ARRAY, STRUCT, MAP), {arrow_mb:.1f} MB of Arrow, 8,192-row batches, "
-        f"one Arrow IPC file read by every contender. Emulator: its own process, `--discard` (acknowledges "
+        f"one Arrow IPC file read by every contender. Emulator: its own process, `--discard`, per-stream quota off (acknowledges "
         f"after checking record sizes, writes nothing), so the figures are the client's. Before timing, each "
         f"contender sent the first {min(args.check_rows, args.rows):,} rows to an emulator writing Delta, and "
         f"the table read back held exactly those rows (count and sum of `counter`).\n\n"
