@@ -85,7 +85,8 @@ class TransmissionResult:
 
 class ZerobusWrapper:
     """Sends Arrow data to one Zerobus table. Thread-safe: calls from many threads and
-    asyncio tasks at once share the wrapper's streams (up to ``max_streams``); the GIL is released while Rust works.
+    asyncio tasks at once share the wrapper's streams (up to ``max_streams``); the GIL is
+    released while Rust works.
 
     Every method has an ``async`` form (``send_batch``, ``flush``, ``shutdown``) and a
     blocking twin for scripts without an event loop (``send_batch_sync``, ``flush_sync``,
