@@ -436,7 +436,7 @@ async fn fault_matrix() {
         }
     }
     let mut md = format!(
-        "# Reliability: the fault matrix\n\n`scripts/reliability.sh` (release build, emulator program with Delta commits, {} CPUs). \
+        "# Reliability: the fault matrix\n\n`scripts/reliability.sh` (release build, emulator program with Delta commits and the service's per-stream quota of 100,000 records/s, the wrapper's default lanes of up to 16 streams, {} CPUs). \
          Each case sends ids 0..{ROWS} once: through the Rust wrapper (4 tasks, {CHUNK}-row batches) and through \
          `INSERT INTO … SELECT … FROM generate_series` ({CHUNK}-row statements, 2 at a time); then the Delta table is read back.\n\n\
          | case | path | rows sent | rows in table | distinct ids | duplicates | missing | dead-letter rows | wall s | note |\n\
