@@ -19,6 +19,12 @@ use arrow_zerobus_sdk_wrapper::WrapperConfig;
 use datafusion::prelude::SessionContext;
 use zerobus_emulator::{Emulator, EmulatorConfig};
 
+// The allocator of the programs (zerobus-sql, zerobus-emulator), so that the soak measures
+// what they do.
+#[cfg(feature = "cli")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TABLE: &str = "main.default.soak";
 const BATCH_ROWS: u64 = 200_000;
 
@@ -55,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
+        .max_streams(arrow_zerobus_sdk_wrapper::config::max_streams_from_env()?.unwrap_or(16))
         .build()?;
     println!(
         "soak: 4 concurrent INSERTs of {BATCH_ROWS} rows each, looping for {seconds} s, emulator {} with the service's per-stream quota (100,000 records/s)",

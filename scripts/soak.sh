@@ -5,4 +5,6 @@
 # SOAK_DELTA=1 commits to Delta instead of the emulator's --discard mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --release --example soak -- "${SOAK_SECONDS:-300}"
+# --features cli: the feature set of the release build of scripts/reliability.sh and
+# benches/compare, so nothing is built twice.
+cargo run --release --features cli --example soak -- "${SOAK_SECONDS:-300}"

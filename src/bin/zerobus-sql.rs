@@ -29,6 +29,11 @@ use datafusion_cli::print_options::{MaxRows, PrintOptions};
 use zerobus_emulator::catalog::subdirs;
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
+// mimalloc, as datafusion-cli: with glibc malloc the embedded emulator's Delta load grew
+// RSS without bound (per-thread arenas) while the heap stayed flat.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// DataFusion SQL with Zerobus tables: INSERT INTO zerobus.<catalog>.<schema>.<table> SELECT …
 #[derive(Parser, Debug)]
 #[command(name = "zerobus-sql", version)]

@@ -12,6 +12,11 @@ use std::time::Duration;
 use clap::Parser;
 use zerobus_emulator::{Emulator, EmulatorConfig, Faults, StreamQuota, TableSpec};
 
+// mimalloc: with glibc malloc a long Delta load grew RSS without bound (per-thread arenas
+// holding freed memory) while the heap stayed flat (heaptrack: 325 MB peak, 348 KB leaked).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A local Zerobus Ingest service that lands records in Delta tables.
 #[derive(Parser, Debug)]
 #[command(name = "zerobus-emulator", version)]
