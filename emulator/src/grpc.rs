@@ -35,6 +35,7 @@ use crate::catalog::{parse_table_name, Catalog, Table, MAX_COLUMNS};
 use crate::cells::Cell;
 use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 use crate::quota::{Pacer, Stats, StreamQuota, TableCounters};
+use crate::storage;
 use crate::Faults;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -370,7 +371,8 @@ impl Session {
                         None => AckEvent::Ready { offset, size },
                         Some(rows) => match table.writer.submit(rows).await {
                             Ok(done) => AckEvent::Commit { offset, size, done },
-                            Err(e) => AckEvent::Fail(Status::not_found(format!("table '{}': {e}", table.full_name))),
+                            Err(e @ storage::Refused::Stopped) => AckEvent::Fail(Status::not_found(format!("table '{}': {e}", table.full_name))),
+                            Err(e @ storage::Refused::Rows(_)) => AckEvent::Fail(Status::internal(format!("table '{}': {e}", table.full_name))),
                         },
                     };
                     let failed = matches!(event, AckEvent::Fail(_));

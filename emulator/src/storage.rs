@@ -8,22 +8,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use deltalake_core::kernel::StructField;
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake_core::BlindDeltaTable;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::cells::{rows_to_batch, Cell};
 
 /// Rows sent by one ingest request, and where to report their fate.
-pub struct Submission {
-    /// Decoded rows in table column order.
-    pub rows: Vec<Vec<Cell>>,
+struct Submission {
+    /// The request's rows, already columnar: a few tens of bytes a row where the decoded
+    /// cells took a few hundred, and built by the request's own task, in parallel.
+    batch: RecordBatch,
     /// `Ok(version)` once committed, `Err(reason)` if the commit failed.
-    pub done: oneshot::Sender<Result<u64, String>>,
+    done: oneshot::Sender<Result<u64, String>>,
+    /// The submission's share of [`MAX_HELD_ROWS`], given back once its commit is over.
+    held: OwnedSemaphorePermit,
 }
 
 /// A checkpoint is written after every this many commits (in the background, after the
@@ -37,24 +41,63 @@ const MAX_ROWS_PER_COMMIT: usize = 500_000;
 /// Submissions queued per table before ingest requests wait (back-pressure).
 const QUEUE_DEPTH: usize = 256;
 
+/// Most rows a table's writer holds, queued and being committed together; an ingest
+/// request whose rows do not fit waits (and so its stream is read no further) until a
+/// commit gives room back. This, not the number of queued requests, bounds the emulator's
+/// memory under load whatever the size of the requests. Twice a commit's worth, so the
+/// writer can gather its next commit while one is written.
+pub const MAX_HELD_ROWS: usize = 2 * MAX_ROWS_PER_COMMIT;
+
 /// Handle to a table's writer task.
 #[derive(Clone)]
 pub struct TableWriter {
     tx: mpsc::Sender<Submission>,
     dropped: Arc<AtomicBool>,
+    held_rows: Arc<Semaphore>,
+    schema: SchemaRef,
+}
+
+/// Why rows were not queued.
+#[derive(Debug)]
+pub enum Refused {
+    /// The writer has stopped: the table was dropped or the emulator is shutting down.
+    Stopped,
+    /// The decoded rows do not make a batch of the table's schema (a decoder defect).
+    Rows(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Stopped => f.write_str("the table's writer has stopped (the table was dropped or the emulator is shutting down)"),
+            Refused::Rows(e) => write!(f, "decoded rows do not fit the table: {e}"),
+        }
+    }
 }
 
 impl TableWriter {
-    /// Queue rows for the next commit; waits while the queue is full.
+    /// Queue rows for the next commit; waits while the writer holds [`MAX_HELD_ROWS`]
+    /// rows or the queue is full.
     pub async fn submit(
         &self,
         rows: Vec<Vec<Cell>>,
-    ) -> Result<oneshot::Receiver<Result<u64, String>>, String> {
+    ) -> Result<oneshot::Receiver<Result<u64, String>>, Refused> {
+        // Columnar first, so that a request waiting for room holds its rows compactly.
+        let batch = rows_to_batch(&self.schema, rows).map_err(Refused::Rows)?;
+        // A request larger than the whole allowance takes all of it (so it waits for an
+        // empty writer) rather than waiting forever.
+        let share = u32::try_from(batch.num_rows().clamp(1, MAX_HELD_ROWS)).unwrap_or(u32::MAX);
+        let held = self
+            .held_rows
+            .clone()
+            .acquire_many_owned(share)
+            .await
+            .map_err(|_| Refused::Stopped)?;
         let (done, rx) = oneshot::channel();
         self.tx
-            .send(Submission { rows, done })
+            .send(Submission { batch, done, held })
             .await
-            .map_err(|_| "the table's writer has stopped (the table was dropped or the emulator is shutting down)".to_string())?;
+            .map_err(|_| Refused::Stopped)?;
         Ok(rx)
     }
 
@@ -99,19 +142,21 @@ pub async fn start_writer(
     let schema = table.arrow_schema().map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let dropped = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run_writer(
-        table,
-        schema.clone(),
-        rx,
-        commit_interval,
-        dropped.clone(),
-    ));
-    Ok((TableWriter { tx, dropped }, schema))
+    tokio::spawn(run_writer(table, rx, commit_interval, dropped.clone()));
+    let held_rows = Arc::new(Semaphore::new(MAX_HELD_ROWS));
+    Ok((
+        TableWriter {
+            tx,
+            dropped,
+            held_rows,
+            schema: schema.clone(),
+        },
+        schema,
+    ))
 }
 
 async fn run_writer(
     mut table: BlindDeltaTable,
-    schema: SchemaRef,
     mut rx: mpsc::Receiver<Submission>,
     interval: Duration,
     dropped: Arc<AtomicBool>,
@@ -119,7 +164,7 @@ async fn run_writer(
     let checkpointing = Arc::new(AtomicBool::new(false));
     while let Some(first) = rx.recv().await {
         let deadline = Instant::now() + interval;
-        let mut rows_count = first.rows.len();
+        let mut rows_count = first.batch.num_rows();
         let mut pending = vec![first];
         while rows_count < MAX_ROWS_PER_COMMIT {
             let next = if interval.is_zero() {
@@ -132,23 +177,27 @@ async fn run_writer(
             };
             match next {
                 Some(s) => {
-                    rows_count += s.rows.len();
+                    rows_count += s.batch.num_rows();
                     pending.push(s);
                 }
                 None => break,
             }
         }
-        let mut rows = Vec::with_capacity(rows_count);
+        let mut batches = Vec::with_capacity(pending.len());
         let mut waiters = Vec::with_capacity(pending.len());
+        let mut held = Vec::with_capacity(pending.len());
         for s in pending {
-            rows.extend(s.rows);
+            batches.push(s.batch);
             waiters.push(s.done);
+            held.push(s.held);
         }
         let result = if dropped.load(Ordering::SeqCst) {
             Err("the table was dropped; rows were not written".to_string())
         } else {
-            commit(&mut table, &schema, rows).await
+            commit(&mut table, batches, rows_count).await
         };
+        // The rows are written (or refused) and freed: let waiting requests in.
+        drop(held);
         if let Err(e) = &result {
             tracing::error!(table = %table.table_url(), error = %e, "Delta commit failed");
             // The in-memory snapshot may be stale after a failed commit: reload it.
@@ -220,13 +269,13 @@ pub async fn read_table(location: &Path) -> Result<Vec<arrow::array::RecordBatch
 
 async fn commit(
     table: &mut BlindDeltaTable,
-    schema: &SchemaRef,
-    rows: Vec<Vec<Cell>>,
+    batches: Vec<RecordBatch>,
+    n: usize,
 ) -> Result<u64, String> {
-    let n = rows.len();
-    let batch = rows_to_batch(schema, rows)?;
     let mut writer = RecordBatchWriter::for_blind_appends(table).map_err(|e| e.to_string())?;
-    writer.write(batch).await.map_err(|e| e.to_string())?;
+    for batch in batches {
+        writer.write(batch).await.map_err(|e| e.to_string())?;
+    }
     let adds = writer.flush().await.map_err(|e| e.to_string())?;
     let version = table.commit(adds).await.map_err(|e| e.to_string())?;
     tracing::debug!(table = %table.table_url(), rows = n, version, "committed");
