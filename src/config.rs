@@ -151,13 +151,22 @@ impl fmt::Debug for WrapperConfig {
 
 /// `ZEROBUS_MAX_STREAMS`, if set: a number of streams.
 pub fn max_streams_from_env() -> Result<Option<usize>> {
-    match std::env::var("ZEROBUS_MAX_STREAMS") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+    max_streams_from(&env_var)
+}
+
+/// An environment variable that is set and not blank.
+fn env_var(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn max_streams_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<usize>> {
+    match var("ZEROBUS_MAX_STREAMS") {
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
             ZerobusError::Configuration(format!(
                 "ZEROBUS_MAX_STREAMS '{v}' is not a number of streams"
             ))
         }),
-        _ => Ok(None),
+        None => Ok(None),
     }
 }
 
@@ -201,7 +210,14 @@ impl WrapperConfig {
     /// From `ZEROBUS_ENDPOINT`, `DATABRICKS_HOST` (the UC URL), `DATABRICKS_CLIENT_ID`,
     /// `DATABRICKS_CLIENT_SECRET` and, if set, `ZEROBUS_MAX_STREAMS`.
     pub fn from_env(table_name: impl Into<String>) -> Result<WrapperConfig> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(table_name, &env_var)
+    }
+
+    /// [`Self::from_env`] with the variables looked up by `var` (set and not blank).
+    fn from_vars(
+        table_name: impl Into<String>,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<WrapperConfig> {
         let endpoint = var("ZEROBUS_ENDPOINT").ok_or_else(|| {
             ZerobusError::Configuration(
                 "ZEROBUS_ENDPOINT is not set (the Zerobus endpoint URL)".into(),
@@ -221,7 +237,7 @@ impl WrapperConfig {
         if let Some(s) = var("DATABRICKS_CLIENT_SECRET") {
             b = b.client_secret(s);
         }
-        if let Some(n) = max_streams_from_env()? {
+        if let Some(n) = max_streams_from(var)? {
             b = b.max_streams(n);
         }
         b.build()
@@ -470,6 +486,32 @@ mod tests {
             .client_id("id")
             .client_secret("s3cr3t-value")
             .unity_catalog_url("http://127.0.0.1:2")
+    }
+
+    #[test]
+    fn from_env_reads_the_connection_and_zerobus_max_streams() {
+        let vars = |max: &'static str| {
+            move |k: &str| {
+                let v = match k {
+                    "ZEROBUS_ENDPOINT" => "http://127.0.0.1:1",
+                    "DATABRICKS_HOST" => "http://127.0.0.1:2",
+                    "DATABRICKS_CLIENT_ID" => "a",
+                    "DATABRICKS_CLIENT_SECRET" => "b",
+                    "ZEROBUS_MAX_STREAMS" => max,
+                    _ => return None,
+                };
+                Some(v.to_string()).filter(|v| !v.trim().is_empty())
+            }
+        };
+        let c = WrapperConfig::from_vars("main.default.t", &vars("3")).unwrap();
+        assert_eq!(c.max_streams, 3);
+        assert_eq!(c.unity_catalog_url.as_deref(), Some("http://127.0.0.1:2"));
+        let c = WrapperConfig::from_vars("main.default.t", &vars("")).unwrap();
+        assert_eq!(c.max_streams, DEFAULT_MAX_STREAMS);
+        let e = WrapperConfig::from_vars("main.default.t", &vars("many"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ZEROBUS_MAX_STREAMS 'many'"), "{e}");
     }
 
     fn field_of(r: Result<WrapperConfig>) -> String {

@@ -18,13 +18,14 @@ pub mod convert;
 #[cfg(feature = "datafusion")]
 pub mod datafusion;
 pub mod dead_letter;
-pub mod debug;
+pub(crate) mod debug;
 pub mod error;
 mod files;
 pub mod options;
 #[cfg(feature = "python")]
 mod python;
 pub mod telemetry;
+pub mod unity_catalog;
 pub mod wrapper;
 
 pub use config::{SchemaSource, Secret, WrapperConfig, WrapperConfigBuilder};

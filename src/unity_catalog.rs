@@ -1,5 +1,7 @@
-//! The table's schema from the Unity Catalog tables API, with an OAuth client-credentials
-//! token (scope `all-apis`) from the workspace's token endpoint.
+//! The Unity Catalog (UC) REST client: a table's columns from the tables API, and table
+//! creation on the local emulator, with an OAuth client-credentials token (scope
+//! `all-apis`) from the workspace's token endpoint. The wrapper, the table provider, the
+//! catalog and COPY's planning all describe tables through here.
 
 use databricks_zerobus_ingest_sdk::schema::UcColumn;
 use serde_json::Value;
@@ -99,19 +101,36 @@ async fn uc_get(config: &WrapperConfig, path: &str, what: &str) -> Result<Option
     })
 }
 
-/// Columns of `config.table_name` as UC reports them.
-pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
+/// Columns of `config.table_name` as UC reports them; `None` when UC has no such table
+/// (an answer, not a failure: a catalog lookup reports the table as unknown, and
+/// `CREATE TABLE IF NOT EXISTS` goes on to create it).
+pub async fn find_table_columns(config: &WrapperConfig) -> Result<Option<Vec<UcColumn>>> {
     let table = &config.table_name;
-    let body = uc_get(config, &format!("/api/2.1/unity-catalog/tables/{table}"), &format!("table '{table}'"))
-        .await?
-        .ok_or_else(|| {
-            ZerobusError::Configuration(format!(
-                "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
+    let Some(body) = uc_get(
+        config,
+        &format!("/api/2.1/unity-catalog/tables/{table}"),
+        &format!("table '{table}'"),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_value(body["columns"].clone())
+        .map(Some)
+        .map_err(|e| {
+            ZerobusError::Conversion(format!(
+                "table '{table}': Unity Catalog columns are not understood: {e}"
             ))
-        })?;
-    serde_json::from_value(body["columns"].clone()).map_err(|e| {
-        ZerobusError::Conversion(format!(
-            "table '{table}': Unity Catalog columns are not understood: {e}"
+        })
+}
+
+/// Columns of `config.table_name` as UC reports them; a table UC does not have is a
+/// configuration error that says to create it.
+pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
+    find_table_columns(config).await?.ok_or_else(|| {
+        let table = &config.table_name;
+        ZerobusError::Configuration(format!(
+            "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
         ))
     })
 }

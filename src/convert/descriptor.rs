@@ -173,7 +173,7 @@ fn message_fields<'a>(
 
 type FieldShape = (Type, Option<String>, bool, Vec<DescriptorProto>);
 
-/// The proto type of a scalar Arrow type, per DESIGN.md's mapping.
+/// The proto type of a scalar Arrow type (the table in ARCHITECTURE.md, "Types").
 pub(crate) fn scalar_type(dt: &DataType) -> Option<Type> {
     Some(match dt {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::String,

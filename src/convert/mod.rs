@@ -8,7 +8,7 @@ mod plan;
 mod sql_type;
 mod table_schema;
 mod values;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use decimal::decimal_args;
 pub use descriptor::{descriptor_from_arrow, descriptor_from_uc, proto_identifier, MAX_COLUMNS};

@@ -52,12 +52,6 @@ impl Tag {
         self.len as usize
     }
 
-    /// Never empty; present for clippy's `len_without_is_empty`.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// Write at `buf[*at..]`, advancing `at`.
     #[inline]
     pub fn put(&self, buf: &mut [u8], at: &mut usize) {

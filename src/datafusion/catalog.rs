@@ -14,7 +14,6 @@ use datafusion::error::Result;
 use super::df_error;
 use super::table::ZerobusTable;
 use crate::config::WrapperConfig;
-use crate::error::ZerobusError;
 
 /// How long a table description is reused before UC is asked again.
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -119,18 +118,19 @@ impl SchemaProvider for ZerobusSchema {
         let mut config = self.template.clone();
         config.table_name = full.clone();
         config.validate().map_err(df_error)?;
-        match ZerobusTable::from_unity_catalog(config).await {
-            Ok(t) => {
-                let t = Arc::new(t);
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.insert(full, (Instant::now(), t.clone()));
-                }
-                Ok(Some(t as Arc<dyn TableProvider>))
-            }
-            // "does not exist" is an answer, not an error: DataFusion reports the table as unknown.
-            Err(ZerobusError::Configuration(m)) if m.contains("does not exist") => Ok(None),
-            Err(e) => Err(df_error(e)),
+        // A table UC does not have is an answer, not an error: DataFusion reports the
+        // table as unknown.
+        let Some(t) = ZerobusTable::find_in_unity_catalog(config)
+            .await
+            .map_err(df_error)?
+        else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(full, (Instant::now(), t.clone()));
         }
+        Ok(Some(t as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {

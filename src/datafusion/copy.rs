@@ -107,7 +107,7 @@ fn write_only() -> DataFusionError {
 }
 
 /// `zerobus://main.default.t` → `main.default.t`, checked to have three non-empty parts.
-pub fn table_of_url(url: &str) -> Result<String> {
+pub(crate) fn table_of_url(url: &str) -> Result<String> {
     let table = url.trim();
     let table = if table
         .get(..SCHEME.len())
@@ -189,7 +189,7 @@ impl FileFormat for ZerobusFormat {
         let schema = input.schema();
         // The query's columns against the table's, now rather than at the first batch.
         if config.schema_source == SchemaSource::UnityCatalog {
-            let columns = crate::wrapper::uc::table_columns(&config)
+            let columns = crate::unity_catalog::table_columns(&config)
                 .await
                 .map_err(df_error)?;
             let table_schema = ZerobusTableSchema::from_uc(&table, &columns).map_err(df_error)?;

@@ -19,11 +19,18 @@ mod table;
 
 pub use crate::wrapper::{LoadProgress, Progress};
 pub use catalog::ZerobusCatalog;
-pub use copy::{table_of_url, ZerobusFormat, ZerobusFormatFactory};
+pub use copy::{ZerobusFormat, ZerobusFormatFactory};
 pub use factory::ZerobusTableFactory;
-pub use sink::{send_stream, ZerobusSink, ZerobusWriteExec};
-pub use sql::{create_zerobus_table, fold_zerobus_names, register, sql, statement_sql};
+pub use sink::{ZerobusSink, ZerobusWriteExec};
+pub use sql::{register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
+
+/// The pieces of [`sql`] that a shell built on datafusion-cli's own loop needs one by one
+/// (feature `cli`; `zerobus-sql` is that shell).
+#[cfg(feature = "cli")]
+pub use sink::send_stream;
+#[cfg(feature = "cli")]
+pub use sql::{create_zerobus_table, fold_zerobus_names, statement_sql};
 
 use datafusion::error::DataFusionError;
 

@@ -1,6 +1,7 @@
 //! [`ZerobusSink`]: the `DataSink` that sends a query's batches through a
 //! [`ZerobusWrapper`], a bounded number at a time, and returns the count of rows durably
-//! acknowledged.
+//! acknowledged. Its metrics (rows read, acknowledged, dead-lettered, retries, streams)
+//! show in `EXPLAIN ANALYZE`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{Distribution, PhysicalExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::metrics::{
+    ExecutionPlanMetricsSet, MetricBuilder, MetricType, MetricsSet,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
 };
@@ -27,12 +31,36 @@ use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrappe
 pub struct ZerobusSink {
     config: WrapperConfig,
     schema: SchemaRef,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl ZerobusSink {
     /// A sink for `config.table_name` with the table's schema.
     pub fn new(config: WrapperConfig, schema: SchemaRef) -> Self {
-        ZerobusSink { config, schema }
+        ZerobusSink {
+            config,
+            schema,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// Record a finished (or stopped) load in the sink's metrics: `output_rows` is the rows
+    /// acknowledged; the rest are named for what they count.
+    fn record(&self, last: &LoadProgress, most_streams: usize) {
+        let summary = || MetricBuilder::new(&self.metrics).with_type(MetricType::Summary);
+        summary()
+            .output_rows(0)
+            .add(last.rows_acknowledged as usize);
+        summary()
+            .counter("rows_read", 0)
+            .add(last.rows_read as usize);
+        summary()
+            .counter("rows_dead_lettered", 0)
+            .add(last.rows_dead_lettered as usize);
+        summary().counter("retries", 0).add(last.retries as usize);
+        MetricBuilder::new(&self.metrics)
+            .gauge("streams_used", 0)
+            .set_max(most_streams);
     }
 }
 
@@ -56,6 +84,10 @@ impl DataSink for ZerobusSink {
         &self.schema
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     async fn write_all(
         &self,
         data: SendableRecordBatchStream,
@@ -64,7 +96,13 @@ impl DataSink for ZerobusSink {
         let interrupt = context.session_config().get_extension::<Interrupt>();
         let watch = context.session_config().get_extension::<LoadWatch>();
         let table = self.config.table_name.clone();
-        let report = move |p: LoadProgress| {
+        // The last progress and the most streams seen, for the plan's metrics.
+        let seen = std::sync::Mutex::new((LoadProgress::default(), 0usize));
+        let report = |p: LoadProgress| {
+            if let Ok(mut s) = seen.lock() {
+                s.1 = s.1.max(p.streams_open);
+                s.0 = p;
+            }
             if let Some(w) = &watch {
                 w.report(&table, p);
             }
@@ -86,6 +124,9 @@ impl DataSink for ZerobusSink {
             )
             .instrument(span)
             .await;
+        if let Ok(s) = seen.lock() {
+            self.record(&s.0, s.1);
+        }
         let closed = wrapper.shutdown().await;
         let acknowledged = sent?;
         closed.map_err(df_error)?;
@@ -164,6 +205,10 @@ impl ExecutionPlan for ZerobusWriteExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.sink.metrics()
     }
 
     fn with_new_children(

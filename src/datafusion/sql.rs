@@ -21,7 +21,7 @@ use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
 use super::df_error;
 use super::factory::ZerobusTableFactory;
 use crate::config::WrapperConfig;
-use crate::wrapper::uc::NewColumn;
+use crate::unity_catalog::NewColumn;
 
 /// Names of the Zerobus catalogs registered on a session (kept in its config, because
 /// DataFusion may wrap catalog providers, e.g. for URL tables, so they cannot be
@@ -107,10 +107,11 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
     config.table_name = table.clone();
     config.validate().map_err(df_error)?;
     if create.if_not_exists {
-        match crate::wrapper::uc::table_columns(&config).await {
-            Ok(_) => return Ok(true),
-            Err(crate::ZerobusError::Configuration(m)) if m.contains("does not exist") => {}
-            Err(e) => return Err(df_error(e)),
+        let existing = crate::unity_catalog::find_table_columns(&config)
+            .await
+            .map_err(df_error)?;
+        if existing.is_some() {
+            return Ok(true);
         }
     }
     let columns: Vec<NewColumn> = create
@@ -125,7 +126,7 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
                 .any(|o| matches!(o.option, ColumnOption::NotNull)),
         })
         .collect();
-    crate::wrapper::uc::create_table_on_emulator(&config, &columns)
+    crate::unity_catalog::create_table_on_emulator(&config, &columns)
         .await
         .map_err(df_error)?;
     Ok(true)
@@ -183,6 +184,7 @@ pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
 
 /// SQL text of `statement` that parses back to it. DataFusion's own printing of COPY
 /// drops the quotes around the target; this one keeps them.
+#[cfg(feature = "cli")]
 pub fn statement_sql(statement: &DFStatement) -> String {
     match statement {
         DFStatement::CopyTo(copy) => {

@@ -36,11 +36,22 @@ impl ZerobusTable {
         ZerobusTable { config, schema }
     }
 
-    /// Describe the table through the UC tables API.
+    /// Describe the table through the UC tables API; a table UC does not have is a
+    /// configuration error that says to create it.
     pub async fn from_unity_catalog(config: WrapperConfig) -> crate::Result<Self> {
-        let columns = crate::wrapper::uc::table_columns(&config).await?;
+        let columns = crate::unity_catalog::table_columns(&config).await?;
         let schema = arrow_schema_from_uc(&config.table_name, &columns)?;
         Ok(ZerobusTable::new(config, Arc::new(schema)))
+    }
+
+    /// As [`from_unity_catalog`](Self::from_unity_catalog), with `None` for a table UC
+    /// does not have.
+    pub async fn find_in_unity_catalog(config: WrapperConfig) -> crate::Result<Option<Self>> {
+        let Some(columns) = crate::unity_catalog::find_table_columns(&config).await? else {
+            return Ok(None);
+        };
+        let schema = arrow_schema_from_uc(&config.table_name, &columns)?;
+        Ok(Some(ZerobusTable::new(config, Arc::new(schema))))
     }
 
     /// The wrapper configuration used for writes.

@@ -17,7 +17,6 @@ mod send_all;
 mod sends;
 mod streams;
 mod tls;
-pub(crate) mod uc;
 mod watch;
 
 use std::path::PathBuf;
@@ -34,9 +33,10 @@ use chunks::chunk;
 use classify::{classify, Failure};
 pub use interrupt::Interrupt;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
-pub use retry::Backoff;
+pub(crate) use retry::Backoff;
 pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
 use streams::close_stream;
+#[doc(hidden)] // for the benchmark's official-SDK contender (examples/official_sdk.rs)
 pub use tls::PlainText;
 pub use watch::LoadWatch;
 
@@ -240,7 +240,7 @@ impl ZerobusWrapper {
                 let table = &inner.config.table_name;
                 match inner.config.schema_source {
                     SchemaSource::UnityCatalog => {
-                        let columns = uc::table_columns(&inner.config).await?;
+                        let columns = crate::unity_catalog::table_columns(&inner.config).await?;
                         TableSchema::from_uc(table, &columns)
                     }
                     SchemaSource::ArrowSchema => TableSchema::from_arrow(table, &batch.schema()),

@@ -61,6 +61,10 @@ pub struct LoadProgress {
     pub rows_acknowledged: u64,
     /// Streams (lanes) the wrapper has open.
     pub streams_open: usize,
+    /// Rows written to dead-letter files.
+    pub rows_dead_lettered: u64,
+    /// Attempts beyond the first, over every send so far.
+    pub retries: u64,
 }
 
 /// Called as a load progresses.
@@ -79,6 +83,8 @@ pub struct LoadSummary {
     pub max_attempts: u32,
     /// Highest stream offset acknowledged.
     pub ack_offset: Option<i64>,
+    /// Attempts beyond the first, over every send.
+    pub retries: u64,
 }
 
 #[derive(Default)]
@@ -90,6 +96,7 @@ struct Account {
     batches: u64,
     bytes: u64,
     max_attempts: u32,
+    retries: u64,
     ack_offset: Option<i64>,
     first_error: Option<ZerobusError>,
 }
@@ -112,9 +119,13 @@ impl Account {
                         self.batches += 1;
                         self.bytes += r.batch_size_bytes as u64;
                         self.max_attempts = self.max_attempts.max(r.attempts);
+                        self.retries += u64::from(r.attempts.saturating_sub(1));
                         self.ack_offset = self.ack_offset.max(r.ack_offset);
                     }
                     Err(e) => {
+                        if let ZerobusError::RetryExhausted { attempts, .. } = &e {
+                            self.retries += u64::from(attempts.saturating_sub(1));
+                        }
                         self.first_error.get_or_insert(e);
                     }
                 }
@@ -133,6 +144,8 @@ impl Account {
             rows_read: self.read,
             rows_acknowledged: self.acknowledged,
             streams_open: w.streams_open(),
+            rows_dead_lettered: self.dead_lettered,
+            retries: self.retries,
         }
     }
 }
@@ -282,6 +295,7 @@ impl ZerobusWrapper {
             let _ = self.dead_letter(batch, (start, end), &mut outcome);
             account.dead_lettered += outcome.dead_lettered as u64;
             account.dead_letters.extend(outcome.dead_letter);
+            progress(account.progress(self));
         }
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {
@@ -290,6 +304,7 @@ impl ZerobusWrapper {
                 bytes: account.bytes,
                 max_attempts: account.max_attempts,
                 ack_offset: account.ack_offset,
+                retries: account.retries,
             });
         };
         tracing::error!(table = %self.table(), read = account.read, acknowledged = account.acknowledged,

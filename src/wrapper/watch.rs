@@ -16,7 +16,7 @@ use super::LoadProgress;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = seen.clone();
 /// let watch = LoadWatch::new(move |table, p| log.lock().unwrap().push((table.to_string(), p.rows_acknowledged)));
-/// watch.report("main.default.t", LoadProgress { rows_read: 10, rows_acknowledged: 4, streams_open: 1 });
+/// watch.report("main.default.t", LoadProgress { rows_read: 10, rows_acknowledged: 4, streams_open: 1, ..Default::default() });
 /// assert_eq!(seen.lock().unwrap()[0], ("main.default.t".to_string(), 4));
 /// ```
 #[derive(Clone)]
