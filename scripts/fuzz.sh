@@ -10,14 +10,14 @@ export FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
 echo "== emulator decoders, ${FUZZ_SECONDS} s per target"
 # --workspace: the same features as the other release builds, so nothing is rebuilt twice.
-cargo test --release --workspace --test decode_fuzz -- --nocapture --test-threads 1
+cargo test --release --workspace --test it -- decode_fuzz:: --nocapture --test-threads 1
 
 echo "== encoder property test, ${FUZZ_SECONDS} s"
-cargo test --release --workspace --test encode_props --no-run
+cargo test --release --workspace --test it --no-run
 start=$(date +%s)
 set +e
 PROPTEST_CASES=10000000 timeout "${FUZZ_SECONDS}" \
-  cargo test --release --workspace --test encode_props -- every_row_decodes_to_its_source_values
+  cargo test --release --workspace --test it -- encode_props::every_row_decodes_to_its_source_values
 rc=$?
 set -e
 if [ "$rc" -eq 124 ]; then

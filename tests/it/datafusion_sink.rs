@@ -557,3 +557,89 @@ async fn options_work_in_plain_sessions_and_the_sql_helper() {
     assert!(listener.accept().is_err(), "the named host was contacted");
     emu.shutdown().await;
 }
+
+/// The value of the metric `name` of the plan's ZerobusWriteExec, after it ran.
+fn sink_metric(
+    plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    name: &str,
+) -> Option<usize> {
+    if plan.name() == "ZerobusWriteExec" {
+        let metrics = plan.metrics()?;
+        return if name == "output_rows" {
+            metrics.output_rows()
+        } else {
+            metrics.sum_by_name(name).map(|v| v.as_usize())
+        };
+    }
+    plan.children()
+        .into_iter()
+        .find_map(|c| sink_metric(c, name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_reports_its_account_in_the_plans_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(
+        dir.path(),
+        Faults {
+            // Half of the stream creations and requests fail: some sends need retries.
+            unavailable_rate: 0.5,
+            ..Faults::default()
+        },
+    )
+    .await;
+    source(&ctx, 60_000, 2);
+    let insert = format!("INSERT INTO zerobus.main.default.sink_t {SELECT}");
+    let plan = sql(&ctx, &insert)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let out = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+        .await
+        .unwrap();
+    let count = out[0].column(0).as_primitive::<UInt64Type>().value(0);
+    let m = |name| sink_metric(&plan, name);
+    println!(
+        "metrics: output_rows {:?}, rows_read {:?}, rows_dead_lettered {:?}, retries {:?}, streams_used {:?}; streams opened {}",
+        m("output_rows"), m("rows_read"), m("rows_dead_lettered"), m("retries"), m("streams_used"),
+        emu.streams_opened()
+    );
+    assert_eq!(count, 60_000);
+    assert_eq!(m("output_rows"), Some(60_000));
+    assert_eq!(m("rows_read"), Some(60_000));
+    assert_eq!(m("rows_dead_lettered"), Some(0));
+    // Each event fails with probability 1/2 and there are more than a dozen of them.
+    assert!(m("retries").is_some_and(|r| r >= 1));
+    let used = m("streams_used").unwrap_or(0);
+    assert!((1..=16).contains(&used), "streams_used {used}");
+
+    // EXPLAIN ANALYZE shows the same account on the sink's line.
+    let out = sql(&ctx, &format!("EXPLAIN ANALYZE {insert}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let plan: Vec<String> = out
+        .iter()
+        .flat_map(|b| cells(b.column(1)))
+        .flat_map(|s| s.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    let line = plan
+        .iter()
+        .find(|l| l.contains("ZerobusWriteExec"))
+        .unwrap_or_else(|| panic!("no ZerobusWriteExec in {plan:#?}"));
+    println!("{line}");
+    for name in [
+        "output_rows=",
+        "rows_read=",
+        "rows_dead_lettered=0",
+        "retries=",
+        "streams_used=",
+    ] {
+        assert!(line.contains(name), "{name} missing from {line}");
+    }
+    emu.shutdown().await;
+}

@@ -3,7 +3,7 @@
 //! the Delta table is read back and every id counted. Prints one row per case and, with
 //! `RELIABILITY_MD=path`, writes the table there (`scripts/reliability.sh` writes
 //! `tests/RELIABILITY.md`). Ignored in the ordinary suite (about a minute in release):
-//! `cargo test --release --workspace --test reliability -- --ignored --nocapture`.
+//! `cargo test --release --workspace --features cli --test it -- reliability:: --ignored --nocapture`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

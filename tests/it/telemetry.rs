@@ -4,16 +4,16 @@
 
 #![cfg(feature = "datafusion")]
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::common::otlp::{attr, hex, Collector};
 use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
-use common::otlp::{attr, hex, Collector};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 const COLUMNS: &str = "id BIGINT NOT NULL, body STRING";

@@ -1,8 +1,6 @@
 //! The `zerobus-emulator` program: its ready line, acknowledged data surviving `kill -9`,
 //! a restart on the same warehouse and port, and a clean exit on SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,7 +10,7 @@ use prost::Message as _;
 use prost_reflect::DynamicMessage;
 use serde_json::json;
 
-use common::*;
+use crate::common::*;
 
 const TABLE: &str = "main.default.durable";
 

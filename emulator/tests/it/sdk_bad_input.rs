@@ -2,8 +2,6 @@
 //! nothing of the bad record is written, what was acknowledged before stays, and the
 //! stream is left failed (as the service leaves it).
 
-mod common;
-
 use databricks_zerobus_ingest_sdk::{
     message_descriptor, JsonString, ProtoBytes, ZerobusError, ZerobusStream,
 };
@@ -12,7 +10,7 @@ use prost_reflect::DynamicMessage;
 use prost_types::field_descriptor_proto::Type;
 use serde_json::json;
 
-use common::*;
+use crate::common::*;
 
 const TABLE: &str = "main.default.strict";
 const COLUMNS: &str = "id BIGINT NOT NULL, w INT, s STRING";

@@ -1,8 +1,6 @@
 //! OAuth and injected faults, survived by the official SDK: every row id is in the table
 //! afterwards (at-least-once); the duplicates that recovery caused are counted and printed.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use databricks_zerobus_ingest_sdk::{message_descriptor, ProtoBytes, ZerobusStream};
@@ -11,7 +9,7 @@ use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde_json::json;
 use zerobus_emulator::Faults;
 
-use common::*;
+use crate::common::*;
 
 const TABLE: &str = "main.default.events";
 const COLUMNS: &str = "id BIGINT NOT NULL, payload STRING";

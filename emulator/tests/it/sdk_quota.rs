@@ -5,11 +5,9 @@
 //! The time bounds follow from the quota (N records at Q/s cannot take less than N/Q),
 //! not from the machine's speed.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use databricks_zerobus_ingest_sdk::{message_descriptor, ProtoBytes};
 use prost::Message as _;
 use prost_reflect::DynamicMessage;

@@ -1,8 +1,6 @@
 //! The official Rust SDK ingests PROTO and JSON records, singly and in batches, into the
 //! emulator; the Delta table is read back and compared value by value.
 
-mod common;
-
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -11,7 +9,7 @@ use prost::Message as _;
 use prost_reflect::DynamicMessage;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 
 const TABLE: &str = "main.default.all_types";
 const COLUMNS: &str =

@@ -1,14 +1,12 @@
 //! The Unity Catalog tables API subset and the OAuth endpoint, over real HTTP.
 
-mod common;
-
 use std::time::Duration;
 
 use databricks_zerobus_ingest_sdk::schema::{descriptor_from_uc_columns, UcColumn};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 
 const TABLES: &str = "/api/2.1/unity-catalog/tables";
 

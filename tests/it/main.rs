@@ -1,0 +1,16 @@
+//! The library's integration tests, in one binary (each test binary links DataFusion,
+//! delta-rs and the SDK: one link instead of eight). `cargo test --test it -- lanes::`
+//! runs one module. Two tests keep binaries of their own: `secrets` (it installs the
+//! global tracing subscriber) and `insert_memory` (it reads the process's peak RSS).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod cli;
+mod datafusion_sink;
+mod encode_props;
+mod lanes;
+mod reliability;
+mod telemetry;
+mod wrapper;
