@@ -162,9 +162,9 @@ fn env_var(key: &str) -> Option<String> {
 fn max_streams_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<usize>> {
     match var("ZEROBUS_MAX_STREAMS") {
         Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            ZerobusError::Configuration(format!(
-                "ZEROBUS_MAX_STREAMS '{v}' is not a number of streams"
-            ))
+            ZerobusError::Configuration(
+                format!("ZEROBUS_MAX_STREAMS '{v}' is not a number of streams").into(),
+            )
         }),
         None => Ok(None),
     }
@@ -245,10 +245,13 @@ impl WrapperConfig {
 
     /// Check every field; the first problem is reported with the field's name.
     pub fn validate(&self) -> Result<()> {
-        let bad =
-            |field: &str, why: String| Err(ZerobusError::Configuration(format!("{field}: {why}")));
+        let bad = |field: &str, why: String| {
+            Err(ZerobusError::Configuration(
+                format!("{field}: {why}").into(),
+            ))
+        };
         let endpoint = normalize_url(&self.endpoint)
-            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}")))?;
+            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}").into()))?;
         if endpoint.scheme() == "http" && !self.allow_plaintext && !is_loopback(&endpoint) {
             return bad(
                 "endpoint",
@@ -340,14 +343,14 @@ impl WrapperConfig {
     /// The endpoint with a scheme (`https://` when none was given).
     pub fn endpoint_url(&self) -> Result<url::Url> {
         normalize_url(&self.endpoint)
-            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}")))
+            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}").into()))
     }
 
     /// The Unity Catalog URL with a scheme (`https://` when none was given), as every
     /// request (token, tables API, the SDK's token factory) uses it.
     pub fn unity_catalog_base(&self) -> Result<url::Url> {
         normalize_url(self.unity_catalog_url.as_deref().unwrap_or_default())
-            .map_err(|e| ZerobusError::Configuration(format!("unity_catalog_url: {e}")))
+            .map_err(|e| ZerobusError::Configuration(format!("unity_catalog_url: {e}").into()))
     }
 
     /// Where dead-letter files go: `dead_letter_dir`, else `debug_output_dir`, else
@@ -397,7 +400,11 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
 /// `catalog.schema.table` with ASCII letters, digits and underscores in each part.
 pub fn validate_table_name(name: &str) -> Result<()> {
     let parts: Vec<&str> = name.split('.').collect();
-    let bad = |why: String| Err(ZerobusError::Configuration(format!("table_name: {why}")));
+    let bad = |why: String| {
+        Err(ZerobusError::Configuration(
+            format!("table_name: {why}").into(),
+        ))
+    };
     if name.is_empty() {
         return bad("is empty; use catalog.schema.table".into());
     }
@@ -516,7 +523,7 @@ mod tests {
 
     fn field_of(r: Result<WrapperConfig>) -> String {
         match r {
-            Err(ZerobusError::Configuration(m)) => m,
+            Err(ZerobusError::Configuration(m)) => m.to_string(),
             other => panic!("expected a ConfigurationError, got {other:?}"),
         }
     }

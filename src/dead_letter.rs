@@ -13,7 +13,7 @@ use arrow::datatypes::Schema;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
-use crate::error::{Result, ZerobusError};
+use crate::error::{Detail, Result, ZerobusError};
 use crate::files::{create_private, file_stem, unique_part};
 
 /// Schema metadata key holding the target table of a dead-letter file.
@@ -23,16 +23,19 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Write `batches` (all of one schema) for `table` into a new dead-letter file.
 pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> Result<PathBuf> {
-    let fail = |p: &Path, e: &dyn std::fmt::Display| {
-        ZerobusError::Configuration(format!(
-            "dead_letter_dir: cannot write {}: {e}",
-            p.display()
-        ))
-    };
+    fn fail(p: &Path, e: impl std::error::Error + Send + Sync + 'static) -> ZerobusError {
+        ZerobusError::Configuration(
+            Detail::new(format!(
+                "dead_letter_dir: cannot write {}: {e}",
+                p.display()
+            ))
+            .caused_by(e),
+        )
+    }
     let first = batches
         .first()
         .ok_or_else(|| ZerobusError::Configuration("no rows to write as dead letters".into()))?;
-    std::fs::create_dir_all(dir).map_err(|e| fail(dir, &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     let path = dir.join(format!(
         "{}.{}.{}.dead.arrow",
         file_stem(table),
@@ -42,30 +45,27 @@ pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> R
     let mut meta: HashMap<String, String> = first.schema().metadata().clone();
     meta.insert(TABLE_METADATA_KEY.into(), table.into());
     let schema = Schema::new_with_metadata(first.schema().fields().clone(), meta);
-    let file = create_private(&path).map_err(|e| fail(&path, &e))?;
-    let mut w = FileWriter::try_new(file, &schema).map_err(|e| fail(&path, &e))?;
+    let file = create_private(&path).map_err(|e| fail(&path, e))?;
+    let mut w = FileWriter::try_new(file, &schema).map_err(|e| fail(&path, e))?;
     for b in batches {
         let b = b
             .clone()
             .with_schema(std::sync::Arc::new(schema.clone()))
-            .map_err(|e| fail(&path, &e))?;
-        w.write(&b).map_err(|e| fail(&path, &e))?;
+            .map_err(|e| fail(&path, e))?;
+        w.write(&b).map_err(|e| fail(&path, e))?;
     }
-    w.finish().map_err(|e| fail(&path, &e))?;
+    w.finish().map_err(|e| fail(&path, e))?;
     Ok(path)
 }
 
 /// Read a dead-letter file: its table and its batches.
 pub fn read_dead_letters(path: &Path) -> Result<(Option<String>, Vec<RecordBatch>)> {
-    let fail = |e: &dyn std::fmt::Display| {
-        ZerobusError::Configuration(format!("cannot read dead letters {}: {e}", path.display()))
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
-    let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+    let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
+    let reader = FileReader::try_new(file, None).map_err(|e| unreadable(path, e))?;
     let table = reader.schema().metadata().get(TABLE_METADATA_KEY).cloned();
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| unreadable(path, e))?;
     Ok((table, batches))
 }
 
@@ -74,8 +74,11 @@ pub fn dead_letter_files(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let entries = std::fs::read_dir(path)
-        .map_err(|e| ZerobusError::Configuration(format!("cannot list {}: {e}", path.display())))?;
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        ZerobusError::Configuration(
+            Detail::new(format!("cannot list {}: {e}", path.display())).caused_by(e),
+        )
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".dead.arrow"))
@@ -86,11 +89,13 @@ pub fn dead_letter_files(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// The table a dead-letter file is for (from its schema metadata), without reading rows.
 pub fn dead_letter_table(path: &Path) -> Result<Option<String>> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        ZerobusError::Configuration(format!("cannot read dead letters {}: {e}", path.display()))
-    })?;
-    let reader = FileReader::try_new(file, None).map_err(|e| {
-        ZerobusError::Configuration(format!("cannot read dead letters {}: {e}", path.display()))
-    })?;
+    let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
+    let reader = FileReader::try_new(file, None).map_err(|e| unreadable(path, e))?;
     Ok(reader.schema().metadata().get(TABLE_METADATA_KEY).cloned())
+}
+
+fn unreadable(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> ZerobusError {
+    ZerobusError::Configuration(
+        Detail::new(format!("cannot read dead letters {}: {e}", path.display())).caused_by(e),
+    )
 }

@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::StreamWriter;
 
 use crate::convert::EncodedRows;
-use crate::error::{Result, ZerobusError};
+use crate::error::{Detail, Result, ZerobusError};
 use crate::files::{create_private, file_stem, unique_part, Counting};
 
 type Sink = Counting<BufWriter<std::fs::File>>;
@@ -49,11 +49,14 @@ impl std::fmt::Debug for DebugSpool {
     }
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> ZerobusError {
-    ZerobusError::Configuration(format!(
-        "debug_output_dir: cannot write {}: {e}",
-        path.display()
-    ))
+fn io(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> ZerobusError {
+    ZerobusError::Configuration(
+        Detail::new(format!(
+            "debug_output_dir: cannot write {}: {e}",
+            path.display()
+        ))
+        .caused_by(e),
+    )
 }
 
 impl DebugSpool {

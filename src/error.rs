@@ -1,41 +1,133 @@
 //! Errors of the wrapper: one kind per thing that can go wrong, each message saying what
 //! failed, for which table, and what to do. Secrets never appear in a message.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// `Result` with [`ZerobusError`].
 pub type Result<T, E = ZerobusError> = std::result::Result<T, E>;
 
+/// What went wrong, in words for people, and the error that caused it (if any) for code:
+/// an SDK, tonic, reqwest or I/O error is kept whole as the [`std::error::Error::source`]
+/// of the [`ZerobusError`] that carries this, rather than only as text.
+///
+/// It reads as its message (`Display`, and `Deref` to `str`), so matching on a kind and
+/// reading its text work as with a `String`.
+///
+/// ```
+/// use arrow_zerobus_sdk_wrapper::error::{Detail, ZerobusError};
+/// use std::error::Error as _;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+/// let e = ZerobusError::Configuration(Detail::new("dead_letter_dir: cannot write /x").caused_by(io));
+/// assert_eq!(e.to_string(), "configuration error: dead_letter_dir: cannot write /x");
+/// assert_eq!(e.source().unwrap().to_string(), "denied");
+/// ```
+#[derive(Clone)]
+pub struct Detail {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Detail {
+    /// A message with no underlying error.
+    pub fn new(message: impl Into<String>) -> Self {
+        Detail {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Keep `cause` as the source.
+    pub fn caused_by(self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.caused_by_shared(Arc::new(cause))
+    }
+
+    /// Keep an already shared `cause` as the source.
+    pub fn caused_by_shared(mut self, cause: Arc<dyn std::error::Error + Send + Sync>) -> Self {
+        self.source = Some(cause);
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same source with another message (to add where the rows went, say).
+    pub fn reworded(&self, message: impl Into<String>) -> Self {
+        Detail {
+            message: message.into(),
+            source: self.source.clone(),
+        }
+    }
+
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl std::ops::Deref for Detail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Detail {
+    // The source by its message: its own Debug may show more than its Display does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Detail");
+        d.field("message", &self.message);
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Self {
+        Detail::new(message)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(message: &str) -> Self {
+        Detail::new(message)
+    }
+}
+
 /// Everything the wrapper can fail with. The Python package raises the class of the same
-/// name (`ConfigurationError`, `ConversionError`, …).
-#[derive(Debug, Clone, thiserror::Error)]
+/// name (`ConfigurationError`, `ConversionError`, …). Where another error caused it, that
+/// error is the [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ZerobusError {
     /// The configuration is invalid (names the field).
-    #[error("configuration error: {0}")]
-    Configuration(String),
+    Configuration(Detail),
     /// Credentials were refused.
-    #[error("authentication failed: {0}")]
-    Authentication(String),
+    Authentication(Detail),
     /// The service could not be reached.
-    #[error("connection error: {0}")]
-    Connection(String),
+    Connection(Detail),
     /// The batch cannot be turned into records for the table (names column and row).
     /// Nothing of that batch was sent.
-    #[error("conversion error: {0}")]
-    Conversion(String),
+    Conversion(Detail),
     /// The service refused the records for a reason retrying cannot fix.
-    #[error("transmission error: {0}")]
-    Transmission(String),
+    Transmission(Detail),
     /// Retries ran out; the rows that were not acknowledged are in the dead-letter file.
-    #[error("{message} after {attempts} attempts; {rows} unacknowledged rows {}", match (dead_letter, dead_letter_error) {
-        (Some(p), _) => format!("were written to {}", p.display()),
-        (None, Some(e)) => format!("could not be written to a dead-letter file: {e}"),
-        (None, None) => "could not be written to a dead-letter file".to_string(),
-    })]
     RetryExhausted {
-        /// The last error.
-        message: String,
+        /// The last error (its source is the SDK's error).
+        message: Detail,
         /// Attempts made.
         attempts: u32,
         /// Rows not acknowledged.
@@ -46,12 +138,56 @@ pub enum ZerobusError {
         dead_letter_error: Option<String>,
     },
     /// A new token could not be obtained.
-    #[error("token refresh failed: {0}")]
-    TokenRefresh(String),
+    TokenRefresh(Detail),
     /// A load of many batches stopped: the first failure, with the account of every row.
-    /// Its kind is the kind of that failure.
-    #[error("{}", .0)]
+    /// Its kind is the kind of that failure, and its source is that failure.
     LoadIncomplete(Box<LoadFailure>),
+}
+
+impl fmt::Display for ZerobusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZerobusError::Configuration(d) => write!(f, "configuration error: {d}"),
+            ZerobusError::Authentication(d) => write!(f, "authentication failed: {d}"),
+            ZerobusError::Connection(d) => write!(f, "connection error: {d}"),
+            ZerobusError::Conversion(d) => write!(f, "conversion error: {d}"),
+            ZerobusError::Transmission(d) => write!(f, "transmission error: {d}"),
+            ZerobusError::TokenRefresh(d) => write!(f, "token refresh failed: {d}"),
+            ZerobusError::RetryExhausted {
+                message,
+                attempts,
+                rows,
+                dead_letter,
+                dead_letter_error,
+            } => {
+                write!(
+                    f,
+                    "{message} after {attempts} attempts; {rows} unacknowledged rows "
+                )?;
+                match (dead_letter, dead_letter_error) {
+                    (Some(p), _) => write!(f, "were written to {}", p.display()),
+                    (None, Some(e)) => write!(f, "could not be written to a dead-letter file: {e}"),
+                    (None, None) => f.write_str("could not be written to a dead-letter file"),
+                }
+            }
+            ZerobusError::LoadIncomplete(failure) => write!(f, "{failure}"),
+        }
+    }
+}
+
+impl std::error::Error for ZerobusError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ZerobusError::Configuration(d)
+            | ZerobusError::Authentication(d)
+            | ZerobusError::Connection(d)
+            | ZerobusError::Conversion(d)
+            | ZerobusError::Transmission(d)
+            | ZerobusError::TokenRefresh(d)
+            | ZerobusError::RetryExhausted { message: d, .. } => d.source(),
+            ZerobusError::LoadIncomplete(failure) => Some(&failure.source),
+        }
+    }
 }
 
 /// The account of a load that stopped (see [`ZerobusError::LoadIncomplete`]).

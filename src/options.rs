@@ -60,19 +60,18 @@ fn known() -> String {
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result<T> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ZerobusError::Configuration(format!("OPTIONS {key} '{value}' is not {what}")))
+    value.trim().parse().map_err(|_| {
+        ZerobusError::Configuration(format!("OPTIONS {key} '{value}' is not {what}").into())
+    })
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ZerobusError::Configuration(format!(
-            "OPTIONS {key} '{value}' is not true or false"
-        ))),
+        _ => Err(ZerobusError::Configuration(
+            format!("OPTIONS {key} '{value}' is not true or false").into(),
+        )),
     }
 }
 
@@ -114,17 +113,19 @@ pub fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Resul
                 "unity_catalog" => SchemaSource::UnityCatalog,
                 "arrow_schema" => SchemaSource::ArrowSchema,
                 _ => {
-                    return Err(ZerobusError::Configuration(format!(
-                        "OPTIONS schema_source '{value}' is not unity_catalog or arrow_schema"
-                    )))
+                    return Err(ZerobusError::Configuration(
+                        format!(
+                            "OPTIONS schema_source '{value}' is not unity_catalog or arrow_schema"
+                        )
+                        .into(),
+                    ))
                 }
             }
         }
         other => {
-            return Err(ZerobusError::Configuration(format!(
-                "unknown Zerobus option '{other}' (known: {})",
-                known()
-            )))
+            return Err(ZerobusError::Configuration(
+                format!("unknown Zerobus option '{other}' (known: {})", known()).into(),
+            ))
         }
     }
     Ok(())
@@ -193,7 +194,7 @@ pub fn with_options<'a>(
              for it in the same OPTIONS (the configured credentials are only sent to the configured hosts)",
             moved.join(" and "),
             if moved.len() == 1 { "s" } else { "" }
-        )));
+        ).into()));
     }
     Ok(config)
 }

@@ -104,7 +104,7 @@ impl fmt::Debug for ExportSettings {
 }
 
 fn config_error(key: &str, why: impl fmt::Display) -> ZerobusError {
-    ZerobusError::Configuration(format!("observability_config['{key}']: {why}"))
+    ZerobusError::Configuration(format!("observability_config['{key}']: {why}").into())
 }
 
 /// Parse `key=value,key2=value2` (the `OTEL_EXPORTER_OTLP_HEADERS` format).
@@ -235,9 +235,9 @@ fn export_runtime() -> Result<&'static tokio::runtime::Runtime> {
         })
         .as_ref()
         .map_err(|e| {
-            ZerobusError::Configuration(format!(
-                "observability: cannot start the export runtime: {e}"
-            ))
+            ZerobusError::Configuration(
+                format!("observability: cannot start the export runtime: {e}").into(),
+            )
         })
 }
 
@@ -382,9 +382,9 @@ fn with_http<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithH
 }
 
 fn build_error(what: &str, e: impl fmt::Display) -> ZerobusError {
-    ZerobusError::Configuration(format!(
-        "observability: cannot build the {what} exporter: {e}"
-    ))
+    ZerobusError::Configuration(
+        format!("observability: cannot build the {what} exporter: {e}").into(),
+    )
 }
 
 /// The instruments of one pipeline.
@@ -690,7 +690,7 @@ mod tests {
 
     fn error_of(pairs: &[(&str, &str)]) -> String {
         match ExportSettings::from_config(Some(&map(pairs))) {
-            Err(ZerobusError::Configuration(m)) => m,
+            Err(ZerobusError::Configuration(m)) => m.to_string(),
             other => panic!("expected a ConfigurationError, got {other:?}"),
         }
     }

@@ -7,18 +7,22 @@ use databricks_zerobus_ingest_sdk::schema::UcColumn;
 use serde_json::Value;
 
 use crate::config::WrapperConfig;
-use crate::error::{Result, ZerobusError};
+use crate::error::{Detail, Result, ZerobusError};
 
 fn connection(what: &str, url: &str, e: reqwest::Error) -> ZerobusError {
     // reqwest's Display may include the URL, never credentials (they travel in headers).
-    ZerobusError::Connection(format!("{what} at {url} failed: {e}"))
+    ZerobusError::Connection(Detail::new(format!("{what} at {url} failed: {e}")).caused_by(e))
 }
 
 fn http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
-        .map_err(|e| ZerobusError::Configuration(format!("cannot build an HTTP client: {e}")))
+        .map_err(|e| {
+            ZerobusError::Configuration(
+                Detail::new(format!("cannot build an HTTP client: {e}")).caused_by(e),
+            )
+        })
 }
 
 fn uc_base(config: &WrapperConfig) -> Result<String> {
@@ -49,23 +53,28 @@ async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Resu
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ZerobusError::Authentication(format!(
             "the workspace refused client id '{client_id}' ({status}); check DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET"
-        )));
+        ).into()));
     }
     if !status.is_success() {
-        return Err(ZerobusError::TokenRefresh(format!(
-            "token endpoint {token_url} answered {status}"
-        )));
+        return Err(ZerobusError::TokenRefresh(
+            format!("token endpoint {token_url} answered {status}").into(),
+        ));
     }
     let body: Value = resp.json().await.map_err(|e| {
-        ZerobusError::TokenRefresh(format!(
-            "token endpoint {token_url} sent an unreadable answer: {e}"
-        ))
+        ZerobusError::TokenRefresh(
+            Detail::new(format!(
+                "token endpoint {token_url} sent an unreadable answer: {e}"
+            ))
+            .caused_by(e),
+        )
     })?;
     body["access_token"]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| {
-            ZerobusError::TokenRefresh(format!("token endpoint {token_url} sent no access_token"))
+            ZerobusError::TokenRefresh(
+                format!("token endpoint {token_url} sent no access_token").into(),
+            )
         })
 }
 
@@ -87,17 +96,20 @@ async fn uc_get(config: &WrapperConfig, path: &str, what: &str) -> Result<Option
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ZerobusError::Authentication(format!(
             "Unity Catalog refused to describe {what} ({status}); grant the service principal USE CATALOG, USE SCHEMA and SELECT"
-        )));
+        ).into()));
     }
     if !status.is_success() {
-        return Err(ZerobusError::Connection(format!(
-            "Unity Catalog answered {status} for {what}"
-        )));
+        return Err(ZerobusError::Connection(
+            format!("Unity Catalog answered {status} for {what}").into(),
+        ));
     }
     resp.json().await.map(Some).map_err(|e| {
-        ZerobusError::Connection(format!(
-            "Unity Catalog sent an unreadable answer for {what}: {e}"
-        ))
+        ZerobusError::Connection(
+            Detail::new(format!(
+                "Unity Catalog sent an unreadable answer for {what}: {e}"
+            ))
+            .caused_by(e),
+        )
     })
 }
 
@@ -118,9 +130,12 @@ pub async fn find_table_columns(config: &WrapperConfig) -> Result<Option<Vec<UcC
     serde_json::from_value(body["columns"].clone())
         .map(Some)
         .map_err(|e| {
-            ZerobusError::Conversion(format!(
-                "table '{table}': Unity Catalog columns are not understood: {e}"
-            ))
+            ZerobusError::Conversion(
+                Detail::new(format!(
+                    "table '{table}': Unity Catalog columns are not understood: {e}"
+                ))
+                .caused_by(e),
+            )
         })
 }
 
@@ -131,7 +146,7 @@ pub async fn table_columns(config: &WrapperConfig) -> Result<Vec<UcColumn>> {
         let table = &config.table_name;
         ZerobusError::Configuration(format!(
             "table_name: table '{table}' does not exist in Unity Catalog; create it first (Zerobus does not create tables)"
-        ))
+        ).into())
     })
 }
 
@@ -175,13 +190,13 @@ pub async fn create_table_on_emulator(config: &WrapperConfig, columns: &[NewColu
     if !is_emulator(config).await? {
         return Err(ZerobusError::Configuration(format!(
             "Zerobus does not create tables: create '{table}' with Databricks SQL (CREATE TABLE … USING DELTA), then INSERT INTO it"
-        )));
+        ).into()));
     }
     let parts: Vec<&str> = table.split('.').collect();
     let [catalog, schema, name] = parts.as_slice() else {
-        return Err(ZerobusError::Configuration(format!(
-            "table_name: '{table}' is not catalog.schema.table"
-        )));
+        return Err(ZerobusError::Configuration(
+            format!("table_name: '{table}' is not catalog.schema.table").into(),
+        ));
     };
     let body = serde_json::json!({
         "catalog_name": catalog,
@@ -211,7 +226,7 @@ pub async fn create_table_on_emulator(config: &WrapperConfig, columns: &[NewColu
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))
         .unwrap_or_default();
-    Err(ZerobusError::Configuration(format!(
-        "cannot create table '{table}' ({status}): {message}"
-    )))
+    Err(ZerobusError::Configuration(
+        format!("cannot create table '{table}' ({status}): {message}").into(),
+    ))
 }

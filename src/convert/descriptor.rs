@@ -17,9 +17,9 @@ pub const MAX_COLUMNS: usize = 2000;
 /// A descriptor for `columns` of a Unity Catalog table (the SDK's mapping, unchanged).
 pub fn descriptor_from_uc(columns: &[UcColumn], message_name: &str) -> Result<DescriptorProto> {
     descriptor_from_uc_columns(columns, message_name).map_err(|e| {
-        ZerobusError::Conversion(format!(
-            "cannot build a descriptor from the table schema: {e}"
-        ))
+        ZerobusError::Conversion(
+            format!("cannot build a descriptor from the table schema: {e}").into(),
+        )
     })
 }
 
@@ -96,10 +96,13 @@ impl Names {
 /// ```
 pub fn descriptor_from_arrow(schema: &Schema, table: &str) -> Result<DescriptorProto> {
     if schema.fields().len() > MAX_COLUMNS {
-        return Err(ZerobusError::Conversion(format!(
-            "table '{table}': the batch has {} columns; Zerobus supports at most {MAX_COLUMNS}",
-            schema.fields().len()
-        )));
+        return Err(ZerobusError::Conversion(
+            format!(
+                "table '{table}': the batch has {} columns; Zerobus supports at most {MAX_COLUMNS}",
+                schema.fields().len()
+            )
+            .into(),
+        ));
     }
     let mut problems = Vec::new();
     let mut names = Names {
@@ -114,10 +117,9 @@ pub fn descriptor_from_arrow(schema: &Schema, table: &str) -> Result<DescriptorP
     if problems.is_empty() {
         Ok(msg)
     } else {
-        Err(ZerobusError::Conversion(format!(
-            "table '{table}': {}",
-            problems.join("; ")
-        )))
+        Err(ZerobusError::Conversion(
+            format!("table '{table}': {}", problems.join("; ")).into(),
+        ))
     }
 }
 

@@ -1,9 +1,11 @@
 //! Arrow → protobuf: the table's schema (descriptor + column types), and the columnar row
 //! encoder (planned per batch schema, values converted exactly or refused).
 
+mod bind;
 mod decimal;
 mod descriptor;
 mod encode;
+mod node;
 mod plan;
 mod sql_type;
 mod table_schema;

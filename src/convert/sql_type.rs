@@ -305,7 +305,7 @@ pub fn columns_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<Vec<S
                 crate::ZerobusError::Conversion(format!(
                     "table '{table}': column '{}' has a type this client does not understand ({why})",
                     c.name
-                ))
+                ).into())
             };
             let ty = if matches!(
                 c.type_name.to_ascii_uppercase().as_str(),

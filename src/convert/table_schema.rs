@@ -34,7 +34,7 @@ impl TableSchema {
     /// The schema of UC table `table` from its columns (the SDK's descriptor mapping).
     pub fn from_uc(table: &str, columns: &[UcColumn]) -> Result<TableSchema> {
         let descriptor = descriptor_from_uc(columns, "ZerobusRecord")
-            .map_err(|e| ZerobusError::Conversion(format!("table '{table}': {e}")))?;
+            .map_err(|e| ZerobusError::Conversion(format!("table '{table}': {e}").into()))?;
         Self::new(table, descriptor, columns_from_uc(table, columns)?)
     }
 
@@ -51,7 +51,7 @@ impl TableSchema {
     ) -> Result<TableSchema> {
         let message =
             databricks_zerobus_ingest_sdk::message_descriptor(&descriptor).map_err(|e| {
-                ZerobusError::Conversion(format!("table '{table}': invalid descriptor: {e}"))
+                ZerobusError::Conversion(format!("table '{table}': invalid descriptor: {e}").into())
             })?;
         Ok(TableSchema {
             table: table.to_string(),

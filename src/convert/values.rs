@@ -21,7 +21,7 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 pub(super) fn conversion(table: &str, msg: String) -> ZerobusError {
-    ZerobusError::Conversion(format!("table '{table}': {msg}"))
+    ZerobusError::Conversion(format!("table '{table}': {msg}").into())
 }
 
 #[inline]

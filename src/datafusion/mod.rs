@@ -25,11 +25,11 @@ pub use sink::{ZerobusSink, ZerobusWriteExec};
 pub use sql::{register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 
-/// The pieces of [`sql`] that a shell built on datafusion-cli's own loop needs one by one
-/// (feature `cli`; `zerobus-sql` is that shell).
+/// The pieces of [`sql`] that a front end with its own statement loop needs one by one
+/// (`zerobus-sql`, feature `cli`; the Python module, feature `python`).
 #[cfg(feature = "cli")]
 pub use sink::send_stream;
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "python"))]
 pub use sql::{create_zerobus_table, fold_zerobus_names, statement_sql};
 
 use datafusion::error::DataFusionError;

@@ -184,7 +184,7 @@ pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
 
 /// SQL text of `statement` that parses back to it. DataFusion's own printing of COPY
 /// drops the quotes around the target; this one keeps them.
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "python"))]
 pub fn statement_sql(statement: &DFStatement) -> String {
     match statement {
         DFStatement::CopyTo(copy) => {

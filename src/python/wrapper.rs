@@ -191,7 +191,7 @@ impl NativeWrapper {
             }
         };
         let result = joined.map_err(|e| {
-            crate::error::ZerobusError::Transmission(format!("the send task stopped: {e}"))
+            crate::error::ZerobusError::Transmission(format!("the send task stopped: {e}").into())
         });
         let result = result.and_then(|r| r);
         match keyboard {

@@ -1,23 +1,51 @@
 //! What a failed attempt means: retry, refresh the token, isolate the batch, or give up —
 //! from the SDK's error, with a hint where its words are cryptic.
 
+use std::sync::Arc;
+
 use databricks_zerobus_ingest_sdk::ZerobusError as SdkError;
 
 /// How a failed attempt should be handled.
 pub(super) enum Failure {
     /// Try again (new stream) after a backoff.
-    Retry(String),
+    Retry(Cause),
     /// Credentials were refused by the service; one fresh token is worth a try.
-    Auth(String),
+    Auth(Cause),
     /// Credentials are wrong: no retry helps.
-    Credentials(String),
+    Credentials(Cause),
     /// A token could not be obtained (transient).
-    Token(String),
+    Token(Cause),
     /// The service refused the records; retrying cannot help.
-    Final(String),
+    Final(Cause),
     /// The service refused a request on the shared stream, perhaps another batch's: resend
     /// this batch alone to find out.
-    Isolate(String),
+    Isolate(Cause),
+}
+
+/// The SDK's error behind a failure, and its words (with a hint where they are cryptic).
+pub(super) struct Cause {
+    text: String,
+    sdk: Arc<SdkError>,
+}
+
+impl Cause {
+    /// The SDK's error, to keep as the source of the error the caller sees.
+    pub(super) fn sdk(&self) -> Arc<dyn std::error::Error + Send + Sync> {
+        self.sdk.clone()
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// Add what to check to the SDK's words where they are cryptic.
@@ -47,19 +75,23 @@ fn with_hint(text: String) -> String {
 }
 
 pub(super) fn classify(e: &SdkError) -> Failure {
+    let cause = |text| Cause {
+        text,
+        sdk: Arc::new(e.clone()),
+    };
     let text = e.to_string();
     match e {
-        SdkError::InvalidUCTokenError(_) => Failure::Credentials(text),
-        SdkError::TokenFetchError(_) => Failure::Token(text),
+        SdkError::InvalidUCTokenError(_) => Failure::Credentials(cause(text)),
+        SdkError::TokenFetchError(_) => Failure::Token(cause(text)),
         SdkError::CreateStreamError(s) | SdkError::StreamClosedError(s)
             if matches!(
                 s.code(),
                 tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
             ) =>
         {
-            Failure::Auth(text)
+            Failure::Auth(cause(text))
         }
-        _ if e.is_retryable() => Failure::Retry(with_hint(text)),
-        _ => Failure::Final(text),
+        _ if e.is_retryable() => Failure::Retry(cause(with_hint(text))),
+        _ => Failure::Final(cause(text)),
     }
 }

@@ -30,7 +30,7 @@ use opentelemetry::{Context, KeyValue};
 use tracing::Instrument;
 
 use chunks::chunk;
-use classify::{classify, Failure};
+use classify::{classify, Cause, Failure};
 pub use interrupt::Interrupt;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
 pub(crate) use retry::Backoff;
@@ -44,7 +44,7 @@ use crate::config::{SchemaSource, WrapperConfig};
 use crate::convert::{EncodedRows, RowEncoder, TableSchema};
 use crate::dead_letter::write_dead_letters;
 use crate::debug::DebugSpool;
-use crate::error::{Result, ZerobusError};
+use crate::error::{Detail, Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
 
 /// Largest record that can be sent: the SDK refuses any ingest request whose records
@@ -144,7 +144,9 @@ impl ZerobusWrapper {
             .tls_config(tls)
             .application_name("arrow-zerobus")
             .build()
-            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}")))?;
+            .map_err(|e| {
+                ZerobusError::Configuration(Detail::new(format!("endpoint: {e}")).caused_by(e))
+            })?;
         let debug = if config.debug_enabled {
             let dir = config.debug_output_dir.clone().unwrap_or_default();
             Some(DebugSpool::open(
@@ -264,7 +266,7 @@ impl ZerobusWrapper {
                 "table '{}', row {i}: the record is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
                 self.table(),
                 r.len()
-            )));
+            ).into()));
         }
         Ok(rows)
     }
@@ -411,10 +413,13 @@ impl ZerobusWrapper {
         outcome: &mut BatchOutcome,
     ) -> Result<EncodedRows> {
         if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(ZerobusError::Transmission(format!(
-                "the wrapper for table '{}' was shut down; create a new one",
-                self.table()
-            )));
+            return Err(ZerobusError::Transmission(
+                format!(
+                    "the wrapper for table '{}' was shut down; create a new one",
+                    self.table()
+                )
+                .into(),
+            ));
         }
         self.resolve_schema(batch, outcome).await?;
         let rows = self
@@ -571,23 +576,29 @@ impl ZerobusWrapper {
                         Err(e) => (None, Some(e)),
                     };
                     let table = self.table();
+                    // The SDK's error stays the source of the one the caller sees.
+                    let said =
+                        |m: &Cause, text: String| Detail::new(text).caused_by_shared(m.sdk());
                     return Err(match failure {
-                        Failure::Retry(message) => ZerobusError::RetryExhausted {
-                            message: format!("table '{table}': {message}"),
+                        Failure::Retry(m) => ZerobusError::RetryExhausted {
+                            message: said(&m, format!("table '{table}': {m}")),
                             attempts: attempt,
                             rows: remaining,
                             dead_letter,
                             dead_letter_error,
                         },
-                        Failure::Token(m) => {
-                            ZerobusError::TokenRefresh(format!("table '{table}': {m} (after {attempt} attempts); {place}"))
-                        }
-                        Failure::Auth(m) | Failure::Credentials(m) => ZerobusError::Authentication(format!(
-                            "table '{table}': {m}; check the client id and secret and the table grants; {place}"
+                        Failure::Token(m) => ZerobusError::TokenRefresh(said(
+                            &m,
+                            format!("table '{table}': {m} (after {attempt} attempts); {place}"),
                         )),
-                        Failure::Final(m) | Failure::Isolate(m) => {
-                            ZerobusError::Transmission(format!("table '{table}': the service refused the records: {m}; {place}"))
-                        }
+                        Failure::Auth(m) | Failure::Credentials(m) => ZerobusError::Authentication(said(
+                            &m,
+                            format!("table '{table}': {m}; check the client id and secret and the table grants; {place}"),
+                        )),
+                        Failure::Final(m) | Failure::Isolate(m) => ZerobusError::Transmission(said(
+                            &m,
+                            format!("table '{table}': the service refused the records: {m}; {place}"),
+                        )),
                     });
                 }
             }
@@ -617,10 +628,8 @@ impl ZerobusWrapper {
         for c in self.inner.lanes.take_all().await {
             self.metric(|m, a| m.streams_open.add(-1, a));
             if let Err(e) = c.stream.flush().await {
-                result = Err(ZerobusError::Transmission(format!(
-                    "shutdown of table '{}': flush failed: {e}",
-                    self.table()
-                )));
+                let text = format!("shutdown of table '{}': flush failed: {e}", self.table());
+                result = Err(ZerobusError::Transmission(Detail::new(text).caused_by(e)));
             }
             close_stream(c.stream).await;
         }
@@ -666,16 +675,11 @@ impl ZerobusWrapper {
                 Err(e) => format!("{rows} rows could not be written to a dead-letter file: {e}"),
             };
             // The kind stays what went wrong; the message says where the rows are.
+            let said = |m: &Detail| m.reworded(format!("{m} (after {attempt} attempts); {place}"));
             return Err(match e {
-                ZerobusError::Authentication(m) => {
-                    ZerobusError::Authentication(format!("{m} (after {attempt} attempts); {place}"))
-                }
-                ZerobusError::TokenRefresh(m) => {
-                    ZerobusError::TokenRefresh(format!("{m} (after {attempt} attempts); {place}"))
-                }
-                ZerobusError::Connection(m) => {
-                    ZerobusError::Connection(format!("{m} (after {attempt} attempts); {place}"))
-                }
+                ZerobusError::Authentication(m) => ZerobusError::Authentication(said(&m)),
+                ZerobusError::TokenRefresh(m) => ZerobusError::TokenRefresh(said(&m)),
+                ZerobusError::Connection(m) => ZerobusError::Connection(said(&m)),
                 other => other,
             });
         }

@@ -26,11 +26,14 @@ impl ZerobusWrapper {
         let (table, batches) = read_dead_letters(path)?;
         if let Some(t) = table {
             if !t.eq_ignore_ascii_case(self.table()) {
-                return Err(ZerobusError::Configuration(format!(
-                    "{} holds rows for table '{t}', not '{}'",
-                    path.display(),
-                    self.table()
-                )));
+                return Err(ZerobusError::Configuration(
+                    format!(
+                        "{} holds rows for table '{t}', not '{}'",
+                        path.display(),
+                        self.table()
+                    )
+                    .into(),
+                ));
             }
         }
         let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -40,7 +43,7 @@ impl ZerobusWrapper {
                 ZerobusError::Configuration(format!(
                     "replayed, but cannot rename {}: {e}; remove it by hand so that it is not replayed twice",
                     path.display()
-                ))
+                ).into())
             })
         };
         let mut acknowledged = 0usize;
@@ -71,7 +74,7 @@ impl ZerobusWrapper {
                                  saved ({we}); {} is kept and holds {acknowledged} rows that were re-sent",
                                 path.display(),
                                 path.display()
-                            ))
+                            ).into())
                         })?;
                 dead_letters.push(written);
             }

@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 
 use super::{BatchOutcome, Interrupt, TransmissionResult, ZerobusWrapper};
 use crate::convert::EncodedRows;
-use crate::error::{LoadFailure, Result, ZerobusError};
+use crate::error::{Detail, LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
 /// Fewest batches in flight at once: enough to keep a stream busy while earlier batches
@@ -131,10 +131,9 @@ impl Account {
                 }
             }
             Err(e) => {
-                self.first_error
-                    .get_or_insert(ZerobusError::Transmission(format!(
-                        "a send task stopped unexpectedly: {e}"
-                    )));
+                self.first_error.get_or_insert(ZerobusError::Transmission(
+                    Detail::new(format!("a send task stopped unexpectedly: {e}")).caused_by(e),
+                ));
             }
         }
     }
@@ -151,9 +150,10 @@ impl Account {
 }
 
 fn interrupted(table: &str) -> ZerobusError {
-    ZerobusError::Transmission(format!(
-        "table '{table}': the load was interrupted; the batches in flight were settled"
-    ))
+    ZerobusError::Transmission(
+        format!("table '{table}': the load was interrupted; the batches in flight were settled")
+            .into(),
+    )
 }
 
 impl ZerobusWrapper {
@@ -254,10 +254,9 @@ impl ZerobusWrapper {
                     break;
                 }
                 Some(Err(e)) => {
-                    account.first_error = Some(ZerobusError::Conversion(format!(
-                        "table '{}': reading the input failed: {e}",
-                        self.table()
-                    )));
+                    account.first_error = Some(ZerobusError::Conversion(
+                        format!("table '{}': reading the input failed: {e}", self.table()).into(),
+                    ));
                     break;
                 }
                 Some(Ok(batch)) => {

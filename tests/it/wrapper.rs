@@ -338,6 +338,14 @@ async fn a_vanished_service_ends_in_retry_exhausted_and_dead_letters_replay() {
     );
     assert_eq!(*attempts, 3);
     assert_eq!(*rows, 3000);
+    // The SDK's error is kept whole as the source, not only as text.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(
+        source
+            .downcast_ref::<databricks_zerobus_ingest_sdk::ZerobusError>()
+            .is_some(),
+        "source is the SDK's error: {source:?}"
+    );
     let path = dead_letter.clone().expect("a dead-letter file");
     assert!(err.to_string().contains(&path.display().to_string()));
     #[cfg(unix)]
