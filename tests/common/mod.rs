@@ -24,6 +24,20 @@ pub fn id_body_batch(ids: std::ops::Range<i64>) -> RecordBatch {
     .unwrap()
 }
 
+/// A wrapper configuration for `table` on `emu`: its endpoints and credentials, dead
+/// letters under `dir/dead`.
+pub fn wrapper_config(
+    emu: &zerobus_emulator::EmulatorHandle,
+    table: &str,
+    dir: &std::path::Path,
+) -> arrow_zerobus_sdk_wrapper::WrapperConfigBuilder {
+    arrow_zerobus_sdk_wrapper::WrapperConfig::builder(emu.grpc_url(), table)
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url(emu.http_url())
+        .dead_letter_dir(dir.join("dead"))
+}
+
 /// `http://127.0.0.1:<port>` where nothing listens (the port was free a moment ago).
 pub fn dead_endpoint() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -22,11 +22,7 @@ const COLUMNS: &str = "id BIGINT NOT NULL, name STRING, t TIMESTAMP, d DECIMAL(1
     ntz TIMESTAMP_NTZ";
 
 fn config(emu: &EmulatorHandle, dir: &Path) -> arrow_zerobus_sdk_wrapper::WrapperConfigBuilder {
-    WrapperConfig::builder(emu.grpc_url(), TABLE)
-        .client_id(emu.client_id())
-        .client_secret(emu.client_secret())
-        .unity_catalog_url(emu.http_url())
-        .dead_letter_dir(dir.join("dead"))
+    crate::common::wrapper_config(emu, TABLE, dir)
         .retry_max_attempts(2)
         .retry_base_delay_ms(10)
         .retry_max_delay_ms(50)

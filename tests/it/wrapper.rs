@@ -10,7 +10,7 @@ use arrow::array::{
     Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
-use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{ZerobusError, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
 
 const TABLE: &str = "main.default.events";
@@ -38,11 +38,7 @@ async fn emulator(dir: &Path, f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) 
 }
 
 fn config(emu: &EmulatorHandle, dir: &Path) -> arrow_zerobus_sdk_wrapper::WrapperConfigBuilder {
-    WrapperConfig::builder(emu.grpc_url(), TABLE)
-        .client_id(emu.client_id())
-        .client_secret(emu.client_secret())
-        .unity_catalog_url(emu.http_url())
-        .dead_letter_dir(dir.join("dead"))
+    crate::common::wrapper_config(emu, TABLE, dir)
         .retry_base_delay_ms(20)
         .retry_max_delay_ms(500)
 }
