@@ -475,6 +475,13 @@ impl WrapperConfigBuilder {
     setter!(/// Most streams open to the table at once.
         max_streams: usize => |v| v);
 
+    /// The configuration as set so far, not validated: the defaults, for front ends that
+    /// show them.
+    #[cfg(feature = "python")]
+    pub(crate) fn config_unchecked(self) -> WrapperConfig {
+        self.config
+    }
+
     /// Validate and return the configuration (the UC URL stored with its scheme).
     pub fn build(mut self) -> Result<WrapperConfig> {
         self.config.validate()?;

@@ -481,3 +481,32 @@ def test_lanes_under_a_stream_quota_and_the_emulator_stats(tmp_path):
         assert landed_ids(quota_emu, "main.default.lanes") == list(range(n))
         with pytest.raises(zb.ConfigurationError, match="max_streams"):
             quota_emu.wrapper("main.default.lanes", max_streams=0)
+
+
+def test_every_default_in_the_python_signatures_is_the_rust_default():
+    """Defaults are written once, in the Rust configuration builder; the Python signatures
+    (the contract shows them) and the type stubs must repeat exactly those values."""
+    import ast
+    import pathlib
+
+    from arrow_zerobus_sdk_wrapper import _native
+
+    defaults = _native.DEFAULTS
+    assert defaults["retry_max_attempts"] == 5 and defaults["max_streams"] == 16
+    package = pathlib.Path(_native.__file__).parent
+    checked = 0
+    for source in ["__init__.py", "_native.pyi"]:
+        tree = ast.parse((package / source).read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            args = fn.args.kwonlyargs
+            for arg, default in zip(args, fn.args.kw_defaults):
+                if arg.arg in defaults and isinstance(default, ast.Constant):
+                    assert default.value == defaults[arg.arg], (
+                        f"{source} {fn.name}({arg.arg}={default.value!r}): "
+                        f"the Rust default is {defaults[arg.arg]!r}"
+                    )
+                    checked += 1
+    # ZerobusWrapper and register in __init__.py, four signatures in the stubs.
+    assert checked >= 30, checked

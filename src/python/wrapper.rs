@@ -72,6 +72,10 @@ pub struct NativeWrapper {
 
 #[pymethods]
 impl NativeWrapper {
+    /// Every keyword is optional: one not given keeps the default of
+    /// [`WrapperConfig::builder`], the one place defaults are written (the Python
+    /// signature repeats them for its users, and a test holds the two equal through
+    /// `_native.DEFAULTS`).
     #[new]
     #[pyo3(signature = (
         endpoint,
@@ -80,19 +84,19 @@ impl NativeWrapper {
         client_id = None,
         client_secret = None,
         unity_catalog_url = None,
-        observability_enabled = false,
+        observability_enabled = None,
         observability_config = None,
-        debug_enabled = false,
+        debug_enabled = None,
         debug_output_dir = None,
-        debug_flush_interval_secs = 5,
+        debug_flush_interval_secs = None,
         debug_max_file_size = None,
-        retry_max_attempts = 5,
-        retry_base_delay_ms = 100,
-        retry_max_delay_ms = 30000,
+        retry_max_attempts = None,
+        retry_base_delay_ms = None,
+        retry_max_delay_ms = None,
         dead_letter_dir = None,
-        allow_plaintext = false,
+        allow_plaintext = None,
         ack_timeout_ms = None,
-        max_streams = crate::config::DEFAULT_MAX_STREAMS,
+        max_streams = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -102,19 +106,19 @@ impl NativeWrapper {
         client_id: Option<String>,
         client_secret: Option<String>,
         unity_catalog_url: Option<String>,
-        observability_enabled: bool,
+        observability_enabled: Option<bool>,
         observability_config: Option<HashMap<String, Bound<'_, PyAny>>>,
-        debug_enabled: bool,
+        debug_enabled: Option<bool>,
         debug_output_dir: Option<PathBuf>,
-        debug_flush_interval_secs: u64,
+        debug_flush_interval_secs: Option<u64>,
         debug_max_file_size: Option<u64>,
-        retry_max_attempts: u32,
-        retry_base_delay_ms: u64,
-        retry_max_delay_ms: u64,
+        retry_max_attempts: Option<u32>,
+        retry_base_delay_ms: Option<u64>,
+        retry_max_delay_ms: Option<u64>,
         dead_letter_dir: Option<PathBuf>,
-        allow_plaintext: bool,
+        allow_plaintext: Option<bool>,
         ack_timeout_ms: Option<u64>,
-        max_streams: usize,
+        max_streams: Option<usize>,
     ) -> PyResult<Self> {
         let observability_config = observability_config
             .map(|m| {
@@ -123,11 +127,18 @@ impl NativeWrapper {
                     .collect::<PyResult<HashMap<String, String>>>()
             })
             .transpose()?;
-        let config = WrapperConfig {
-            endpoint,
-            table_name,
+        let mut b = WrapperConfig::builder(endpoint, table_name);
+        /// Apply each keyword that was given.
+        macro_rules! given {
+            ($($name:ident),*) => {
+                $(if let Some(v) = $name {
+                    b = b.$name(v);
+                })*
+            };
+        }
+        given!(
             client_id,
-            client_secret: client_secret.map(crate::config::Secret::new),
+            client_secret,
             unity_catalog_url,
             observability_enabled,
             observability_config,
@@ -140,10 +151,10 @@ impl NativeWrapper {
             retry_max_delay_ms,
             dead_letter_dir,
             allow_plaintext,
-            schema_source: crate::config::SchemaSource::UnityCatalog,
             ack_timeout_ms,
-            max_streams,
-        };
+            max_streams
+        );
+        let config = b.build().map_err(to_py)?;
         // The wrapper starts its debug-file flusher on the runtime.
         let _guard = runtime().enter();
         let inner = py.detach(|| ZerobusWrapper::new(config)).map_err(to_py)?;
@@ -276,4 +287,28 @@ fn observability_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
             .map(|pairs| pairs.join(",")),
         Err(_) => Ok(v.str()?.to_string()),
     }
+}
+
+/// The defaults of every keyword of `NativeWrapper` that has one, as
+/// [`WrapperConfig::builder`] sets them: `_native.DEFAULTS`.
+pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let c = WrapperConfig::builder("", "").config_unchecked();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("client_id", c.client_id)?;
+    d.set_item("client_secret", None::<String>)?;
+    d.set_item("unity_catalog_url", c.unity_catalog_url)?;
+    d.set_item("observability_enabled", c.observability_enabled)?;
+    d.set_item("observability_config", None::<String>)?;
+    d.set_item("debug_enabled", c.debug_enabled)?;
+    d.set_item("debug_output_dir", c.debug_output_dir)?;
+    d.set_item("debug_flush_interval_secs", c.debug_flush_interval_secs)?;
+    d.set_item("debug_max_file_size", c.debug_max_file_size)?;
+    d.set_item("retry_max_attempts", c.retry_max_attempts)?;
+    d.set_item("retry_base_delay_ms", c.retry_base_delay_ms)?;
+    d.set_item("retry_max_delay_ms", c.retry_max_delay_ms)?;
+    d.set_item("dead_letter_dir", c.dead_letter_dir)?;
+    d.set_item("allow_plaintext", c.allow_plaintext)?;
+    d.set_item("ack_timeout_ms", c.ack_timeout_ms)?;
+    d.set_item("max_streams", c.max_streams)?;
+    Ok(d)
 }
