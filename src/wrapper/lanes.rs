@@ -112,19 +112,7 @@ impl Lanes {
             (None, None) => 0,
         };
         st[pick].waiting += 1;
-        let mut idle = Vec::new();
-        for (i, s) in st.iter_mut().enumerate() {
-            if i != pick && s.open && s.waiting == 0 && s.last_done.elapsed() >= LANE_IDLE {
-                // Not awaited: a send holding the lane's lock is about to use the stream,
-                // and the lane stays as it is.
-                if let Ok(mut guard) = self.lanes[i].stream.try_lock() {
-                    if let Some(c) = guard.take() {
-                        idle.push(c);
-                    }
-                    s.open = false;
-                }
-            }
-        }
+        let idle = self.take_idle_locked(&mut st, Some(pick));
         (
             LaneTicket {
                 lanes: self,
@@ -135,6 +123,30 @@ impl Lanes {
     }
 
     /// Note whether `lane` holds a stream now.
+    /// The streams of the lanes idle for [`LANE_IDLE`] (open, nothing waiting), taken out
+    /// of their lanes for the caller to close.
+    pub(super) fn take_idle(&self) -> Vec<Current> {
+        let mut st = self.lock();
+        self.take_idle_locked(&mut st, None)
+    }
+
+    fn take_idle_locked(&self, st: &mut [LaneState], keep: Option<usize>) -> Vec<Current> {
+        let mut idle = Vec::new();
+        for (i, s) in st.iter_mut().enumerate() {
+            if Some(i) != keep && s.open && s.waiting == 0 && s.last_done.elapsed() >= LANE_IDLE {
+                // Not awaited: a send holding the lane's lock is about to use the stream,
+                // and the lane stays as it is.
+                if let Ok(mut guard) = self.lanes[i].stream.try_lock() {
+                    if let Some(c) = guard.take() {
+                        idle.push(c);
+                    }
+                    s.open = false;
+                }
+            }
+        }
+        idle
+    }
+
     pub(super) fn set_open(&self, lane: usize, open: bool) {
         if let Some(s) = self.lock().get_mut(lane) {
             s.open = open;

@@ -164,7 +164,7 @@ impl ZerobusWrapper {
         };
         let telemetry = Telemetry::for_config(&config)?;
         let lanes = lanes::Lanes::new(config.max_streams);
-        Ok(ZerobusWrapper {
+        let wrapper = ZerobusWrapper {
             inner: Arc::new(Inner {
                 config,
                 sdk,
@@ -177,7 +177,33 @@ impl ZerobusWrapper {
                 telemetry,
                 sends: sends::Sends::default(),
             }),
-        })
+        };
+        wrapper.close_idle_lanes_in_the_background();
+        Ok(wrapper)
+    }
+
+    /// Close the streams of lanes idle for [`LANE_IDLE`] even when no send comes to notice
+    /// them: a task checks every half of it while the wrapper lives and is not shut down.
+    /// Without a Tokio runtime at hand, idle lanes close at the next send instead.
+    fn close_idle_lanes_in_the_background(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(LANE_IDLE / 2).await;
+                // The task does not keep the wrapper alive: once every handle is dropped,
+                // it ends.
+                let Some(inner) = inner.upgrade() else { break };
+                if inner.closed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let wrapper = ZerobusWrapper { inner };
+                let idle = wrapper.inner.lanes.take_idle();
+                wrapper.close_streams(idle);
+            }
+        });
     }
 
     /// The configuration.

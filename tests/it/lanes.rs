@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::common::id_body_batch;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use arrow_zerobus_sdk_wrapper::wrapper::LANE_IDLE;
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota, TableStats};
 
@@ -255,10 +256,49 @@ async fn the_stats_endpoint_shows_the_lanes() {
     let t = &during["tables"][TABLE];
     assert_eq!(rows, 12_000);
     assert_eq!(t["streams_opened"], 3);
-    assert_eq!(t["streams_open"], 3, "the lanes stay open until shutdown");
+    assert_eq!(
+        t["streams_open"], 3,
+        "the lanes stay open until idle or shut down"
+    );
     assert_eq!(t["records_acknowledged"], 12_000);
     assert!(t["seconds_paced"].as_f64().unwrap() > 0.0);
     assert_eq!(after["tables"][TABLE]["streams_open"], 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_left_idle_close_their_streams_without_another_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), 2_000, Faults::default()).await;
+    let w = wrapper(&emu, dir.path(), Some(3));
+    let (rows, _) = load(&w, 12_000, 1_000).await;
+    let open = |emu: &EmulatorHandle| stats(emu).streams_open;
+    assert_eq!(open(&emu), 3);
+    // Idle for LANE_IDLE, plus the background check's half period, plus slack: the
+    // wrapper is alive and has sent nothing since.
+    tokio::time::sleep(LANE_IDLE + LANE_IDLE / 2 + Duration::from_secs(2)).await;
+    let after_idle = open(&emu);
+    // The wrapper still works: the next send opens a lane again.
+    let more = w
+        .send_all(
+            futures::stream::iter(
+                [12_000..13_000, 13_000..14_000]
+                    .map(|ids| Ok::<_, std::convert::Infallible>(id_body_batch(ids))),
+            ),
+            &|_| {},
+        )
+        .await
+        .unwrap()
+        .rows;
+    w.shutdown().await.unwrap();
+    println!(
+        "streams open after idling: {after_idle}; stats {:?}",
+        stats(&emu)
+    );
+    assert_eq!(after_idle, 0, "idle lanes closed their streams");
+    assert_eq!((rows, more), (12_000, 2_000));
+    let (_, distinct, missing) = landed(&emu, 14_000).await;
+    assert_eq!((distinct, missing), (14_000, 0));
     emu.shutdown().await;
 }
 
