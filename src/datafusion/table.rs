@@ -40,18 +40,24 @@ impl ZerobusTable {
     /// configuration error that says to create it.
     pub async fn from_unity_catalog(config: WrapperConfig) -> crate::Result<Self> {
         let columns = crate::unity_catalog::table_columns(&config).await?;
-        let schema = arrow_schema_from_uc(&config.table_name, &columns)?;
-        Ok(ZerobusTable::new(config, Arc::new(schema)))
+        Self::from_columns(config, &columns)
     }
 
     /// As [`from_unity_catalog`](Self::from_unity_catalog), with `None` for a table UC
     /// does not have.
     pub async fn find_in_unity_catalog(config: WrapperConfig) -> crate::Result<Option<Self>> {
-        let Some(columns) = crate::unity_catalog::find_table_columns(&config).await? else {
-            return Ok(None);
-        };
-        let schema = arrow_schema_from_uc(&config.table_name, &columns)?;
-        Ok(Some(ZerobusTable::new(config, Arc::new(schema))))
+        match crate::unity_catalog::find_table_columns(&config).await? {
+            Some(columns) => Self::from_columns(config, &columns).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn from_columns(
+        config: WrapperConfig,
+        columns: &[databricks_zerobus_ingest_sdk::schema::UcColumn],
+    ) -> crate::Result<Self> {
+        let schema = arrow_schema_from_uc(&config.table_name, columns)?;
+        Ok(ZerobusTable::new(config, Arc::new(schema)))
     }
 
     /// The wrapper configuration used for writes.

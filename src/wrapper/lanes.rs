@@ -122,7 +122,6 @@ impl Lanes {
         )
     }
 
-    /// Note whether `lane` holds a stream now.
     /// The streams of the lanes idle for [`LANE_IDLE`] (open, nothing waiting), taken out
     /// of their lanes for the caller to close.
     pub(super) fn take_idle(&self) -> Vec<Current> {
@@ -147,6 +146,7 @@ impl Lanes {
         idle
     }
 
+    /// Note whether `lane` holds a stream now.
     pub(super) fn set_open(&self, lane: usize, open: bool) {
         if let Some(s) = self.lock().get_mut(lane) {
             s.open = open;
