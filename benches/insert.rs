@@ -15,7 +15,7 @@ use std::time::Instant;
 use arrow::array::AsArray;
 use arrow::datatypes::UInt64Type;
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
-use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use arrow_zerobus_sdk_wrapper::ZerobusConnection;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
@@ -85,11 +85,11 @@ async fn main() {
             .await
             .expect("table");
         for partitions in [1usize, 4] {
-            let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+            let template = ZerobusConnection::new(emu.grpc_url())
                 .client_id(emu.client_id())
                 .client_secret(emu.client_secret())
                 .unity_catalog_url(emu.http_url())
-                .build()
+                .validated()
                 .expect("config");
             let ctx = SessionContext::new_with_config(
                 SessionConfig::new().with_target_partitions(partitions),

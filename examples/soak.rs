@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use arrow::array::AsArray;
 use arrow::datatypes::UInt64Type;
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
-use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use arrow_zerobus_sdk_wrapper::ZerobusConnection;
 use datafusion::prelude::SessionContext;
 use zerobus_emulator::{Emulator, EmulatorConfig};
 
@@ -57,12 +57,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "id BIGINT NOT NULL, device STRING, reading DOUBLE, tags ARRAY<STRING>, at TIMESTAMP",
     )
     .await?;
-    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+    let template = ZerobusConnection::new(emu.grpc_url())
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
         .max_streams(arrow_zerobus_sdk_wrapper::config::max_streams_from_env()?.unwrap_or(16))
-        .build()?;
+        .validated()?;
     println!(
         "soak: 4 concurrent INSERTs of {BATCH_ROWS} rows each, looping for {seconds} s, emulator {} with the service's per-stream quota (100,000 records/s)",
         if delta { "with Delta commits" } else { "--discard" }

@@ -1,47 +1,19 @@
-//! [`WrapperConfig`]: every option of the Python contract with the same defaults, a
-//! builder, `from_env`, and validation up front (each error names the field).
+//! [`WrapperConfig`]: a [`ZerobusConnection`] and the table it sends to, with a builder,
+//! `from_env`, and validation up front (each error names the field).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
+pub use crate::connection::{
+    SchemaSource, Secret, ZerobusConnection, DEFAULT_MAX_STREAMS, MAX_STREAMS_LIMIT,
+};
 use crate::error::{Result, ZerobusError};
 
-/// A secret that never shows itself in `Debug` or `Display`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Where the table's schema (and so the protobuf descriptor) comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SchemaSource {
-    /// Ask the Unity Catalog tables API (field numbers = UC position + 1). The default.
-    #[default]
-    UnityCatalog,
-    /// Build the descriptor from each batch's Arrow schema (field numbers = column order),
-    /// for workspaces whose UC API is not reachable.
-    ArrowSchema,
-}
-
-/// Configuration of a [`crate::ZerobusWrapper`].
+/// Configuration of a [`crate::ZerobusWrapper`]: a connection and a table. It reads as its
+/// connection (`config.endpoint`, `config.retry_max_attempts`): the fields of
+/// [`ZerobusConnection`] are reached through it.
 ///
 /// ```
 /// use arrow_zerobus_sdk_wrapper::WrapperConfig;
@@ -57,117 +29,46 @@ pub enum SchemaSource {
 /// ```
 #[derive(Clone)]
 pub struct WrapperConfig {
-    /// Zerobus endpoint URL (`https://…`, or `http://` for a loopback emulator).
-    pub endpoint: String,
+    /// Endpoint, credentials, retry, lanes, files and telemetry.
+    pub connection: ZerobusConnection,
     /// Target table, `catalog.schema.table`.
     pub table_name: String,
-    /// OAuth client id (service principal application id).
-    pub client_id: Option<String>,
-    /// OAuth client secret.
-    pub client_secret: Option<Secret>,
-    /// Unity Catalog (workspace) URL: token endpoint and tables API.
-    pub unity_catalog_url: Option<String>,
-    /// Turn on OpenTelemetry metrics and traces.
-    pub observability_enabled: bool,
-    /// OpenTelemetry settings (endpoint, protocol, headers, …).
-    pub observability_config: Option<HashMap<String, String>>,
-    /// Write each batch (Arrow IPC) and its records (length-delimited protobuf) to files.
-    pub debug_enabled: bool,
-    /// Directory of the debug files.
-    pub debug_output_dir: Option<PathBuf>,
-    /// How often debug files are flushed to disk.
-    pub debug_flush_interval_secs: u64,
-    /// Size at which a debug file is closed and a new one started.
-    pub debug_max_file_size: Option<u64>,
-    /// Attempts for transient failures (1 = no retry).
-    pub retry_max_attempts: u32,
-    /// Base of the exponential backoff.
-    pub retry_base_delay_ms: u64,
-    /// Cap of the exponential backoff.
-    pub retry_max_delay_ms: u64,
-    /// Directory of dead-letter files (default: `debug_output_dir`, else
-    /// `./zerobus-dead-letters`).
-    pub dead_letter_dir: Option<PathBuf>,
-    /// Where the descriptor comes from.
-    pub schema_source: SchemaSource,
-    /// Allow plain-text gRPC to a host that is not loopback.
-    pub allow_plaintext: bool,
-    /// How long the stream waits for an acknowledgement before it counts as broken (the
-    /// batch is then retried on a new stream). `None`: the SDK's default, 60 s.
-    pub ack_timeout_ms: Option<u64>,
-    /// Most streams (lanes) the wrapper opens to the table at once. Each stream is capped
-    /// by the service (100,000 records/s); lanes open while the open ones have a backlog
-    /// and close after [`crate::wrapper::LANE_IDLE`] without work. 1 keeps every row in
-    /// one stream, in order. Default [`DEFAULT_MAX_STREAMS`].
-    pub max_streams: usize,
 }
 
-/// Default of [`WrapperConfig::max_streams`].
-pub const DEFAULT_MAX_STREAMS: usize = 16;
-/// Largest [`WrapperConfig::max_streams`] accepted.
-pub const MAX_STREAMS_LIMIT: usize = 256;
+impl Deref for WrapperConfig {
+    type Target = ZerobusConnection;
+
+    fn deref(&self) -> &ZerobusConnection {
+        &self.connection
+    }
+}
+
+impl DerefMut for WrapperConfig {
+    fn deref_mut(&mut self) -> &mut ZerobusConnection {
+        &mut self.connection
+    }
+}
 
 impl fmt::Debug for WrapperConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // observability_config may hold collector credentials in `headers`.
-        let observability_config = self.observability_config.as_ref().map(|m| {
-            let mut shown: Vec<(&str, &str)> = m
-                .iter()
-                .map(|(k, v)| {
-                    let v = if k == "headers" {
-                        "<redacted>"
-                    } else {
-                        v.as_str()
-                    };
-                    (k.as_str(), v)
-                })
-                .collect();
-            shown.sort_unstable();
-            shown
-        });
         f.debug_struct("WrapperConfig")
-            .field("endpoint", &self.endpoint)
             .field("table_name", &self.table_name)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("unity_catalog_url", &self.unity_catalog_url)
-            .field("observability_enabled", &self.observability_enabled)
-            .field("observability_config", &observability_config)
-            .field("debug_enabled", &self.debug_enabled)
-            .field("debug_output_dir", &self.debug_output_dir)
-            .field("debug_flush_interval_secs", &self.debug_flush_interval_secs)
-            .field("debug_max_file_size", &self.debug_max_file_size)
-            .field("retry_max_attempts", &self.retry_max_attempts)
-            .field("retry_base_delay_ms", &self.retry_base_delay_ms)
-            .field("retry_max_delay_ms", &self.retry_max_delay_ms)
-            .field("dead_letter_dir", &self.dead_letter_dir)
-            .field("schema_source", &self.schema_source)
-            .field("allow_plaintext", &self.allow_plaintext)
-            .field("ack_timeout_ms", &self.ack_timeout_ms)
-            .field("max_streams", &self.max_streams)
+            .field("connection", &self.connection)
             .finish()
     }
 }
 
 /// `ZEROBUS_MAX_STREAMS`, if set: a number of streams.
 pub fn max_streams_from_env() -> Result<Option<usize>> {
-    max_streams_from(&env_var)
-}
-
-/// An environment variable that is set and not blank.
-fn env_var(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn max_streams_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<usize>> {
-    match var("ZEROBUS_MAX_STREAMS") {
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            ZerobusError::Configuration(
-                format!("ZEROBUS_MAX_STREAMS '{v}' is not a number of streams").into(),
-            )
-        }),
-        None => Ok(None),
-    }
+    let Some(value) = std::env::var("ZEROBUS_MAX_STREAMS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut c = ZerobusConnection::new("");
+    crate::options::apply_as(&mut c, "max_streams", &value, "ZEROBUS_MAX_STREAMS")?;
+    Ok(Some(c.max_streams))
 }
 
 /// Builder of [`WrapperConfig`]; `build` validates.
@@ -177,223 +78,46 @@ pub struct WrapperConfigBuilder {
 }
 
 impl WrapperConfig {
-    /// Start a configuration with the contract's defaults.
+    /// Start a configuration with the defaults of [`ZerobusConnection::new`].
     pub fn builder(
         endpoint: impl Into<String>,
         table_name: impl Into<String>,
     ) -> WrapperConfigBuilder {
         WrapperConfigBuilder {
             config: WrapperConfig {
-                endpoint: endpoint.into(),
+                connection: ZerobusConnection::new(endpoint),
                 table_name: table_name.into(),
-                client_id: None,
-                client_secret: None,
-                unity_catalog_url: None,
-                observability_enabled: false,
-                observability_config: None,
-                debug_enabled: false,
-                debug_output_dir: None,
-                debug_flush_interval_secs: 5,
-                debug_max_file_size: None,
-                retry_max_attempts: 5,
-                retry_base_delay_ms: 100,
-                retry_max_delay_ms: 30_000,
-                dead_letter_dir: None,
-                schema_source: SchemaSource::UnityCatalog,
-                allow_plaintext: false,
-                ack_timeout_ms: None,
-                max_streams: DEFAULT_MAX_STREAMS,
             },
         }
     }
 
-    /// From `ZEROBUS_ENDPOINT`, `DATABRICKS_HOST` (the UC URL), `DATABRICKS_CLIENT_ID`,
-    /// `DATABRICKS_CLIENT_SECRET` and, if set, `ZEROBUS_MAX_STREAMS`.
+    /// [`ZerobusConnection::from_env`] with `table_name`.
     pub fn from_env(table_name: impl Into<String>) -> Result<WrapperConfig> {
-        Self::from_vars(table_name, &env_var)
+        ZerobusConnection::from_env()?.for_table(table_name)
     }
 
-    /// [`Self::from_env`] with the variables looked up by `var` (set and not blank).
-    fn from_vars(
-        table_name: impl Into<String>,
-        var: &dyn Fn(&str) -> Option<String>,
+    /// `connection` and `table_name`, validated, the UC URL kept with its scheme.
+    pub(crate) fn from_parts(
+        connection: ZerobusConnection,
+        table_name: String,
     ) -> Result<WrapperConfig> {
-        let endpoint = var("ZEROBUS_ENDPOINT").ok_or_else(|| {
-            ZerobusError::Configuration(
-                "ZEROBUS_ENDPOINT is not set (the Zerobus endpoint URL)".into(),
-            )
-        })?;
-        let mut b = WrapperConfig::builder(endpoint, table_name);
-        if let Some(h) = var("DATABRICKS_HOST") {
-            b = b.unity_catalog_url(if h.starts_with("http") {
-                h
-            } else {
-                format!("https://{h}")
-            });
-        }
-        if let Some(id) = var("DATABRICKS_CLIENT_ID") {
-            b = b.client_id(id);
-        }
-        if let Some(s) = var("DATABRICKS_CLIENT_SECRET") {
-            b = b.client_secret(s);
-        }
-        if let Some(n) = max_streams_from(var)? {
-            b = b.max_streams(n);
-        }
-        b.build()
+        let config = WrapperConfig {
+            connection,
+            table_name,
+        };
+        config.validate()?;
+        Ok(WrapperConfig {
+            connection: config.connection.normalized()?,
+            table_name: config.table_name,
+        })
     }
 
     /// Check every field; the first problem is reported with the field's name.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(ZerobusError::Configuration(
-                format!("{field}: {why}").into(),
-            ))
-        };
-        let endpoint = normalize_url(&self.endpoint)
-            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}").into()))?;
-        if endpoint.scheme() == "http" && !self.allow_plaintext && !is_loopback(&endpoint) {
-            return bad(
-                "endpoint",
-                format!(
-                    "'{}' is plain text to a host that is not loopback; use https:// or set allow_plaintext",
-                    self.endpoint
-                ),
-            );
-        }
+        // The endpoint first, then the table, then the rest (the order errors always had).
+        self.connection.endpoint_url()?;
         validate_table_name(&self.table_name)?;
-        match self.client_id.as_deref() {
-            None | Some("") => {
-                return bad(
-                    "client_id",
-                    "is required (the service principal's application id)".into(),
-                )
-            }
-            _ => {}
-        }
-        match &self.client_secret {
-            None => return bad("client_secret", "is required".into()),
-            Some(s) if s.expose().is_empty() => return bad("client_secret", "is empty".into()),
-            _ => {}
-        }
-        match self.unity_catalog_url.as_deref() {
-            None | Some("") => {
-                return bad(
-                    "unity_catalog_url",
-                    "is required (the workspace URL, e.g. https://dbc-….cloud.databricks.com)"
-                        .into(),
-                )
-            }
-            Some(_) => {
-                let uc = self.unity_catalog_base()?;
-                if uc.scheme() == "http" && !self.allow_plaintext && !is_loopback(&uc) {
-                    return bad(
-                        "unity_catalog_url",
-                        format!(
-                            "'{}' is plain text to a host that is not loopback: the client secret would \
-                             travel unencrypted; use https:// or set allow_plaintext",
-                            uc.as_str().trim_end_matches('/')
-                        ),
-                    );
-                }
-            }
-        }
-        if self.retry_max_attempts == 0 {
-            return bad("retry_max_attempts", "must be at least 1".into());
-        }
-        if self.retry_base_delay_ms > self.retry_max_delay_ms {
-            return bad(
-                "retry_base_delay_ms",
-                format!(
-                    "{} is above retry_max_delay_ms {}",
-                    self.retry_base_delay_ms, self.retry_max_delay_ms
-                ),
-            );
-        }
-        if self.debug_enabled && self.debug_output_dir.is_none() {
-            return bad(
-                "debug_output_dir",
-                "is required when debug_enabled is true".into(),
-            );
-        }
-        if self.debug_flush_interval_secs == 0 {
-            return bad("debug_flush_interval_secs", "must be at least 1".into());
-        }
-        if self.debug_max_file_size == Some(0) {
-            return bad("debug_max_file_size", "must be above 0".into());
-        }
-        if !(1..=MAX_STREAMS_LIMIT).contains(&self.max_streams) {
-            return bad(
-                "max_streams",
-                format!(
-                    "{} is not between 1 and {MAX_STREAMS_LIMIT}",
-                    self.max_streams
-                ),
-            );
-        }
-        if self.ack_timeout_ms == Some(0) {
-            return bad("ack_timeout_ms", "must be above 0".into());
-        }
-        if self.observability_config.is_some() {
-            crate::telemetry::ExportSettings::from_config(self.observability_config.as_ref())?;
-        }
-        Ok(())
-    }
-
-    /// The endpoint with a scheme (`https://` when none was given).
-    pub fn endpoint_url(&self) -> Result<url::Url> {
-        normalize_url(&self.endpoint)
-            .map_err(|e| ZerobusError::Configuration(format!("endpoint: {e}").into()))
-    }
-
-    /// The Unity Catalog URL with a scheme (`https://` when none was given), as every
-    /// request (token, tables API, the SDK's token factory) uses it.
-    pub fn unity_catalog_base(&self) -> Result<url::Url> {
-        normalize_url(self.unity_catalog_url.as_deref().unwrap_or_default())
-            .map_err(|e| ZerobusError::Configuration(format!("unity_catalog_url: {e}").into()))
-    }
-
-    /// Where dead-letter files go: `dead_letter_dir`, else `debug_output_dir`, else
-    /// `zerobus-dead-letters` in the working directory — always made absolute, so every
-    /// message names the real place.
-    pub fn dead_letter_dir(&self) -> PathBuf {
-        let dir = self
-            .dead_letter_dir
-            .clone()
-            .or_else(|| self.debug_output_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("zerobus-dead-letters"));
-        std::path::absolute(&dir).unwrap_or(dir)
-    }
-}
-
-fn normalize_url(raw: &str) -> std::result::Result<url::Url, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("is empty".into());
-    }
-    let with_scheme = if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("https://{raw}")
-    };
-    let url =
-        url::Url::parse(&with_scheme).map_err(|e| format!("'{raw}' is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("'{raw}' must use http:// or https://"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("'{raw}' has no host"));
-    }
-    Ok(url)
-}
-
-/// True for `localhost`, 127.0.0.0/8 and ::1.
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
+        self.connection.validate()
     }
 }
 
@@ -429,65 +153,72 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident: $ty:ty => $conv:expr) => {
-        $(#[$doc])*
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.config.$name = $conv(value);
-            self
+/// The setters of every connection option, on [`ZerobusConnection`] and on
+/// [`WrapperConfigBuilder`] alike.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => $conv:expr;)*) => {
+        impl ZerobusConnection {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = $conv(value);
+                    self
+                }
+            )*
+        }
+        impl WrapperConfigBuilder {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.config.connection.$name = $conv(value);
+                    self
+                }
+            )*
         }
     };
 }
 
+setters! {
+    /// OAuth client id.
+    client_id: impl Into<String> => |v: _| Some(Into::<String>::into(v));
+    /// OAuth client secret.
+    client_secret: impl Into<String> => |v: _| Some(Secret::new(v));
+    /// Unity Catalog URL.
+    unity_catalog_url: impl Into<String> => |v: _| Some(Into::<String>::into(v));
+    /// Turn on OpenTelemetry.
+    observability_enabled: bool => |v| v;
+    /// OpenTelemetry settings.
+    observability_config: HashMap<String, String> => Some;
+    /// Turn on debug files.
+    debug_enabled: bool => |v| v;
+    /// Directory of debug files.
+    debug_output_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
+    /// Debug flush interval.
+    debug_flush_interval_secs: u64 => |v| v;
+    /// Debug file rotation size.
+    debug_max_file_size: u64 => Some;
+    /// Attempts for transient failures.
+    retry_max_attempts: u32 => |v| v;
+    /// Backoff base.
+    retry_base_delay_ms: u64 => |v| v;
+    /// Backoff cap.
+    retry_max_delay_ms: u64 => |v| v;
+    /// Dead-letter directory.
+    dead_letter_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
+    /// Where the descriptor comes from.
+    schema_source: SchemaSource => |v| v;
+    /// Allow plain text to non-loopback hosts.
+    allow_plaintext: bool => |v| v;
+    /// Acknowledgement timeout of the stream.
+    ack_timeout_ms: u64 => Some;
+    /// Most streams open to the table at once.
+    max_streams: usize => |v| v;
+}
+
 impl WrapperConfigBuilder {
-    setter!(/// OAuth client id.
-        client_id: impl Into<String> => |v: _| Some(Into::<String>::into(v)));
-    setter!(/// OAuth client secret.
-        client_secret: impl Into<String> => |v: _| Some(Secret::new(v)));
-    setter!(/// Unity Catalog URL.
-        unity_catalog_url: impl Into<String> => |v: _| Some(Into::<String>::into(v)));
-    setter!(/// Turn on OpenTelemetry.
-        observability_enabled: bool => |v| v);
-    setter!(/// OpenTelemetry settings.
-        observability_config: HashMap<String, String> => Some);
-    setter!(/// Turn on debug files.
-        debug_enabled: bool => |v| v);
-    setter!(/// Directory of debug files.
-        debug_output_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v)));
-    setter!(/// Debug flush interval.
-        debug_flush_interval_secs: u64 => |v| v);
-    setter!(/// Debug file rotation size.
-        debug_max_file_size: u64 => Some);
-    setter!(/// Attempts for transient failures.
-        retry_max_attempts: u32 => |v| v);
-    setter!(/// Backoff base.
-        retry_base_delay_ms: u64 => |v| v);
-    setter!(/// Backoff cap.
-        retry_max_delay_ms: u64 => |v| v);
-    setter!(/// Dead-letter directory.
-        dead_letter_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v)));
-    setter!(/// Where the descriptor comes from.
-        schema_source: SchemaSource => |v| v);
-    setter!(/// Allow plain text to non-loopback hosts.
-        allow_plaintext: bool => |v| v);
-    setter!(/// Acknowledgement timeout of the stream.
-        ack_timeout_ms: u64 => Some);
-    setter!(/// Most streams open to the table at once.
-        max_streams: usize => |v| v);
-
-    /// The configuration as set so far, not validated: the defaults, for front ends that
-    /// show them.
-    #[cfg(feature = "python")]
-    pub(crate) fn config_unchecked(self) -> WrapperConfig {
-        self.config
-    }
-
     /// Validate and return the configuration (the UC URL stored with its scheme).
-    pub fn build(mut self) -> Result<WrapperConfig> {
-        self.config.validate()?;
-        let uc = self.config.unity_catalog_base()?;
-        self.config.unity_catalog_url = Some(uc.as_str().trim_end_matches('/').to_string());
-        Ok(self.config)
+    pub fn build(self) -> Result<WrapperConfig> {
+        WrapperConfig::from_parts(self.config.connection, self.config.table_name)
     }
 }
 
@@ -514,15 +245,18 @@ mod tests {
                     "ZEROBUS_MAX_STREAMS" => max,
                     _ => return None,
                 };
-                Some(v.to_string()).filter(|v| !v.trim().is_empty())
+                Some(v.to_string())
             }
         };
-        let c = WrapperConfig::from_vars("main.default.t", &vars("3")).unwrap();
+        let c = crate::options::from_vars(&vars("3"))
+            .unwrap()
+            .for_table("main.default.t")
+            .unwrap();
         assert_eq!(c.max_streams, 3);
         assert_eq!(c.unity_catalog_url.as_deref(), Some("http://127.0.0.1:2"));
-        let c = WrapperConfig::from_vars("main.default.t", &vars("")).unwrap();
+        let c = crate::options::from_vars(&vars("")).unwrap();
         assert_eq!(c.max_streams, DEFAULT_MAX_STREAMS);
-        let e = WrapperConfig::from_vars("main.default.t", &vars("many"))
+        let e = crate::options::from_vars(&vars("many"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("ZEROBUS_MAX_STREAMS 'many'"), "{e}");
@@ -601,7 +335,7 @@ mod tests {
             .allow_plaintext(true)
             .build()
             .is_ok());
-        assert!(base().build().unwrap().dead_letter_dir().is_absolute());
+        assert!(base().build().unwrap().dead_letter_path().is_absolute());
     }
 
     #[test]

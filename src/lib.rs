@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod connection;
 pub mod convert;
 #[cfg(feature = "datafusion")]
 pub mod datafusion;
@@ -28,6 +29,7 @@ pub mod telemetry;
 pub mod unity_catalog;
 pub mod wrapper;
 
-pub use config::{SchemaSource, Secret, WrapperConfig, WrapperConfigBuilder};
+pub use config::{WrapperConfig, WrapperConfigBuilder};
+pub use connection::{SchemaSource, Secret, ZerobusConnection};
 pub use error::{Result, ZerobusError};
 pub use wrapper::{TransmissionResult, ZerobusWrapper};

@@ -1,6 +1,8 @@
-//! Options given in SQL (`CREATE EXTERNAL TABLE … OPTIONS (…)`, `COPY … OPTIONS (…)`):
-//! one list of keys and one parser, applied on top of the connection the operator
-//! configured.
+//! Every option of a [`ZerobusConnection`], in one table ([`OPTIONS`]) with one parser
+//! ([`apply`]): SQL OPTIONS (`CREATE EXTERNAL TABLE`, `COPY`), the Python keywords,
+//! `zerobus-sql`'s flags and the environment all go through it, so a key means the same
+//! everywhere and is checked the same way. Defaults are those of
+//! [`ZerobusConnection::new`].
 //!
 //! A SQL author may point a table at another endpoint or workspace, but not with the
 //! operator's credentials: an `endpoint` or `unity_catalog_url` on another host than the
@@ -9,68 +11,184 @@
 
 use std::path::PathBuf;
 
-use crate::config::{SchemaSource, Secret, WrapperConfig};
+use crate::connection::{SchemaSource, Secret, ZerobusConnection};
 use crate::error::{Result, ZerobusError};
 
-/// Every key SQL OPTIONS accept, with what it sets.
-pub const OPTION_KEYS: &[(&str, &str)] = &[
-    ("endpoint", "Zerobus endpoint URL"),
-    ("unity_catalog_url", "workspace (Unity Catalog) URL"),
-    ("client_id", "OAuth client id"),
-    ("client_secret", "OAuth client secret"),
-    (
-        "retry_max_attempts",
-        "attempts for transient failures (1 = no retry)",
-    ),
-    ("retry_base_delay_ms", "base of the exponential backoff"),
-    ("retry_max_delay_ms", "cap of the exponential backoff"),
-    ("ack_timeout_ms", "how long an acknowledgement may take"),
-    (
-        "max_streams",
-        "most streams open to the table at once (each is capped by the service)",
-    ),
-    ("dead_letter_dir", "directory of dead-letter files"),
-    ("debug_enabled", "write debug files (true/false)"),
-    ("debug_output_dir", "directory of debug files"),
-    (
-        "debug_flush_interval_secs",
-        "how often debug files are flushed",
-    ),
-    (
-        "debug_max_file_size",
-        "size at which a debug file is rotated",
-    ),
-    (
-        "allow_plaintext",
-        "allow http:// to hosts that are not loopback (true/false)",
-    ),
-    (
-        "observability_enabled",
-        "OpenTelemetry metrics and traces (true/false)",
-    ),
-    ("schema_source", "unity_catalog or arrow_schema"),
-];
-
-fn known() -> String {
-    OPTION_KEYS
-        .iter()
-        .map(|(k, _)| *k)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What an option's value is, for front ends that shape their input by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionKind {
+    /// A URL or a name.
+    Text,
+    /// A credential: never shown.
+    Secret,
+    /// A whole number.
+    Number,
+    /// true/false (also 1/0, yes/no, on/off).
+    Flag,
+    /// A directory.
+    Path,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
 }
 
-fn parse<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result<T> {
+/// One option: its key (SQL OPTIONS, Python keyword, `--key-with-dashes`), its
+/// environment variable, its kind and what it sets.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionOption {
+    /// The key, e.g. `retry_max_attempts`.
+    pub key: &'static str,
+    /// The environment variable read by [`ZerobusConnection::from_env`] and `zerobus-sql`.
+    pub env: &'static str,
+    /// What the value is.
+    pub kind: OptionKind,
+    /// What it sets.
+    pub help: &'static str,
+}
+
+const fn option(
+    key: &'static str,
+    env: &'static str,
+    kind: OptionKind,
+    help: &'static str,
+) -> ConnectionOption {
+    ConnectionOption {
+        key,
+        env,
+        kind,
+        help,
+    }
+}
+
+use OptionKind::{Choice, Flag, Number, Path, Text};
+
+/// The options that say where to connect and as whom. Against the embedded emulator
+/// `zerobus-sql` takes these from the emulator.
+pub const CONNECTION_KEYS: &[&str] = &[
+    "endpoint",
+    "unity_catalog_url",
+    "client_id",
+    "client_secret",
+];
+
+/// Every option, in the order front ends list them.
+pub const OPTIONS: &[ConnectionOption] = &[
+    option("endpoint", "ZEROBUS_ENDPOINT", Text, "Zerobus endpoint URL"),
+    option(
+        "unity_catalog_url",
+        "DATABRICKS_HOST",
+        Text,
+        "workspace (Unity Catalog) URL",
+    ),
+    option("client_id", "DATABRICKS_CLIENT_ID", Text, "OAuth client id"),
+    option(
+        "client_secret",
+        "DATABRICKS_CLIENT_SECRET",
+        OptionKind::Secret,
+        "OAuth client secret",
+    ),
+    option(
+        "retry_max_attempts",
+        "ZEROBUS_RETRY_MAX_ATTEMPTS",
+        Number,
+        "attempts for transient failures (1 = no retry)",
+    ),
+    option(
+        "retry_base_delay_ms",
+        "ZEROBUS_RETRY_BASE_DELAY_MS",
+        Number,
+        "base of the exponential backoff",
+    ),
+    option(
+        "retry_max_delay_ms",
+        "ZEROBUS_RETRY_MAX_DELAY_MS",
+        Number,
+        "cap of the exponential backoff",
+    ),
+    option(
+        "ack_timeout_ms",
+        "ZEROBUS_ACK_TIMEOUT_MS",
+        Number,
+        "how long an acknowledgement may take",
+    ),
+    option(
+        "max_streams",
+        "ZEROBUS_MAX_STREAMS",
+        Number,
+        "most streams open to the table at once (each is capped by the service)",
+    ),
+    option(
+        "dead_letter_dir",
+        "ZEROBUS_DEAD_LETTER_DIR",
+        Path,
+        "directory of dead-letter files",
+    ),
+    option(
+        "debug_enabled",
+        "ZEROBUS_DEBUG_ENABLED",
+        Flag,
+        "write debug files",
+    ),
+    option(
+        "debug_output_dir",
+        "ZEROBUS_DEBUG_OUTPUT_DIR",
+        Path,
+        "directory of debug files",
+    ),
+    option(
+        "debug_flush_interval_secs",
+        "ZEROBUS_DEBUG_FLUSH_INTERVAL_SECS",
+        Number,
+        "how often debug files are flushed",
+    ),
+    option(
+        "debug_max_file_size",
+        "ZEROBUS_DEBUG_MAX_FILE_SIZE",
+        Number,
+        "size at which a debug file is rotated",
+    ),
+    option(
+        "allow_plaintext",
+        "ZEROBUS_ALLOW_PLAINTEXT",
+        Flag,
+        "allow http:// to hosts that are not loopback",
+    ),
+    option(
+        "observability_enabled",
+        "ZEROBUS_OBSERVABILITY_ENABLED",
+        Flag,
+        "OpenTelemetry metrics and traces",
+    ),
+    option(
+        "schema_source",
+        "ZEROBUS_SCHEMA_SOURCE",
+        Choice(&["unity_catalog", "arrow_schema"]),
+        "where the table's schema comes from",
+    ),
+];
+
+/// The option of `key` (as written in SQL: any case, with or without DataFusion's
+/// `format.` prefix).
+pub fn find(key: &str) -> Option<&'static ConnectionOption> {
+    let key = normal_key(key);
+    OPTIONS.iter().find(|o| o.key == key)
+}
+
+fn known() -> String {
+    OPTIONS.iter().map(|o| o.key).collect::<Vec<_>>().join(", ")
+}
+
+fn parse<T: std::str::FromStr>(said_as: &str, value: &str, what: &str) -> Result<T> {
     value.trim().parse().map_err(|_| {
-        ZerobusError::Configuration(format!("OPTIONS {key} '{value}' is not {what}").into())
+        ZerobusError::Configuration(format!("{said_as} '{value}' is not {what}").into())
     })
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
+fn parse_bool(said_as: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(ZerobusError::Configuration(
-            format!("OPTIONS {key} '{value}' is not true or false").into(),
+            format!("{said_as} '{value}' is not true or false").into(),
         )),
     }
 }
@@ -85,39 +203,47 @@ fn normal_key(key: &str) -> String {
     }
 }
 
-/// Apply one option to `config`. Unknown keys are an error listing the known ones.
-pub fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Result<()> {
+/// Apply one SQL option to `connection`. Unknown keys are an error listing the known ones.
+pub fn apply(connection: &mut ZerobusConnection, key: &str, value: &str) -> Result<()> {
     let key = normal_key(key);
-    let key = key.as_str();
+    apply_as(connection, &key, value, &format!("OPTIONS {key}"))
+}
+
+/// Apply option `key` = `value` (text, as every front end has it); a bad value's error
+/// names it `said_as` (`OPTIONS max_streams`, `ZEROBUS_MAX_STREAMS`, `--max-streams`, …).
+/// The one parser of every option.
+pub fn apply_as(
+    connection: &mut ZerobusConnection,
+    key: &str,
+    value: &str,
+    said_as: &str,
+) -> Result<()> {
+    let c = connection;
+    let number = "a number";
     match key {
-        "endpoint" => config.endpoint = value.to_string(),
-        "unity_catalog_url" => config.unity_catalog_url = Some(value.to_string()),
-        "client_id" => config.client_id = Some(value.to_string()),
-        "client_secret" => config.client_secret = Some(Secret::new(value)),
-        "retry_max_attempts" => config.retry_max_attempts = parse(key, value, "a number")?,
-        "retry_base_delay_ms" => config.retry_base_delay_ms = parse(key, value, "a number")?,
-        "retry_max_delay_ms" => config.retry_max_delay_ms = parse(key, value, "a number")?,
-        "ack_timeout_ms" => config.ack_timeout_ms = Some(parse(key, value, "a number")?),
-        "max_streams" => config.max_streams = parse(key, value, "a number of streams")?,
-        "dead_letter_dir" => config.dead_letter_dir = Some(PathBuf::from(value)),
-        "debug_enabled" => config.debug_enabled = parse_bool(key, value)?,
-        "debug_output_dir" => config.debug_output_dir = Some(PathBuf::from(value)),
-        "debug_flush_interval_secs" => {
-            config.debug_flush_interval_secs = parse(key, value, "a number")?
-        }
-        "debug_max_file_size" => config.debug_max_file_size = Some(parse(key, value, "a number")?),
-        "allow_plaintext" => config.allow_plaintext = parse_bool(key, value)?,
-        "observability_enabled" => config.observability_enabled = parse_bool(key, value)?,
+        "endpoint" => c.endpoint = value.to_string(),
+        "unity_catalog_url" => c.unity_catalog_url = Some(value.to_string()),
+        "client_id" => c.client_id = Some(value.to_string()),
+        "client_secret" => c.client_secret = Some(Secret::new(value)),
+        "retry_max_attempts" => c.retry_max_attempts = parse(said_as, value, number)?,
+        "retry_base_delay_ms" => c.retry_base_delay_ms = parse(said_as, value, number)?,
+        "retry_max_delay_ms" => c.retry_max_delay_ms = parse(said_as, value, number)?,
+        "ack_timeout_ms" => c.ack_timeout_ms = Some(parse(said_as, value, number)?),
+        "max_streams" => c.max_streams = parse(said_as, value, "a number of streams")?,
+        "dead_letter_dir" => c.dead_letter_dir = Some(PathBuf::from(value)),
+        "debug_enabled" => c.debug_enabled = parse_bool(said_as, value)?,
+        "debug_output_dir" => c.debug_output_dir = Some(PathBuf::from(value)),
+        "debug_flush_interval_secs" => c.debug_flush_interval_secs = parse(said_as, value, number)?,
+        "debug_max_file_size" => c.debug_max_file_size = Some(parse(said_as, value, number)?),
+        "allow_plaintext" => c.allow_plaintext = parse_bool(said_as, value)?,
+        "observability_enabled" => c.observability_enabled = parse_bool(said_as, value)?,
         "schema_source" => {
-            config.schema_source = match value.trim().to_ascii_lowercase().as_str() {
+            c.schema_source = match value.trim().to_ascii_lowercase().as_str() {
                 "unity_catalog" => SchemaSource::UnityCatalog,
                 "arrow_schema" => SchemaSource::ArrowSchema,
                 _ => {
                     return Err(ZerobusError::Configuration(
-                        format!(
-                            "OPTIONS schema_source '{value}' is not unity_catalog or arrow_schema"
-                        )
-                        .into(),
+                        format!("{said_as} '{value}' is not unity_catalog or arrow_schema").into(),
                     ))
                 }
             }
@@ -131,6 +257,22 @@ pub fn apply_option(config: &mut WrapperConfig, key: &str, value: &str) -> Resul
     Ok(())
 }
 
+/// A validated connection from variables looked up by `var`: each option's
+/// [`ConnectionOption::env`], blank ones ignored; `ZEROBUS_ENDPOINT` is required.
+pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<ZerobusConnection> {
+    let var = |key: &str| var(key).filter(|v| !v.trim().is_empty());
+    let endpoint = var("ZEROBUS_ENDPOINT").ok_or_else(|| {
+        ZerobusError::Configuration("ZEROBUS_ENDPOINT is not set (the Zerobus endpoint URL)".into())
+    })?;
+    let mut c = ZerobusConnection::new(endpoint);
+    for o in OPTIONS.iter().filter(|o| o.key != "endpoint") {
+        if let Some(value) = var(o.env) {
+            apply_as(&mut c, o.key, &value, o.env)?;
+        }
+    }
+    c.validated()
+}
+
 /// scheme://host:port of a URL as the client would use it.
 fn origin(url: Option<url::Url>) -> Option<(String, String, Option<u16>)> {
     let u = url?;
@@ -141,24 +283,24 @@ fn origin(url: Option<url::Url>) -> Option<(String, String, Option<u16>)> {
     ))
 }
 
-/// `template` with `options` applied (keys case-insensitive). Refused when the options
+/// `template` with SQL `options` applied (keys case-insensitive). Refused when the options
 /// move the endpoint or the UC URL to another host while keeping the template's
 /// credentials (see the module docs).
 ///
 /// ```
-/// use arrow_zerobus_sdk_wrapper::{options::with_options, WrapperConfig};
-/// let template = WrapperConfig::builder("http://127.0.0.1:5000", "main.default.t")
+/// use arrow_zerobus_sdk_wrapper::{options::with_options, ZerobusConnection};
+/// let template = ZerobusConnection::new("http://127.0.0.1:5000")
 ///     .client_id("ops").client_secret("ops-secret")
-///     .unity_catalog_url("http://127.0.0.1:8080").build().unwrap();
+///     .unity_catalog_url("http://127.0.0.1:8080");
 /// let tuned = with_options(&template, [("retry_max_attempts", "3")]).unwrap();
 /// assert_eq!(tuned.retry_max_attempts, 3);
 /// let err = with_options(&template, [("unity_catalog_url", "http://127.0.0.1:9977")]).unwrap_err();
 /// assert!(err.to_string().contains("client_id and client_secret"));
 /// ```
 pub fn with_options<'a>(
-    template: &WrapperConfig,
+    template: &ZerobusConnection,
     options: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<WrapperConfig> {
+) -> Result<ZerobusConnection> {
     let mut config = template.clone();
     let mut own_id = false;
     let mut own_secret = false;
@@ -166,7 +308,7 @@ pub fn with_options<'a>(
         let lower = normal_key(key);
         own_id |= lower == "client_id";
         own_secret |= lower == "client_secret";
-        apply_option(&mut config, &lower, value)?;
+        apply(&mut config, &lower, value)?;
     }
     let moved = |what: &str, before: Option<url::Url>, after: Option<url::Url>| {
         let (before, after) = (origin(before), origin(after));
@@ -203,13 +345,11 @@ pub fn with_options<'a>(
 mod tests {
     use super::*;
 
-    fn template() -> WrapperConfig {
-        WrapperConfig::builder("http://127.0.0.1:5000", "main.default.t")
+    fn template() -> ZerobusConnection {
+        ZerobusConnection::new("http://127.0.0.1:5000")
             .client_id("ops")
             .client_secret("ops-secret")
             .unity_catalog_url("http://127.0.0.1:8080")
-            .build()
-            .unwrap()
     }
 
     #[test]
@@ -294,5 +434,80 @@ mod tests {
             e.contains("retry_max_attempts 'many' is not a number"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_table_and_the_parser_agree() {
+        let mut keys: Vec<&str> = OPTIONS.iter().map(|o| o.key).collect();
+        let mut envs: Vec<&str> = OPTIONS.iter().map(|o| o.env).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        envs.sort_unstable();
+        envs.dedup();
+        assert_eq!((keys.len(), envs.len()), (OPTIONS.len(), OPTIONS.len()));
+        for o in OPTIONS {
+            let value = match o.kind {
+                OptionKind::Number => "7".to_string(),
+                OptionKind::Flag => "yes".to_string(),
+                OptionKind::Choice(words) => words[words.len() - 1].to_string(),
+                OptionKind::Path => "/tmp/x".to_string(),
+                OptionKind::Text | OptionKind::Secret => "http://127.0.0.1:9".to_string(),
+            };
+            let mut c = ZerobusConnection::new("http://127.0.0.1:1");
+            let before = format!("{c:?}");
+            apply_as(&mut c, o.key, &value, o.env).unwrap_or_else(|e| panic!("{}: {e}", o.key));
+            // Every key of the table sets something (a secret shows as <redacted>).
+            let after = format!("{c:?}");
+            assert!(
+                after != before || o.kind == OptionKind::Secret,
+                "{} set nothing",
+                o.key
+            );
+            assert_eq!(
+                find(&format!("format.{}", o.key.to_uppercase())).map(|f| f.key),
+                Some(o.key)
+            );
+            if matches!(
+                o.kind,
+                OptionKind::Number | OptionKind::Flag | OptionKind::Choice(_)
+            ) {
+                let e = apply_as(&mut c, o.key, "??", o.env)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(&format!("{} '??' is not", o.env)), "{e}");
+            }
+        }
+        let c = ZerobusConnection::new("http://127.0.0.1:1");
+        assert_eq!((c.retry_max_attempts, c.max_streams), (5, 16));
+    }
+
+    #[test]
+    fn the_environment_sets_every_option_by_its_variable() {
+        let vars = |k: &str| {
+            Some(
+                match k {
+                    "ZEROBUS_ENDPOINT" => "http://127.0.0.1:1",
+                    "DATABRICKS_HOST" => "127.0.0.1:2",
+                    "DATABRICKS_CLIENT_ID" => "a",
+                    "DATABRICKS_CLIENT_SECRET" => "b",
+                    "ZEROBUS_RETRY_MAX_ATTEMPTS" => "2",
+                    "ZEROBUS_DEBUG_ENABLED" => "true",
+                    "ZEROBUS_DEBUG_OUTPUT_DIR" => "/tmp/dbg",
+                    "ZEROBUS_SCHEMA_SOURCE" => "  ",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let c = from_vars(&vars).unwrap();
+        assert_eq!(c.retry_max_attempts, 2);
+        assert!(c.debug_enabled);
+        assert_eq!(c.schema_source, SchemaSource::UnityCatalog);
+        // A host without a scheme is https, as DATABRICKS_HOST usually is.
+        assert_eq!(c.unity_catalog_url.as_deref(), Some("https://127.0.0.1:2"));
+        let e = from_vars(&|k| (k != "ZEROBUS_ENDPOINT").then(|| "x".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ZEROBUS_ENDPOINT is not set"), "{e}");
     }
 }

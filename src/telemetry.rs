@@ -1,7 +1,7 @@
 //! OpenTelemetry metrics and traces of the wrapper, exported over OTLP (gRPC or HTTP).
 //!
-//! On when [`WrapperConfig::observability_enabled`] is set. The exporter is configured by
-//! [`WrapperConfig::observability_config`] (keys below) and, for what that map leaves
+//! On when [`crate::ZerobusConnection::observability_enabled`] is set. The exporter is
+//! configured by [`crate::ZerobusConnection::observability_config`] (keys below) and, for what that map leaves
 //! out, by the standard `OTEL_EXPORTER_OTLP_*`, `OTEL_METRIC_EXPORT_INTERVAL`,
 //! `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` variables:
 //!
@@ -46,7 +46,6 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData};
 use opentelemetry_sdk::Resource;
 
-use crate::config::WrapperConfig;
 use crate::error::{Result, ZerobusError};
 
 /// Keys accepted in `observability_config`.
@@ -573,13 +572,13 @@ pub(crate) struct Telemetry {
 }
 
 impl Telemetry {
-    /// `None` when observability is off; otherwise the pipeline for these settings,
-    /// built on first use.
-    pub fn for_config(config: &WrapperConfig) -> Result<Option<Telemetry>> {
-        if !config.observability_enabled {
-            return Ok(None);
-        }
-        let settings = ExportSettings::from_config(config.observability_config.as_ref())?;
+    /// The telemetry of `table`, exported with `observability_config`: the pipeline for
+    /// these settings, built on first use and shared by every table that has them.
+    pub fn for_table(
+        table: &str,
+        observability_config: Option<&HashMap<String, String>>,
+    ) -> Result<Telemetry> {
+        let settings = ExportSettings::from_config(observability_config)?;
         static PIPELINES: OnceLock<Mutex<HashMap<ExportSettings, Arc<Pipeline>>>> = OnceLock::new();
         let mut pipelines = PIPELINES
             .get_or_init(Default::default)
@@ -593,10 +592,10 @@ impl Telemetry {
                 p
             }
         };
-        Ok(Some(Telemetry {
+        Ok(Telemetry {
             pipeline,
-            table: [KeyValue::new("zerobus.table", config.table_name.clone())],
-        }))
+            table: [KeyValue::new("zerobus.table", table.to_string())],
+        })
     }
 
     /// The instruments.

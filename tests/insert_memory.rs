@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::array::AsArray;
 use arrow::datatypes::{Int64Type, UInt64Type};
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
-use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use arrow_zerobus_sdk_wrapper::ZerobusConnection;
 use datafusion::prelude::SessionContext;
 use zerobus_emulator::{Emulator, EmulatorConfig};
 
@@ -36,12 +36,12 @@ async fn five_million_rows_insert_with_bounded_memory() {
     emu.create_table(TABLE, "id BIGINT NOT NULL, label STRING, reading DOUBLE")
         .await
         .unwrap();
-    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+    let template = ZerobusConnection::new(emu.grpc_url())
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
         .dead_letter_dir(dir.path().join("dead"))
-        .build()
+        .validated()
         .unwrap();
     let ctx = SessionContext::new();
     register(&ctx, "zerobus", template);

@@ -135,7 +135,7 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
 
     // The same through SQL.
     let ctx = datafusion::prelude::SessionContext::new();
-    arrow_zerobus_sdk_wrapper::datafusion::register(&ctx, "zerobus", config.clone());
+    arrow_zerobus_sdk_wrapper::datafusion::register(&ctx, "zerobus", config.connection.clone());
     let out = arrow_zerobus_sdk_wrapper::datafusion::sql(
         &ctx,
         "INSERT INTO zerobus.main.default.secrets SELECT value AS id, 'sql' AS body FROM generate_series(5000, 5999)",

@@ -277,10 +277,14 @@ def register(
     retry_max_delay_ms: int = 30000,
     dead_letter_dir: Optional[PathLike] = None,
     allow_plaintext: bool = False,
+    **more: Any,
 ) -> None:
     """Register a :class:`ZerobusCatalog` as ``name`` and the ``STORED AS ZEROBUS`` table
-    factory on a datafusion-python ``SessionContext``."""
+    factory on a datafusion-python ``SessionContext``. Any other keyword of
+    :class:`ZerobusWrapper` (``max_streams``, ``debug_enabled``, ``ack_timeout_ms``, …)
+    is passed on too."""
     options: Dict[str, Any] = dict(
+        more,
         client_id=client_id,
         client_secret=client_secret,
         unity_catalog_url=unity_catalog_url,

@@ -74,6 +74,7 @@ class ZerobusCatalog:
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[str] = None,
         allow_plaintext: bool = False,
+        **options: Any,  # any other keyword of NativeWrapper (max_streams, debug_enabled, …)
     ) -> None: ...
     def __datafusion_catalog_provider__(self, session: Any) -> object: ...
 
@@ -90,6 +91,7 @@ class ZerobusTableFactory:
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[str] = None,
         allow_plaintext: bool = False,
+        **options: Any,  # any other keyword of NativeWrapper (max_streams, debug_enabled, …)
     ) -> None: ...
     def __datafusion_table_provider_factory__(self, session: Any) -> object: ...
 
@@ -107,6 +109,7 @@ class ZerobusTable:
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[str] = None,
         allow_plaintext: bool = False,
+        **options: Any,  # any other keyword of NativeWrapper (max_streams, debug_enabled, …)
     ) -> None: ...
     @property
     def table_name(self) -> str: ...

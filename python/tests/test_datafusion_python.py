@@ -110,6 +110,35 @@ def test_options_of_zerobus_tables(emu):
     assert landed(emu, "main.default.df_opts").column("id").to_pylist() == list(range(100))
 
 
+def test_catalog_keywords_are_the_wrappers_and_are_checked_alike(emu, tmp_path):
+    """register() and the catalog classes take every keyword of ZerobusWrapper, read by
+    the one options parser of the Rust core: debug files appear where debug_output_dir
+    says; a wrong type or an unknown keyword is a TypeError naming it."""
+    emu.create_table("main.default.df_kw", "id BIGINT NOT NULL")
+    ctx = SessionContext()
+    zb.register(
+        ctx,
+        emu.endpoint,
+        **emu.connection(),
+        max_streams=2,
+        debug_enabled=True,
+        debug_output_dir=tmp_path / "debug",
+    )
+    ctx.register_record_batches("src", [[pa.RecordBatch.from_pydict({"n": pa.array(range(300), pa.int64())})]])
+    assert count(zb.sql(ctx, "INSERT INTO zerobus.main.default.df_kw SELECT n AS id FROM src")) == 300
+    assert landed(emu, "main.default.df_kw").column("id").to_pylist() == list(range(300))
+    written = sorted(p.suffix for p in (tmp_path / "debug").iterdir())
+    assert ".arrows" in written and ".pb" in written, written
+    with pytest.raises(TypeError, match="max_streams must be an int, not str"):
+        zb.ZerobusCatalog(emu.endpoint, **emu.connection(), max_streams="2")
+    with pytest.raises(TypeError, match="debug_enabled must be a bool"):
+        zb.ZerobusCatalog(emu.endpoint, **emu.connection(), debug_enabled=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'retries'.*max_streams"):
+        zb.ZerobusTableFactory(emu.endpoint, **emu.connection(), retries=3)
+    with pytest.raises(zb.ConfigurationError, match="max_streams: 0 is not between 1 and 256"):
+        zb.ZerobusTable(emu.endpoint, "main.default.df_kw", **emu.connection(), max_streams=0)
+
+
 def test_a_single_registered_table(emu):
     emu.create_table("main.default.df_single", "id BIGINT NOT NULL")
     ctx = session(emu, partitions=4, rows_per_partition=250)

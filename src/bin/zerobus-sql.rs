@@ -12,11 +12,11 @@ use std::sync::Arc;
 use arrow_zerobus_sdk_wrapper::datafusion::{
     create_zerobus_table, fold_zerobus_names, register, send_stream, statement_sql,
 };
+use arrow_zerobus_sdk_wrapper::options::{self, OptionKind, CONNECTION_KEYS, OPTIONS};
 use arrow_zerobus_sdk_wrapper::wrapper::{Interrupt, LoadProgress, LoadWatch};
-use arrow_zerobus_sdk_wrapper::WrapperConfig;
-use arrow_zerobus_sdk_wrapper::ZerobusWrapper;
+use arrow_zerobus_sdk_wrapper::{ZerobusConnection, ZerobusWrapper};
 use async_trait::async_trait;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
@@ -35,7 +35,10 @@ use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// DataFusion SQL with Zerobus tables: INSERT INTO zerobus.<catalog>.<schema>.<table> SELECT …
-#[derive(Parser, Debug)]
+///
+/// Every connection option is a flag here too (`--retry-max-attempts`, `--max-streams`, …,
+/// each with its environment variable): see [`with_connection_options`].
+#[derive(clap::Parser, Debug)]
 #[command(name = "zerobus-sql", version)]
 struct Args {
     /// Run these statements and exit (repeatable).
@@ -50,18 +53,6 @@ struct Args {
     /// No timing lines.
     #[arg(short, long)]
     quiet: bool,
-    /// Zerobus endpoint; without it the embedded emulator is used.
-    #[arg(long, env = "ZEROBUS_ENDPOINT")]
-    endpoint: Option<String>,
-    /// Workspace (Unity Catalog) URL.
-    #[arg(long, env = "DATABRICKS_HOST")]
-    unity_catalog_url: Option<String>,
-    /// OAuth client id.
-    #[arg(long, env = "DATABRICKS_CLIENT_ID")]
-    client_id: Option<String>,
-    /// OAuth client secret.
-    #[arg(long, env = "DATABRICKS_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: Option<String>,
     /// Warehouse of the embedded emulator.
     #[arg(long, default_value = "./zerobus-warehouse")]
     warehouse: PathBuf,
@@ -69,14 +60,9 @@ struct Args {
     #[arg(long, default_value = "zerobus")]
     catalog: String,
     /// Export OpenTelemetry metrics and traces over OTLP (set by the OTEL_EXPORTER_OTLP_*
-    /// and OTEL_SERVICE_NAME variables).
+    /// and OTEL_SERVICE_NAME variables); the same as --observability-enabled.
     #[arg(long, env = "ZEROBUS_OTEL")]
     otel: bool,
-    /// Most streams one table's load opens at once (each stream is capped by the service;
-    /// lanes open while the open ones have a backlog). OPTIONS ('max_streams' 'N') sets it
-    /// per table.
-    #[arg(long, env = "ZEROBUS_MAX_STREAMS", default_value_t = arrow_zerobus_sdk_wrapper::config::DEFAULT_MAX_STREAMS)]
-    max_streams: usize,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -99,8 +85,65 @@ enum Action {
     },
 }
 
+/// `command` with one flag per connection option of [`OPTIONS`]: `--key-with-dashes`,
+/// read from the option's environment variable when not given. Booleans may be given
+/// bare (`--debug-enabled`). The values stay text for the options' own parser.
+fn with_connection_options(mut command: clap::Command) -> clap::Command {
+    for o in OPTIONS {
+        let mut arg = clap::Arg::new(o.key)
+            .long(o.key.replace('_', "-"))
+            .env(o.env)
+            .help(if o.key == "endpoint" {
+                "Zerobus endpoint URL; without it the embedded emulator is used".to_string()
+            } else {
+                let mut help = o.help.to_string();
+                if let Some(first) = help.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                help
+            });
+        arg = match o.kind {
+            OptionKind::Flag => arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .value_name("BOOL"),
+            OptionKind::Secret => arg.hide_env_values(true).value_name("SECRET"),
+            OptionKind::Number => arg.value_name("N"),
+            OptionKind::Path => arg.value_name("DIR"),
+            OptionKind::Choice(words) => arg.value_name(words.join("|")),
+            OptionKind::Text => arg.value_name("TEXT"),
+        };
+        command = command.arg(arg);
+    }
+    command
+}
+
+/// The connection options given (by flag or environment variable): option, value, and the
+/// flag or variable it came from, for error messages.
+fn given_options(
+    matches: &clap::ArgMatches,
+) -> Vec<(&'static options::ConnectionOption, String, String)> {
+    OPTIONS
+        .iter()
+        .filter_map(|o| {
+            let value = matches.get_one::<String>(o.key)?.clone();
+            let said_as = match matches.value_source(o.key) {
+                Some(clap::parser::ValueSource::EnvVariable) => o.env.to_string(),
+                _ => format!("--{}", o.key.replace('_', "-")),
+            };
+            Some((o, value, said_as))
+        })
+        .filter(|(_, value, _)| !value.trim().is_empty())
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = with_connection_options(Args::command()).get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    let given = given_options(&matches);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -118,7 +161,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, given)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -134,35 +177,26 @@ struct Shell {
     /// Where the running statement's loads stand.
     board: Board,
     /// The connection every Zerobus table uses.
-    template: WrapperConfig,
+    connection: ZerobusConnection,
     catalog: String,
     emulator: Option<EmulatorHandle>,
     print: PrintOptions,
 }
 
-async fn run(args: Args) -> std::result::Result<(), String> {
+async fn run(
+    args: Args,
+    given: Vec<(&'static options::ConnectionOption, String, String)>,
+) -> std::result::Result<(), String> {
     let format: PrintFormat = args
         .format
         .parse()
         .map_err(|e: String| format!("--format: {e}"))?;
-    let (emulator, template) = match &args.endpoint {
-        Some(endpoint) => {
-            let mut b = WrapperConfig::builder(endpoint, "zerobus.placeholder.table");
-            if let Some(u) = &args.unity_catalog_url {
-                b = b.unity_catalog_url(if u.starts_with("http") {
-                    u.clone()
-                } else {
-                    format!("https://{u}")
-                });
-            }
-            if let Some(id) = &args.client_id {
-                b = b.client_id(id);
-            }
-            if let Some(s) = &args.client_secret {
-                b = b.client_secret(s);
-            }
-            (None, b.build().map_err(|e| e.to_string())?)
-        }
+    let endpoint = given
+        .iter()
+        .find(|(o, _, _)| o.key == "endpoint")
+        .map(|(_, v, _)| v.clone());
+    let (emulator, mut connection) = match endpoint {
+        Some(endpoint) => (None, ZerobusConnection::new(endpoint)),
         None => {
             let emu = Emulator::start(EmulatorConfig::new(&args.warehouse))
                 .await
@@ -172,21 +206,23 @@ async fn run(args: Args) -> std::result::Result<(), String> {
                  Landed rows are readable as <catalog>.<schema>.<table>, e.g. SELECT * FROM main.default.t",
                 emu.warehouse().display()
             );
-            let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+            let connection = ZerobusConnection::new(emu.grpc_url())
                 .client_id(emu.client_id())
                 .client_secret(emu.client_secret())
-                .unity_catalog_url(emu.http_url())
-                .build()
-                .map_err(|e| e.to_string())?;
-            (Some(emu), template)
+                .unity_catalog_url(emu.http_url());
+            (Some(emu), connection)
         }
     };
-    let mut template = template;
-    template.observability_enabled = args.otel;
-    template.max_streams = args.max_streams;
-    template
-        .validate()
-        .map_err(|e| format!("--max-streams: {e}"))?;
+    for (option, value, said_as) in &given {
+        // The embedded emulator is its own endpoint, workspace and login.
+        if emulator.is_some() && CONNECTION_KEYS.contains(&option.key) {
+            continue;
+        }
+        options::apply_as(&mut connection, option.key, value, said_as)
+            .map_err(|e| e.to_string())?;
+    }
+    connection.observability_enabled |= args.otel;
+    let connection = connection.validated().map_err(|e| e.to_string())?;
     // As datafusion-cli: files can be queried by path, `SELECT * FROM 'data.parquet'`.
     // Ctrl-C: the first stops the running load (its batches in flight settle and it reports
     // what landed), a second exits at once. Every Zerobus INSERT/COPY of the session obeys
@@ -216,12 +252,12 @@ async fn run(args: Args) -> std::result::Result<(), String> {
             .with_extension(Arc::new(board.watch())),
     )
     .enable_url_table();
-    register(&ctx, &args.catalog, template.clone());
+    register(&ctx, &args.catalog, connection.clone());
     let mut shell = Shell {
         ctx,
         interrupt: interrupt.clone(),
         board: board.clone(),
-        template,
+        connection,
         catalog: args.catalog.clone(),
         emulator,
         print: PrintOptions {
@@ -273,10 +309,11 @@ impl Shell {
     /// `zerobus-sql copy FILE TABLE`: stream the file's rows into the table, showing rows
     /// read, rows acknowledged and rows/s, then a summary.
     async fn copy(&self, file: &Path, table: &str) -> Result<()> {
-        let mut config = self.template.clone();
-        config.table_name = table.to_string();
-        let wrapper =
-            ZerobusWrapper::new(config).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let wrapper = self
+            .connection
+            .for_table(table)
+            .and_then(ZerobusWrapper::new)
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
         let path = file
             .to_str()
             .ok_or_else(|| DataFusionError::Plan(format!("{} is not UTF-8", file.display())))?;
@@ -350,9 +387,11 @@ impl Shell {
             let table = dead_letter_table(file)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{} does not name its table", file.display()))?;
-            let mut config = self.template.clone();
-            config.table_name = table.clone();
-            let wrapper = ZerobusWrapper::new(config).map_err(|e| e.to_string())?;
+            let wrapper = self
+                .connection
+                .for_table(&table)
+                .and_then(ZerobusWrapper::new)
+                .map_err(|e| e.to_string())?;
             let replayed = wrapper.replay_dead_letters(file).await;
             let closed = wrapper.shutdown().await;
             let rows = replayed.map_err(|e| e.to_string())?;

@@ -51,11 +51,11 @@ pub enum SqlType {
     },
     /// VARIANT, sent as JSON text.
     Variant,
-    /// ARRAY<element>
+    /// `ARRAY<element>`
     Array(Box<SqlType>),
     /// MAP<key, value>
     Map(Box<SqlType>, Box<SqlType>),
-    /// STRUCT<fields>
+    /// `STRUCT<fields>`
     Struct(Vec<SqlField>),
 }
 

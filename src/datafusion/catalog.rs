@@ -13,43 +13,43 @@ use datafusion::error::Result;
 
 use super::df_error;
 use super::table::ZerobusTable;
-use crate::config::WrapperConfig;
+use crate::connection::ZerobusConnection;
 
 /// How long a table description is reused before UC is asked again.
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
 type Cache = Arc<Mutex<HashMap<String, (Instant, Arc<ZerobusTable>)>>>;
 
-/// A DataFusion catalog of Zerobus tables. `template` holds the connection (endpoint,
-/// UC URL, credentials, retry and debug options); its `table_name` is replaced per table.
+/// A DataFusion catalog of Zerobus tables, every one connecting with one
+/// [`ZerobusConnection`] (endpoint, UC URL, credentials, retry and debug options).
 ///
 /// ```no_run
-/// # fn demo(template: arrow_zerobus_sdk_wrapper::WrapperConfig) {
+/// # fn demo(connection: arrow_zerobus_sdk_wrapper::ZerobusConnection) {
 /// use std::sync::Arc;
 /// use arrow_zerobus_sdk_wrapper::datafusion::ZerobusCatalog;
 /// let ctx = datafusion::prelude::SessionContext::new();
-/// ctx.register_catalog("zerobus", Arc::new(ZerobusCatalog::new(template)));
+/// ctx.register_catalog("zerobus", Arc::new(ZerobusCatalog::new(connection)));
 /// // INSERT INTO zerobus."main.default".events SELECT …
 /// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ZerobusCatalog {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
     cache: Cache,
 }
 
 impl ZerobusCatalog {
-    /// A catalog connecting with `template`.
-    pub fn new(template: WrapperConfig) -> Self {
+    /// A catalog connecting with `connection`.
+    pub fn new(connection: ZerobusConnection) -> Self {
         ZerobusCatalog {
-            template,
+            connection,
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// The connection template.
-    pub fn template(&self) -> &WrapperConfig {
-        &self.template
+    /// The connection of every table.
+    pub fn connection(&self) -> &ZerobusConnection {
+        &self.connection
     }
 }
 
@@ -75,7 +75,7 @@ impl CatalogProvider for ZerobusCatalog {
             return None;
         }
         Some(Arc::new(ZerobusSchema {
-            template: self.template.clone(),
+            connection: self.connection.clone(),
             prefix: format!("{catalog}.{schema}"),
             cache: self.cache.clone(),
         }))
@@ -84,7 +84,7 @@ impl CatalogProvider for ZerobusCatalog {
 
 #[derive(Debug)]
 struct ZerobusSchema {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
     prefix: String,
     cache: Cache,
 }
@@ -115,9 +115,7 @@ impl SchemaProvider for ZerobusSchema {
                 }
             }
         }
-        let mut config = self.template.clone();
-        config.table_name = full.clone();
-        config.validate().map_err(df_error)?;
+        let config = self.connection.for_table(&full).map_err(df_error)?;
         // A table UC does not have is an answer, not an error: DataFusion reports the
         // table as unknown.
         let Some(t) = ZerobusTable::find_in_unity_catalog(config)

@@ -8,10 +8,10 @@
 //! `zerobus://`; other DataFusion sessions write it out.
 //!
 //! ```no_run
-//! # async fn demo(template: arrow_zerobus_sdk_wrapper::WrapperConfig) -> datafusion::error::Result<()> {
+//! # async fn demo(connection: arrow_zerobus_sdk_wrapper::ZerobusConnection) -> datafusion::error::Result<()> {
 //! use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
 //! let ctx = datafusion::prelude::SessionContext::new();
-//! register(&ctx, "zerobus", template);
+//! register(&ctx, "zerobus", connection);
 //! sql(&ctx, "COPY (SELECT * FROM 'events.parquet') TO 'zerobus://main.default.events'")
 //!     .await?
 //!     .collect()
@@ -41,7 +41,7 @@ use datafusion_datasource::TableSchema;
 
 use super::df_error;
 use super::sink::{ZerobusSink, ZerobusWriteExec};
-use crate::config::{SchemaSource, WrapperConfig};
+use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::convert::{RowEncoder, TableSchema as ZerobusTableSchema};
 use crate::options::with_options;
 
@@ -55,13 +55,13 @@ pub const FORMAT: &str = "zerobus";
 /// `SessionState::register_file_format` (done by [`super::register`]).
 #[derive(Debug, Clone)]
 pub struct ZerobusFormatFactory {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
 }
 
 impl ZerobusFormatFactory {
-    /// A factory whose COPY targets connect with `template` unless OPTIONS say otherwise.
-    pub fn new(template: WrapperConfig) -> Self {
-        ZerobusFormatFactory { template }
+    /// A factory whose COPY targets connect with `connection` unless OPTIONS say otherwise.
+    pub fn new(connection: ZerobusConnection) -> Self {
+        ZerobusFormatFactory { connection }
     }
 }
 
@@ -81,13 +81,13 @@ impl FileFormatFactory for ZerobusFormatFactory {
             .iter()
             .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("execution."))
             .map(|(k, v)| (k.as_str(), v.as_str()));
-        let config = with_options(&self.template, options).map_err(df_error)?;
-        Ok(Arc::new(ZerobusFormat { config }))
+        let connection = with_options(&self.connection, options).map_err(df_error)?;
+        Ok(Arc::new(ZerobusFormat { connection }))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
         Arc::new(ZerobusFormat {
-            config: self.template.clone(),
+            connection: self.connection.clone(),
         })
     }
 }
@@ -95,7 +95,7 @@ impl FileFormatFactory for ZerobusFormatFactory {
 /// The write-only "file format" behind `COPY … TO 'zerobus://…'`.
 #[derive(Debug, Clone)]
 pub struct ZerobusFormat {
-    config: WrapperConfig,
+    connection: ZerobusConnection,
 }
 
 fn write_only() -> DataFusionError {
@@ -183,9 +183,7 @@ impl FileFormat for ZerobusFormat {
                 "COPY into Zerobus table '{table}' cannot use PARTITIONED BY: the Delta table's own layout applies"
             )));
         }
-        let mut config = self.config.clone();
-        config.table_name = table.clone();
-        config.validate().map_err(df_error)?;
+        let config = self.connection.for_table(&table).map_err(df_error)?;
         let schema = input.schema();
         // The query's columns against the table's, now rather than at the first batch.
         if config.schema_source == SchemaSource::UnityCatalog {

@@ -2,7 +2,7 @@
 //! LOCATION 'catalog.schema.table' [OPTIONS (...)]`. A column list in the DDL is used as
 //! the table's schema (no UC look-up, for workspaces whose UC API is not reachable);
 //! without one the schema comes from Unity Catalog. OPTIONS take the keys of
-//! [`crate::options::OPTION_KEYS`]; another host needs its own credentials.
+//! [`crate::options::OPTIONS`]; another host needs its own credentials.
 
 use std::sync::Arc;
 
@@ -14,19 +14,19 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::df_error;
 use super::table::ZerobusTable;
-use crate::config::{SchemaSource, WrapperConfig};
+use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::options::with_options;
 
 /// Creates Zerobus tables from `CREATE EXTERNAL TABLE … STORED AS ZEROBUS`.
 #[derive(Debug, Clone)]
 pub struct ZerobusTableFactory {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
 }
 
 impl ZerobusTableFactory {
-    /// A factory whose tables connect with `template` unless OPTIONS say otherwise.
-    pub fn new(template: WrapperConfig) -> Self {
-        ZerobusTableFactory { template }
+    /// A factory whose tables connect with `connection` unless OPTIONS say otherwise.
+    pub fn new(connection: ZerobusConnection) -> Self {
+        ZerobusTableFactory { connection }
     }
 }
 
@@ -52,23 +52,22 @@ impl ZerobusTableFactory {
                 ))
             }
         };
-        let mut config = with_options(
-            &self.template,
+        let mut connection = with_options(
+            &self.connection,
             cmd.options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
         .map_err(df_error)?;
-        config.table_name = location;
         let columns = cmd.schema.as_arrow();
         if columns.fields().is_empty() {
-            config.validate().map_err(df_error)?;
+            let config = connection.for_table(location).map_err(df_error)?;
             Ok(Arc::new(
                 ZerobusTable::from_unity_catalog(config)
                     .await
                     .map_err(df_error)?,
             ))
         } else {
-            config.schema_source = SchemaSource::ArrowSchema;
-            config.validate().map_err(df_error)?;
+            connection.schema_source = SchemaSource::ArrowSchema;
+            let config = connection.for_table(location).map_err(df_error)?;
             Ok(Arc::new(ZerobusTable::new(
                 config,
                 Arc::new(columns.clone()),

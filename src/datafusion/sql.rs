@@ -20,26 +20,29 @@ use super::catalog::ZerobusCatalog;
 use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
 use super::df_error;
 use super::factory::ZerobusTableFactory;
-use crate::config::WrapperConfig;
+use crate::connection::ZerobusConnection;
 use crate::unity_catalog::NewColumn;
 
 /// Names of the Zerobus catalogs registered on a session (kept in its config, because
 /// DataFusion may wrap catalog providers, e.g. for URL tables, so they cannot be
 /// recognised by downcasting).
 #[derive(Debug, Default)]
-struct ZerobusCatalogNames(Vec<(String, WrapperConfig)>);
+struct ZerobusCatalogNames(Vec<(String, ZerobusConnection)>);
 
 /// Register catalog `name`, the `STORED AS ZEROBUS` table factory and the `ZEROBUS`
-/// COPY format, all connecting with `template`.
-pub fn register(ctx: &SessionContext, name: &str, template: WrapperConfig) {
-    ctx.register_catalog(name, Arc::new(ZerobusCatalog::new(template.clone())));
+/// COPY format, all connecting with `connection`.
+pub fn register(ctx: &SessionContext, name: &str, connection: ZerobusConnection) {
+    ctx.register_catalog(name, Arc::new(ZerobusCatalog::new(connection.clone())));
     let state = ctx.state_ref();
     let mut state = state.write();
     // Only fails when a format of that name exists and overwrite is false.
-    let _ = state.register_file_format(Arc::new(ZerobusFormatFactory::new(template.clone())), true);
+    let _ = state.register_file_format(
+        Arc::new(ZerobusFormatFactory::new(connection.clone())),
+        true,
+    );
     state.table_factories_mut().insert(
         "ZEROBUS".to_string(),
-        Arc::new(ZerobusTableFactory::new(template.clone())),
+        Arc::new(ZerobusTableFactory::new(connection.clone())),
     );
     let mut names = state
         .config()
@@ -47,13 +50,13 @@ pub fn register(ctx: &SessionContext, name: &str, template: WrapperConfig) {
         .map(|n| n.0.clone())
         .unwrap_or_default();
     names.retain(|(n, _)| n != name);
-    names.push((name.to_string(), template));
+    names.push((name.to_string(), connection));
     state
         .config_mut()
         .set_extension(Arc::new(ZerobusCatalogNames(names)));
 }
 
-fn zerobus_catalogs(ctx: &SessionContext) -> Vec<(String, WrapperConfig)> {
+fn zerobus_catalogs(ctx: &SessionContext) -> Vec<(String, ZerobusConnection)> {
     ctx.state()
         .config()
         .get_extension::<ZerobusCatalogNames>()
@@ -82,14 +85,14 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
         })
         .collect();
     let catalogs = zerobus_catalogs(ctx);
-    let template = match idents.as_slice() {
+    let connection = match idents.as_slice() {
         [catalog, _, _] => catalogs
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(catalog))
             .map(|(_, t)| t),
         _ => None,
     };
-    let Some(template) = template else {
+    let Some(connection) = connection else {
         return Ok(false);
     };
     let table = format!("{}.{}", idents[1], idents[2]);
@@ -103,9 +106,7 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
             "CREATE TABLE for Zerobus table '{table}' needs a column list"
         )));
     }
-    let mut config = template.clone();
-    config.table_name = table.clone();
-    config.validate().map_err(df_error)?;
+    let config = connection.for_table(&table).map_err(df_error)?;
     if create.if_not_exists {
         let existing = crate::unity_catalog::find_table_columns(&config)
             .await

@@ -6,6 +6,7 @@
 mod arrow_input;
 mod emulator;
 mod errors;
+mod keywords;
 mod sql;
 mod wrapper;
 

@@ -9,7 +9,6 @@
 //! crossing the FFI does not carry DataSinkExec's single-partition requirement, so
 //! nothing else would).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,8 +27,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
 use super::errors::{df_to_py, to_py};
+use super::keywords;
 use super::{block_on, runtime};
-use crate::config::{SchemaSource, WrapperConfig};
+use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::datafusion::{fold_zerobus_names, statement_sql};
 
 const CODEC_CAPSULE: &std::ffi::CStr = c"datafusion_logical_extension_codec";
@@ -124,58 +124,17 @@ impl TableProviderFactory for FactoryOnRuntime {
     }
 }
 
-/// The connection options every class here takes as keywords.
-const OPTIONS: &str = "client_id, client_secret, unity_catalog_url, retry_max_attempts, \
-    retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext, max_streams";
-
-/// The connection every table of a catalog or factory uses, from the keyword `options`
-/// (see [`OPTIONS`]); `table_name` is replaced per table.
-fn template(
-    endpoint: String,
-    table_name: &str,
-    options: Option<&Bound<'_, PyDict>>,
-) -> PyResult<WrapperConfig> {
-    let mut b = WrapperConfig::builder(endpoint, table_name);
-    for (key, value) in options.into_iter().flat_map(|o| o.iter()) {
-        let key: String = key.extract()?;
-        if value.is_none() {
-            continue;
-        }
-        b = match key.as_str() {
-            "client_id" => b.client_id(value.extract::<String>()?),
-            "client_secret" => b.client_secret(value.extract::<String>()?),
-            "unity_catalog_url" => b.unity_catalog_url(value.extract::<String>()?),
-            "retry_max_attempts" => b.retry_max_attempts(value.extract()?),
-            "retry_base_delay_ms" => b.retry_base_delay_ms(value.extract()?),
-            "retry_max_delay_ms" => b.retry_max_delay_ms(value.extract()?),
-            "dead_letter_dir" => b.dead_letter_dir(value.extract::<PathBuf>()?),
-            "allow_plaintext" => b.allow_plaintext(value.extract()?),
-            "max_streams" => b.max_streams(value.extract()?),
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "unexpected keyword argument '{other}' (known: {OPTIONS})"
-                )))
-            }
-        };
-    }
-    b.build().map_err(to_py)
-}
-
-/// A name that satisfies validation until a real table is chosen.
-const PLACEHOLDER: &str = "zerobus.placeholder.table";
-
 /// Unity Catalog tables as a DataFusion catalog for datafusion-python:
 /// `ctx.register_catalog_provider("zerobus", ZerobusCatalog(...))`, then
 /// `INSERT INTO zerobus."main.default".events SELECT …` (or use `sql()` for the 4-part
-/// spelling). Keywords: client_id, client_secret, unity_catalog_url, retry_max_attempts,
-/// retry_base_delay_ms, retry_max_delay_ms, dead_letter_dir, allow_plaintext, max_streams.
+/// spelling). Keywords: those of `ZerobusWrapper` (the keys of [`crate::options::OPTIONS`]).
 #[pyclass(
     name = "ZerobusCatalog",
     module = "arrow_zerobus_sdk_wrapper._native",
     frozen
 )]
 pub struct ZerobusCatalog {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
 }
 
 #[pymethods]
@@ -184,7 +143,9 @@ impl ZerobusCatalog {
     #[pyo3(signature = (endpoint, **options))]
     fn new(endpoint: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(ZerobusCatalog {
-            template: template(endpoint, PLACEHOLDER, options)?,
+            connection: keywords::connection(endpoint, options)?
+                .validated()
+                .map_err(to_py)?,
         })
     }
 
@@ -195,7 +156,7 @@ impl ZerobusCatalog {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let codec = session_codec(&session)?;
         let catalog = Arc::new(CatalogOnRuntime(crate::datafusion::ZerobusCatalog::new(
-            self.template.clone(),
+            self.connection.clone(),
         )));
         let ffi = FFI_CatalogProvider::new_with_ffi_codec(
             catalog,
@@ -206,7 +167,7 @@ impl ZerobusCatalog {
     }
 
     fn __repr__(&self) -> String {
-        format!("ZerobusCatalog(endpoint={:?})", self.template.endpoint)
+        format!("ZerobusCatalog(endpoint={:?})", self.connection.endpoint)
     }
 }
 
@@ -219,7 +180,7 @@ impl ZerobusCatalog {
     frozen
 )]
 pub struct ZerobusTableFactory {
-    template: WrapperConfig,
+    connection: ZerobusConnection,
 }
 
 #[pymethods]
@@ -228,7 +189,9 @@ impl ZerobusTableFactory {
     #[pyo3(signature = (endpoint, **options))]
     fn new(endpoint: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(ZerobusTableFactory {
-            template: template(endpoint, PLACEHOLDER, options)?,
+            connection: keywords::connection(endpoint, options)?
+                .validated()
+                .map_err(to_py)?,
         })
     }
 
@@ -239,7 +202,7 @@ impl ZerobusTableFactory {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let codec = session_codec(&session)?;
         let factory: Arc<dyn TableProviderFactory + Send> = Arc::new(FactoryOnRuntime(
-            crate::datafusion::ZerobusTableFactory::new(self.template.clone()),
+            crate::datafusion::ZerobusTableFactory::new(self.connection.clone()),
         ));
         let ffi = FFI_TableProviderFactory::new_with_ffi_codec(
             factory,
@@ -273,8 +236,9 @@ impl ZerobusTable {
         table_name: String,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut config = template(endpoint, &table_name, options)?;
-        config.schema_source = SchemaSource::UnityCatalog;
+        let mut connection = keywords::connection(endpoint, options)?;
+        connection.schema_source = SchemaSource::UnityCatalog;
+        let config = connection.for_table(table_name).map_err(to_py)?;
         let table = block_on(
             py,
             crate::datafusion::ZerobusTable::from_unity_catalog(config),

@@ -1,16 +1,16 @@
 //! `NativeWrapper`: the Rust [`ZerobusWrapper`] behind the Python `ZerobusWrapper`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatchReader;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::arrow_input::batches;
 use super::errors::to_py;
+use super::keywords;
 use super::{block_on, runtime};
-use crate::config::WrapperConfig;
 use crate::error::Result;
 use crate::wrapper::{Interrupt, TransmissionResult, ZerobusWrapper};
 
@@ -72,89 +72,22 @@ pub struct NativeWrapper {
 
 #[pymethods]
 impl NativeWrapper {
-    /// Every keyword is optional: one not given keeps the default of
-    /// [`WrapperConfig::builder`], the one place defaults are written (the Python
+    /// Every keyword is optional: one not given (or None) keeps the default of
+    /// [`crate::ZerobusConnection::new`], the one place defaults are written (the Python
     /// signature repeats them for its users, and a test holds the two equal through
-    /// `_native.DEFAULTS`).
+    /// `_native.DEFAULTS`). The keywords are the keys of [`crate::options::OPTIONS`],
+    /// checked by its parser.
     #[new]
-    #[pyo3(signature = (
-        endpoint,
-        table_name,
-        *,
-        client_id = None,
-        client_secret = None,
-        unity_catalog_url = None,
-        observability_enabled = None,
-        observability_config = None,
-        debug_enabled = None,
-        debug_output_dir = None,
-        debug_flush_interval_secs = None,
-        debug_max_file_size = None,
-        retry_max_attempts = None,
-        retry_base_delay_ms = None,
-        retry_max_delay_ms = None,
-        dead_letter_dir = None,
-        allow_plaintext = None,
-        ack_timeout_ms = None,
-        max_streams = None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, table_name, **options))]
     fn new(
         py: Python<'_>,
         endpoint: String,
         table_name: String,
-        client_id: Option<String>,
-        client_secret: Option<String>,
-        unity_catalog_url: Option<String>,
-        observability_enabled: Option<bool>,
-        observability_config: Option<HashMap<String, Bound<'_, PyAny>>>,
-        debug_enabled: Option<bool>,
-        debug_output_dir: Option<PathBuf>,
-        debug_flush_interval_secs: Option<u64>,
-        debug_max_file_size: Option<u64>,
-        retry_max_attempts: Option<u32>,
-        retry_base_delay_ms: Option<u64>,
-        retry_max_delay_ms: Option<u64>,
-        dead_letter_dir: Option<PathBuf>,
-        allow_plaintext: Option<bool>,
-        ack_timeout_ms: Option<u64>,
-        max_streams: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let observability_config = observability_config
-            .map(|m| {
-                m.into_iter()
-                    .map(|(k, v)| Ok((k, observability_value(&v)?)))
-                    .collect::<PyResult<HashMap<String, String>>>()
-            })
-            .transpose()?;
-        let mut b = WrapperConfig::builder(endpoint, table_name);
-        /// Apply each keyword that was given.
-        macro_rules! given {
-            ($($name:ident),*) => {
-                $(if let Some(v) = $name {
-                    b = b.$name(v);
-                })*
-            };
-        }
-        given!(
-            client_id,
-            client_secret,
-            unity_catalog_url,
-            observability_enabled,
-            observability_config,
-            debug_enabled,
-            debug_output_dir,
-            debug_flush_interval_secs,
-            debug_max_file_size,
-            retry_max_attempts,
-            retry_base_delay_ms,
-            retry_max_delay_ms,
-            dead_letter_dir,
-            allow_plaintext,
-            ack_timeout_ms,
-            max_streams
-        );
-        let config = b.build().map_err(to_py)?;
+        let config = keywords::connection(endpoint, options)?
+            .for_table(table_name)
+            .map_err(to_py)?;
         // The wrapper starts its debug-file flusher on the runtime.
         let _guard = runtime().enter();
         let inner = py.detach(|| ZerobusWrapper::new(config)).map_err(to_py)?;
@@ -276,23 +209,10 @@ impl NativeWrapper {
     }
 }
 
-/// A value of `observability_config` as the Rust side reads it: a dict (headers) becomes
-/// `key=value,key2=value2`, anything else its `str()`.
-fn observability_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
-    match v.cast::<pyo3::types::PyDict>() {
-        Ok(d) => d
-            .iter()
-            .map(|(k, v)| Ok(format!("{}={}", k.str()?, v.str()?)))
-            .collect::<PyResult<Vec<String>>>()
-            .map(|pairs| pairs.join(",")),
-        Err(_) => Ok(v.str()?.to_string()),
-    }
-}
-
 /// The defaults of every keyword of `NativeWrapper` that has one, as
-/// [`WrapperConfig::builder`] sets them: `_native.DEFAULTS`.
+/// [`crate::ZerobusConnection::new`] sets them: `_native.DEFAULTS`.
 pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
-    let c = WrapperConfig::builder("", "").config_unchecked();
+    let c = crate::ZerobusConnection::new("");
     let d = pyo3::types::PyDict::new(py);
     d.set_item("client_id", c.client_id)?;
     d.set_item("client_secret", None::<String>)?;

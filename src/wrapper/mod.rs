@@ -162,7 +162,14 @@ impl ZerobusWrapper {
             base: Duration::from_millis(config.retry_base_delay_ms),
             max: Duration::from_millis(config.retry_max_delay_ms),
         };
-        let telemetry = Telemetry::for_config(&config)?;
+        let telemetry = if config.observability_enabled {
+            Some(Telemetry::for_table(
+                &config.table_name,
+                config.observability_config.as_ref(),
+            )?)
+        } else {
+            None
+        };
         let lanes = lanes::Lanes::new(config.max_streams);
         let wrapper = ZerobusWrapper {
             inner: Arc::new(Inner {
@@ -721,7 +728,11 @@ impl ZerobusWrapper {
     ) -> std::result::Result<PathBuf, String> {
         let n = rows.1 - rows.0;
         let slice = batch.slice(rows.0, n);
-        match write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &[slice]) {
+        match write_dead_letters(
+            &self.inner.config.dead_letter_path(),
+            self.table(),
+            &[slice],
+        ) {
             Ok(p) => {
                 self.metric(|m, a| m.rows_dead_lettered.add(n as u64, a));
                 outcome.dead_letter = Some(p.clone());

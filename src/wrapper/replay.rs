@@ -67,7 +67,7 @@ impl ZerobusWrapper {
             let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
             if !rest.is_empty() {
                 let written =
-                    write_dead_letters(&self.inner.config.dead_letter_dir(), self.table(), &rest)
+                    write_dead_letters(&self.inner.config.dead_letter_path(), self.table(), &rest)
                         .map_err(|we| {
                             ZerobusError::Configuration(format!(
                                 "replay of {} stopped ({error}) and the rows not yet sent could not be \

@@ -592,3 +592,82 @@ fn a_second_ctrl_c_exits_at_once() {
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted twice"), "{err}");
 }
+
+/// Every connection option of the options table is a flag (`--key-with-dashes`) and an
+/// environment variable, parsed by the same parser as SQL OPTIONS: a bare boolean flag
+/// and a directory turn debug files on, a bad value names the flag or variable it came
+/// from, and `--help` lists them without showing a secret taken from the environment.
+#[test]
+fn every_connection_option_is_a_flag_and_an_environment_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    let debug = tmp.path().join("debug");
+    let debug_arg = debug.display().to_string();
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "--debug-enabled",
+            "--debug-output-dir",
+            &debug_arg,
+            "-c",
+            "CREATE TABLE zerobus.main.default.flags (id BIGINT NOT NULL)",
+            "-c",
+            "INSERT INTO zerobus.main.default.flags SELECT value AS id FROM generate_series(1, 500)",
+        ],
+    );
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("count\n500\n"), "{out}");
+    let files: Vec<String> = std::fs::read_dir(&debug)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        files.iter().any(|f| f.ends_with(".arrows")) && files.iter().any(|f| f.ends_with(".pb")),
+        "debug files in {debug_arg}: {files:?}"
+    );
+
+    let (ok, _, err) = run(dir, &["--retry-max-attempts", "0", "-c", "SELECT 1"]);
+    assert!(
+        !ok && err.contains("retry_max_attempts: must be at least 1"),
+        "{err}"
+    );
+    let (ok, _, err) = run(dir, &["--debug-enabled", "maybe", "-c", "SELECT 1"]);
+    assert!(
+        !ok && err.contains("--debug-enabled 'maybe' is not true or false"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .args(["--warehouse", &dir.display().to_string(), "-c", "SELECT 1"])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .env("ZEROBUS_MAX_STREAMS", "many")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("ZEROBUS_MAX_STREAMS 'many' is not a number of streams"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--help")
+        .env("DATABRICKS_CLIENT_SECRET", "hush-hush-value")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for shown in [
+        "--retry-max-attempts <N>",
+        "ZEROBUS_RETRY_MAX_ATTEMPTS",
+        "--dead-letter-dir <DIR>",
+        "--schema-source <unity_catalog|arrow_schema>",
+        "--client-secret <SECRET>",
+        "DATABRICKS_CLIENT_SECRET",
+    ] {
+        assert!(help.contains(shown), "{shown} in --help:\n{help}");
+    }
+    assert!(!help.contains("hush-hush-value"), "{help}");
+}

@@ -11,7 +11,7 @@ use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use arrow::datatypes::UInt64Type;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
-use arrow_zerobus_sdk_wrapper::WrapperConfig;
+use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusConnection};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
@@ -47,14 +47,14 @@ async fn setup(dir: &Path, faults: Faults) -> (EmulatorHandle, SessionContext) {
         .await
         .unwrap();
     emu.create_table(TABLE, COLUMNS).await.unwrap();
-    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+    let template = ZerobusConnection::new(emu.grpc_url())
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
         .dead_letter_dir(dir.join("dead"))
         .retry_base_delay_ms(20)
         .retry_max_attempts(30)
-        .build()
+        .validated()
         .unwrap();
     let ctx = SessionContext::new();
     register(&ctx, "zerobus", template);
@@ -447,7 +447,7 @@ async fn create_table_through_sql_works_on_the_emulator_only() {
         .unity_catalog_url(format!("http://{addr}"))
         .build()
         .unwrap();
-    register(&workspace, "zerobus", template);
+    register(&workspace, "zerobus", template.connection);
     let err = sql(
         &workspace,
         "CREATE TABLE zerobus.main.default.elsewhere (id BIGINT)",

@@ -152,7 +152,7 @@ async fn ingest(path: Path2, config: WrapperConfig, pace: Duration) -> Vec<Strin
         let (wrapper, config) = (wrapper.clone(), config.clone());
         tasks.push(tokio::spawn(async move {
             let ctx = SessionContext::new();
-            register(&ctx, "zerobus", config);
+            register(&ctx, "zerobus", config.connection);
             let mut errors = Vec::new();
             let mut start = lane * CHUNK;
             while start < ROWS {

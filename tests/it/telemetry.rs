@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use crate::common::otlp::{attr, hex, Collector};
 use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusConnection, ZerobusError, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 const COLUMNS: &str = "id BIGINT NOT NULL, body STRING";
@@ -251,7 +251,7 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
         "http/protobuf",
         &[("headers", "authorization=Bearer collector-t0ken")],
     );
-    let template = WrapperConfig::builder(emu.grpc_url(), "zerobus.placeholder.table")
+    let template = ZerobusConnection::new(emu.grpc_url())
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
@@ -261,7 +261,7 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
         .retry_base_delay_ms(5)
         .retry_max_delay_ms(50)
         .dead_letter_dir(dir.path().join("dead"))
-        .build()
+        .validated()
         .unwrap();
     // Batches of 500 rows: 100 send_batch spans under the INSERT's.
     let ctx = datafusion::prelude::SessionContext::new_with_config(
@@ -292,10 +292,9 @@ async fn http_export_of_an_insert_a_retry_and_dead_letters() {
     // A service that is gone: one retry, then the rows go to a dead-letter file, and the
     // metrics say so.
     let mut gone = template.clone();
-    gone.table_name = table.to_string();
     gone.retry_max_attempts = 2;
     gone.endpoint = common::dead_endpoint();
-    let gone = ZerobusWrapper::new(gone).unwrap();
+    let gone = ZerobusWrapper::new(gone.for_table(table).unwrap()).unwrap();
     let e = gone.send_batch(&batch(n..n + 70)).await.unwrap_err();
     assert!(
         matches!(e, ZerobusError::RetryExhausted { rows: 70, .. }),
