@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{Authority, TokenRejection};
+use crate::auth::{Authority, TokenClaims, TokenRejection};
 use crate::catalog::{parse_table_name, Catalog, Table, MAX_COLUMNS};
 use crate::cells::Cell;
 use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
@@ -68,8 +68,83 @@ fn response(payload: ResponsePayload) -> EphemeralStreamResponse {
     }
 }
 
-fn injected_unavailable(shared: &Shared) -> bool {
+pub(crate) fn injected_unavailable(shared: &Shared) -> bool {
     shared.faults.unavailable_rate > 0.0 && rand::random::<f64>() < shared.faults.unavailable_rate
+}
+
+/// The checks before any stream (protobuf or Arrow Flight) is served: a valid, unexpired
+/// token, a service that is not shutting down, no injected UNAVAILABLE.
+pub(crate) fn admit(shared: &Shared, authorization: Option<&str>) -> Result<TokenClaims, Status> {
+    let claims = shared
+        .authority
+        .verify(authorization)
+        .map_err(|r| match r {
+            TokenRejection::Missing | TokenRejection::Invalid | TokenRejection::Expired => {
+                Status::unauthenticated(r.to_string())
+            }
+        })?;
+    if *shared.shutdown.borrow() {
+        return Err(Status::unavailable(
+            "the Zerobus emulator is shutting down; retry against a running instance",
+        ));
+    }
+    if injected_unavailable(shared) {
+        return Err(Status::unavailable(
+            "injected fault: service temporarily unavailable (--unavailable-rate)",
+        ));
+    }
+    Ok(claims)
+}
+
+/// The table a stream writes to: `name` parsed, within the token's scope (`scoped`), and
+/// known to the catalog.
+pub(crate) fn stream_table(
+    shared: &Shared,
+    scoped: Option<&str>,
+    name: &str,
+) -> Result<Arc<Table>, Status> {
+    let (c, s, t) = parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let full = format!("{c}.{s}.{t}");
+    if let Some(scoped) = scoped {
+        if !scoped.eq_ignore_ascii_case(&full) {
+            return Err(Status::permission_denied(format!(
+                "the token was issued for table '{scoped}', not '{full}': request a token for this table"
+            )));
+        }
+    }
+    shared.catalog.get(&full).ok_or_else(|| {
+        Status::not_found(format!(
+            "table '{full}' does not exist: Zerobus does not create tables; create it first (Unity Catalog API or the emulator's --table)"
+        ))
+    })
+}
+
+/// When a stream's planned close is due: the service shuts down, its token expires, or it
+/// reaches its maximum lifetime.
+pub(crate) struct Lifetime {
+    shutdown: watch::Receiver<bool>,
+    token_deadline: Instant,
+    max_deadline: Instant,
+}
+
+impl Lifetime {
+    pub(crate) fn new(shared: &Shared, token_deadline: Instant) -> Lifetime {
+        Lifetime {
+            shutdown: shared.shutdown.clone(),
+            token_deadline,
+            max_deadline: Instant::now() + shared.max_stream_duration,
+        }
+    }
+
+    /// Resolves with the reason once a planned close is due.
+    pub(crate) async fn planned_close(&mut self) -> &'static str {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.changed() => "the service is shutting down",
+            _ = tokio::time::sleep_until(self.token_deadline) => "the stream's token expires",
+            _ = tokio::time::sleep_until(self.max_deadline) => "the stream reached its maximum lifetime",
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -87,24 +162,7 @@ impl Zerobus for ZerobusService {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let claims = shared
-            .authority
-            .verify(auth_header.as_deref())
-            .map_err(|r| match r {
-                TokenRejection::Missing | TokenRejection::Invalid | TokenRejection::Expired => {
-                    Status::unauthenticated(r.to_string())
-                }
-            })?;
-        if *shared.shutdown.borrow() {
-            return Err(Status::unavailable(
-                "the Zerobus emulator is shutting down; retry against a running instance",
-            ));
-        }
-        if injected_unavailable(&shared) {
-            return Err(Status::unavailable(
-                "injected fault: service temporarily unavailable (--unavailable-rate)",
-            ));
-        }
+        let claims = admit(&shared, auth_header.as_deref())?;
         let header_table = request
             .metadata()
             .get("x-databricks-zerobus-table-name")
@@ -151,7 +209,7 @@ enum Decoder {
 }
 
 /// An ordered event for the acknowledgement task.
-enum AckEvent {
+pub(crate) enum AckEvent {
     /// Acknowledge `offset` once the commit behind `done` is durable.
     Commit {
         offset: i64,
@@ -189,9 +247,7 @@ impl Session {
             .ok_or_else(|| {
                 Status::invalid_argument("create_stream needs table_name (catalog.schema.table)")
             })?;
-        let (c, s, t) =
-            parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let full = format!("{c}.{s}.{t}");
+        parse_table_name(name).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if let Some(h) = &self.header_table {
             if !h.eq_ignore_ascii_case(name) {
                 return Err(Status::invalid_argument(format!(
@@ -199,18 +255,8 @@ impl Session {
                 )));
             }
         }
-        if let Some(scoped) = &self.token_table {
-            if !scoped.eq_ignore_ascii_case(&full) {
-                return Err(Status::permission_denied(format!(
-                    "the token was issued for table '{scoped}', not '{full}': request a token for this table"
-                )));
-            }
-        }
-        let table = self.shared.catalog.get(&full).ok_or_else(|| {
-            Status::not_found(format!(
-                "table '{full}' does not exist: Zerobus does not create tables; create it first (Unity Catalog API or the emulator's --table)"
-            ))
-        })?;
+        let table = stream_table(&self.shared, self.token_table.as_deref(), name)?;
+        let full = table.full_name.clone();
         let record_type = req.record_type.unwrap_or(RecordType::Proto as i32);
         let decoder = match RecordType::try_from(record_type) {
             Ok(RecordType::Proto) => {
@@ -290,9 +336,15 @@ impl Session {
             self.tx.clone(),
             self.shared.faults.ack_delay,
             open.0.clone(),
+            |offset, _records| {
+                response(ResponsePayload::IngestRecordResponse(
+                    IngestRecordResponse {
+                        durability_ack_up_to_offset: Some(offset),
+                    },
+                ))
+            },
         ));
-        let mut shutdown = self.shared.shutdown.clone();
-        let max_deadline = Instant::now() + self.shared.max_stream_duration;
+        let mut lifetime = Lifetime::new(&self.shared, self.token_deadline);
         let mut next_offset: i64 = 0;
         let mut records: u64 = 0;
         let mut closing: Option<Instant> = None;
@@ -302,14 +354,8 @@ impl Session {
             let planned = closing.is_none();
             tokio::select! {
                 biased;
-                _ = shutdown.changed(), if planned => {
-                    closing = Some(self.signal_close("the service is shutting down").await);
-                }
-                _ = tokio::time::sleep_until(self.token_deadline), if planned => {
-                    closing = Some(self.signal_close("the stream's token expires").await);
-                }
-                _ = tokio::time::sleep_until(max_deadline), if planned => {
-                    closing = Some(self.signal_close("the stream reached its maximum lifetime").await);
+                why = lifetime.planned_close(), if planned => {
+                    closing = Some(self.signal_close(why).await);
                 }
                 _ = tokio::time::sleep_until(closing.unwrap_or(far)), if !planned => {
                     let _ = ack_tx.send(AckEvent::Close);
@@ -550,20 +596,17 @@ impl Decoded {
     }
 }
 
-/// Send acknowledgements in offset order, each after its commit is durable.
-async fn acknowledge(
+/// Send acknowledgements in offset order, each after its commit is durable: `ack(offset,
+/// records acknowledged so far on this stream)` makes the message (a protobuf
+/// `IngestRecordResponse` or a Flight `PutResult`).
+pub(crate) async fn acknowledge<M: Send + 'static>(
     mut events: mpsc::UnboundedReceiver<AckEvent>,
-    tx: Outbox,
+    tx: mpsc::Sender<Result<M, Status>>,
     delay: Duration,
     counters: Arc<TableCounters>,
+    ack: impl Fn(i64, u64) -> M + Send,
 ) {
-    let ack = |offset: i64| {
-        Ok(response(ResponsePayload::IngestRecordResponse(
-            IngestRecordResponse {
-                durability_ack_up_to_offset: Some(offset),
-            },
-        )))
-    };
+    let mut records = 0u64;
     while let Some(event) = events.recv().await {
         match event {
             AckEvent::Commit { offset, size, done } => match done.await {
@@ -571,7 +614,8 @@ async fn acknowledge(
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    if tx.send(ack(offset)).await.is_err() {
+                    records += size.0;
+                    if tx.send(Ok(ack(offset, records))).await.is_err() {
                         return;
                     }
                     counters.acknowledged(size.0, size.1);
@@ -593,7 +637,8 @@ async fn acknowledge(
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                if tx.send(ack(offset)).await.is_err() {
+                records += size.0;
+                if tx.send(Ok(ack(offset, records))).await.is_err() {
                     return;
                 }
                 counters.acknowledged(size.0, size.1);

@@ -1,7 +1,8 @@
 //! A local Zerobus Ingest service that lands records in real Delta tables.
 //!
 //! The official Zerobus SDKs connect to it unchanged, except that it speaks plain text:
-//! gRPC `EphemeralStream` for ingestion, `POST /oidc/v1/token` for OAuth client
+//! gRPC `EphemeralStream` (protobuf and JSON records) and Arrow Flight `DoPut` (Arrow
+//! batches, on the same port) for ingestion, `POST /oidc/v1/token` for OAuth client
 //! credentials, and the Unity Catalog tables API for schemas. Each table is a Delta table
 //! at `<warehouse>/<catalog>/<schema>/<table>`; a record is acknowledged only after the
 //! Delta commit that holds it.
@@ -26,6 +27,8 @@ pub mod auth;
 pub mod catalog;
 pub mod cells;
 pub mod decode;
+mod flight;
+pub mod flight_batch;
 mod grpc;
 mod http;
 pub mod quota;
@@ -339,6 +342,12 @@ impl Emulator {
                 stats: stats.clone(),
             }),
         };
+        let flight =
+            arrow_flight::flight_service_server::FlightServiceServer::new(flight::FlightIngest {
+                shared: service.shared.clone(),
+            })
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE);
         let server = ZerobusServer::new(service)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
@@ -348,6 +357,7 @@ impl Emulator {
             let result = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(server)
+                .add_service(flight)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = grpc_stop.wait_for(|s| *s).await;
                     // Sessions announce their close and end after the grace period.

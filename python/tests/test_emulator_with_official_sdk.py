@@ -19,14 +19,16 @@ from conftest import start_emulator, stop_emulator
 
 JSON_TABLE = "main.default.py_json"
 PROTO_TABLE = "main.default.py_proto"
+ARROW_TABLE = "main.default.py_arrow"
 COLUMNS = "id BIGINT NOT NULL, name STRING, score DOUBLE, tags ARRAY<STRING>, day DATE"
+ARROW_COLUMNS = COLUMNS + ", amount DECIMAL(10,2), at TIMESTAMP"
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     emu = start_emulator(
         tmp_path_factory.mktemp("warehouse"),
-        [f"{JSON_TABLE}:{COLUMNS}", f"{PROTO_TABLE}:{COLUMNS}"],
+        [f"{JSON_TABLE}:{COLUMNS}", f"{PROTO_TABLE}:{COLUMNS}", f"{ARROW_TABLE}:{ARROW_COLUMNS}"],
     )
     yield emu
     stop_emulator(emu)
@@ -133,3 +135,70 @@ def test_unknown_table_is_non_retriable(emulator):
     with pytest.raises(NonRetriableException) as info:
         sdk.create_stream(emulator.client_id, emulator.client_secret, TableProperties("main.default.missing"), options)
     assert "main.default.missing" in str(info.value)
+
+
+def arrow_schema():
+    """The table's schema as Arrow Flight carries it (the SDK's UC mapping: STRING and
+    DECIMAL as large_string, TIMESTAMP as timestamp[us, UTC])."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("name", pa.large_string()),
+            pa.field("score", pa.float64()),
+            pa.field("tags", pa.list_(pa.large_string())),
+            pa.field("day", pa.date32()),
+            pa.field("amount", pa.large_string()),
+            pa.field("at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+def arrow_batch(ids: range):
+    import pyarrow as pa
+
+    rows = [expected(i) for i in ids]
+    return pa.RecordBatch.from_pylist(
+        [
+            {
+                **r,
+                "day": datetime.date(1970, 1, 1) + datetime.timedelta(days=r["day"]),
+                "amount": f"{r['id'] // 100}.{r['id'] % 100:02d}",
+                "at": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+                + datetime.timedelta(microseconds=r["id"]),
+            }
+            for r in rows
+        ],
+        schema=arrow_schema(),
+    )
+
+
+def test_arrow_flight_batches_land_in_delta(emulator):
+    """create_arrow_stream + ingest_batch (Arrow Flight DoPut) into the emulator: every row
+    and value lands, decimals exact, timestamps to the microsecond."""
+    sdk = ZerobusSdk(emulator.grpc_url, emulator.http_url)
+    stream = sdk.create_arrow_stream(ARROW_TABLE, arrow_schema(), emulator.client_id, emulator.client_secret)
+    try:
+        for start in range(0, 3000, 500):
+            stream.ingest_batch(arrow_batch(range(start, start + 500)))
+        stream.flush()
+    finally:
+        stream.close()
+    rows = read_rows(emulator, ARROW_TABLE)
+    check(rows, 3000)
+    for i in (0, 1, 99, 2999):
+        assert str(rows[i]["amount"]) == f"{i // 100}.{i % 100:02d}", rows[i]
+        assert rows[i]["at"] == datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
+            microseconds=i
+        ), rows[i]
+
+
+def test_an_arrow_schema_that_does_not_fit_is_refused(emulator):
+    import pyarrow as pa
+
+    sdk = ZerobusSdk(emulator.grpc_url, emulator.http_url)
+    wrong = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])
+    with pytest.raises(Exception) as info:
+        sdk.create_arrow_stream(ARROW_TABLE, wrong, emulator.client_id, emulator.client_secret)
+    assert "column 'name'" in str(info.value) and "LargeUtf8" in str(info.value), info.value

@@ -7,6 +7,7 @@ mod common;
 
 mod decode_fuzz;
 mod process;
+mod sdk_arrow;
 mod sdk_bad_input;
 mod sdk_faults;
 mod sdk_quota;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::common::*;
 
 const TABLE: &str = "main.default.all_types";
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id BIGINT NOT NULL, s STRING, i INT, sm SMALLINT, ti TINYINT, f FLOAT, d DOUBLE, \
     b BOOLEAN, bin BINARY, dt DATE, ts TIMESTAMP, tsn TIMESTAMP_NTZ, dec DECIMAL(10,2), v VARIANT, \
     arr ARRAY<BIGINT>, m MAP<STRING, INT>, st STRUCT<a: INT, b: STRING, inner: STRUCT<x: DOUBLE>>, \
@@ -25,7 +25,7 @@ fn decimal_text(unscaled: i64) -> String {
 }
 
 /// The row with this id, as canonical JSON (also valid proto-JSON for the descriptor).
-fn expected_row(id: i64) -> Value {
+pub(crate) fn expected_row(id: i64) -> Value {
     let nullable = |cond: bool, v: Value| if cond { Value::Null } else { v };
     let s = match id % 5 {
         0 => String::new(),
