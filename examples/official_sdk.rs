@@ -8,6 +8,9 @@
 //!
 //! - `proto-mux`: as `proto`, on the SDK's multiplexed stream (`.multiplexed(n)`, Beta in
 //!   2.12; n from `ZEROBUS_BENCH_MUX`, default 8), `ingest_records` per batch.
+//! - `arrow`: the SDK's Arrow Flight stream (`.arrow(schema).build_arrow()`, `ingest_batch`):
+//!   each batch cast (arrow's `cast`) to the types the service takes (strings as
+//!   `LargeUtf8`, timestamps as µs UTC, binary as `LargeBinary`), as a user of the SDK must.
 //!
 //! They send a batch per ingest call and `flush` once at the end.
 //!
@@ -125,12 +128,30 @@ fn value(array: &dyn Array, i: usize, field: &FieldDescriptor) -> Option<Value> 
     })
 }
 
+/// `field` with the type Arrow Flight ingest takes for it: strings `LargeUtf8`, binary
+/// `LargeBinary`, timestamps µs UTC; lists, structs and maps field by field.
+fn flight_field(field: &arrow::datatypes::Field) -> arrow::datatypes::Field {
+    use arrow::datatypes::{Field, Fields};
+    let ty = match field.data_type() {
+        DataType::Utf8 | DataType::Utf8View => DataType::LargeUtf8,
+        DataType::Binary | DataType::BinaryView => DataType::LargeBinary,
+        DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        DataType::List(item) => DataType::List(Arc::new(flight_field(item))),
+        DataType::Struct(children) => {
+            DataType::Struct(children.iter().map(|c| flight_field(c)).collect::<Fields>())
+        }
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(flight_field(entries)), *sorted),
+        other => other.clone(),
+    };
+    Field::new(field.name(), ty, field.is_nullable())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, file, table, endpoint, uc, client_id] = args.as_slice() else {
         return Err(
-            "usage: official_sdk json|proto|proto-mux FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID"
+            "usage: official_sdk json|proto|proto-mux|arrow FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID"
                 .into(),
         );
     };
@@ -204,7 +225,33 @@ async fn main() -> Result<(), BoxError> {
                 stream.close().await?;
             }
         }
-        other => return Err(format!("unknown mode '{other}': json, proto or proto-mux").into()),
+        "arrow" => {
+            let schema = Arc::new(arrow::datatypes::Schema::new(
+                batches[0]
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| flight_field(f))
+                    .collect::<Vec<_>>(),
+            ));
+            let mut stream = builder.arrow(schema.clone()).build_arrow().await?;
+            for batch in &batches {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                stream
+                    .ingest_batch(RecordBatch::try_new(schema.clone(), columns)?)
+                    .await?;
+            }
+            stream.flush().await?;
+            stream.close().await?;
+        }
+        other => {
+            return Err(format!("unknown mode '{other}': json, proto, proto-mux or arrow").into())
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(r#"{{"rows": {rows}, "seconds": {seconds:.4}}}"#);

@@ -148,14 +148,34 @@ def sdk_proto(table: pa.Table, name: str, endpoint: str, uc: str, client_id: str
     return secs
 
 
+def flight_type(t: pa.DataType) -> pa.DataType:
+    """The type Arrow Flight ingest takes for `t`: strings large_string, binary
+    large_binary, timestamps us UTC; lists, structs and maps field by field."""
+    if pa.types.is_string(t) or pa.types.is_string_view(t):
+        return pa.large_string()
+    if pa.types.is_binary(t) or pa.types.is_binary_view(t):
+        return pa.large_binary()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC")
+    if pa.types.is_map(t):
+        return pa.map_(flight_type(t.key_type), flight_type(t.item_type))
+    if pa.types.is_list(t):
+        return pa.list_(pa.field(t.value_field.name, flight_type(t.value_type), t.value_field.nullable))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, flight_type(f.type), f.nullable) for f in t])
+    return t
+
+
 def sdk_flight(table: pa.Table, name: str, endpoint: str, uc: str, client_id: str, secret: str) -> float:
     from zerobus.sdk.sync import ZerobusSdk
 
     t0 = time.perf_counter()
+    # The cast to the service's Flight types is the user's job with the SDK: timed.
+    schema = pa.schema([pa.field(f.name, flight_type(f.type), f.nullable) for f in table.schema])
     sdk = ZerobusSdk(endpoint, uc)
-    stream = sdk.create_arrow_stream(name, table.schema, client_id, secret)
+    stream = sdk.create_arrow_stream(name, schema, client_id, secret)
     for batch in table.to_batches(max_chunksize=8192):
-        stream.ingest_batch(batch)
+        stream.ingest_batch(batch.cast(schema))
     stream.flush()
     secs = time.perf_counter() - t0
     stream.close()
