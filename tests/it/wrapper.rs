@@ -269,10 +269,13 @@ async fn half_of_requests_unavailable_resend_only_what_was_not_acknowledged() {
     )
     .unwrap();
     // 60,000 rows go out as three 20,000-row requests: acknowledged ones are not resent.
-    const N: i64 = 180_000;
+    // Six batches: the SDK's own recovery (one re-creation, itself refused half the time)
+    // absorbs a batch's faults now and then; that it absorbs all six is under 1% (three
+    // batches were not enough: seen once in CI, 2026-12-01).
+    const N: i64 = 360_000;
     let started = Instant::now();
     let mut attempts = Vec::new();
-    for k in 0..3 {
+    for k in 0..6 {
         attempts.push(
             wrapper
                 .send_batch(&batch(k * 60_000..(k + 1) * 60_000))
