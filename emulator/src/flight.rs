@@ -33,7 +33,8 @@ use crate::catalog::Table;
 use crate::decode::MAX_REQUEST_BYTES;
 use crate::flight_batch::FlightPlan;
 use crate::grpc::{
-    acknowledge, admit, injected_unavailable, stream_table, AckEvent, Lifetime, Shared, CLOSE_GRACE,
+    acknowledge, admit, close_fault_due, injected_unavailable, stream_table, AckEvent, Lifetime,
+    Shared, CLOSE_FAULT, CLOSE_GRACE,
 };
 use crate::quota::Pacer;
 use crate::storage;
@@ -340,12 +341,10 @@ impl Session {
                     if failed {
                         break;
                     }
-                    if let Some(limit) = self.shared.faults.close_stream_after_records {
-                        if records >= limit {
-                            self.signal_close("injected fault: --close-stream-after-records").await;
-                            let _ = ack_tx.send(AckEvent::Close);
-                            break;
-                        }
+                    if close_fault_due(&self.shared, records) {
+                        self.signal_close(CLOSE_FAULT).await;
+                        let _ = ack_tx.send(AckEvent::Close);
+                        break;
                     }
                 }
             }

@@ -68,6 +68,19 @@ fn response(payload: ResponsePayload) -> EphemeralStreamResponse {
     }
 }
 
+/// Why a stream closes when the fault `close_stream_after_records` is reached.
+pub(crate) const CLOSE_FAULT: &str = "injected fault: --close-stream-after-records";
+
+/// Has a stream that took `records` reached the fault `close_stream_after_records`? The
+/// fault takes nothing more on that stream: what was taken is acknowledged, the stream
+/// ends, the client resends the rest.
+pub(crate) fn close_fault_due(shared: &Shared, records: u64) -> bool {
+    shared
+        .faults
+        .close_stream_after_records
+        .is_some_and(|limit| records >= limit)
+}
+
 pub(crate) fn injected_unavailable(shared: &Shared) -> bool {
     shared.faults.unavailable_rate > 0.0 && rand::random::<f64>() < shared.faults.unavailable_rate
 }
@@ -426,14 +439,10 @@ impl Session {
                     if failed {
                         break;
                     }
-                    if let Some(limit) = self.shared.faults.close_stream_after_records {
-                        if records >= limit {
-                            // The fault takes nothing more on this stream: what was taken is
-                            // acknowledged, the stream ends, the client resends the rest.
-                            self.signal_close("injected fault: --close-stream-after-records").await;
-                            let _ = ack_tx.send(AckEvent::Close);
-                            break;
-                        }
+                    if close_fault_due(&self.shared, records) {
+                        self.signal_close(CLOSE_FAULT).await;
+                        let _ = ack_tx.send(AckEvent::Close);
+                        break;
                     }
                 }
             }

@@ -84,7 +84,7 @@ impl TableWriter {
     ) -> Result<oneshot::Receiver<Result<u64, String>>, Refused> {
         // Columnar first, so that a request waiting for room holds its rows compactly.
         let batch = rows_to_batch(&self.schema, rows).map_err(Refused::Rows)?;
-        self.submit_batch(batch).await
+        self.queue(batch).await
     }
 
     /// Queue a batch of the table's schema (an Arrow Flight request, checked and
@@ -93,12 +93,22 @@ impl TableWriter {
         &self,
         batch: RecordBatch,
     ) -> Result<oneshot::Receiver<Result<u64, String>>, Refused> {
-        if batch.schema().fields() != self.schema.fields() {
+        if !Arc::ptr_eq(&batch.schema(), &self.schema)
+            && batch.schema().fields() != self.schema.fields()
+        {
             return Err(Refused::Rows(format!(
                 "the batch's schema is not the table's: {:?}",
                 batch.schema()
             )));
         }
+        self.queue(batch).await
+    }
+
+    /// Queue a batch built with the table's schema; waits for room as [`Self::submit`].
+    async fn queue(
+        &self,
+        batch: RecordBatch,
+    ) -> Result<oneshot::Receiver<Result<u64, String>>, Refused> {
         // A request larger than the whole allowance takes all of it (so it waits for an
         // empty writer) rather than waiting forever.
         let share = u32::try_from(batch.num_rows().clamp(1, MAX_HELD_ROWS)).unwrap_or(u32::MAX);
