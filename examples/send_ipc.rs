@@ -5,14 +5,15 @@
 //! `cargo run --release --example send_ipc -- FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
 //! (the client secret is read from `DATABRICKS_CLIENT_SECRET`, never from the command line;
 //! with `ZEROBUS_BENCH_OTLP=http://host:port` telemetry is on, exported there over
-//! OTLP/HTTP). Prints one JSON line: rows and seconds.
+//! OTLP/HTTP; `ZEROBUS_TRANSPORT=flight` and `ZEROBUS_FLIGHT_COMPRESSION` choose the
+//! transport). Prints one JSON line: rows and seconds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use arrow::ipc::reader::FileReader;
 use arrow_zerobus_sdk_wrapper::config::max_streams_from_env;
-use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{options, WrapperConfig, ZerobusConnection, ZerobusWrapper};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,6 +41,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = max_streams_from_env()? {
         config = config.max_streams(n);
     }
+    // The transport options, read as `zerobus-sql` reads them.
+    let mut from_env = ZerobusConnection::new("");
+    for key in ["transport", "flight_compression"] {
+        let Some(option) = options::find(key) else {
+            continue;
+        };
+        if let Ok(value) = std::env::var(option.env) {
+            options::apply_as(&mut from_env, key, &value, option.env)?;
+        }
+    }
+    config = config
+        .transport(from_env.transport)
+        .flight_compression(from_env.flight_compression);
     let wrapper = ZerobusWrapper::new(config.build()?)?;
     let started = Instant::now();
     let most = AtomicUsize::new(0);

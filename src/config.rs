@@ -7,7 +7,8 @@ use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
 pub use crate::connection::{
-    SchemaSource, Secret, ZerobusConnection, DEFAULT_MAX_STREAMS, MAX_STREAMS_LIMIT,
+    FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection, DEFAULT_MAX_STREAMS,
+    MAX_STREAMS_LIMIT,
 };
 use crate::error::{Result, ZerobusError};
 
@@ -207,6 +208,10 @@ setters! {
     dead_letter_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
     /// Where the descriptor comes from.
     schema_source: SchemaSource => |v| v;
+    /// How batches travel (protobuf records or Arrow Flight).
+    transport: Transport => |v| v;
+    /// IPC compression of the Arrow Flight transport.
+    flight_compression: FlightCompression => |v| v;
     /// Allow plain text to non-loopback hosts.
     allow_plaintext: bool => |v| v;
     /// Acknowledgement timeout of the stream.

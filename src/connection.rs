@@ -46,6 +46,42 @@ pub enum SchemaSource {
     ArrowSchema,
 }
 
+/// How batches travel to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Protobuf records over the SDK's gRPC stream (one record per row). The default.
+    #[default]
+    Proto,
+    /// Arrow batches over the SDK's Arrow Flight stream, cast to the table's Flight
+    /// schema ([`crate::convert::flight_schema`]); the same rows are accepted and refused.
+    Flight,
+}
+
+/// How Arrow IPC bodies are compressed on the `flight` transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlightCompression {
+    /// LZ4 frames: fewer bytes than none, for 0.2–0.3 CPU s more per million rows
+    /// (benches/RESULTS.md). The default.
+    #[default]
+    Lz4,
+    /// Zstandard (the Rust SDK's default): the fewest bytes, about 60 % more CPU than LZ4.
+    Zstd,
+    /// None (the Python SDK's default): the least CPU, the most bytes on the wire and
+    /// against the stream's 100 MB/s byte quota.
+    None,
+}
+
+impl FlightCompression {
+    /// The IPC compression the SDK's Arrow stream is built with.
+    pub fn ipc(self) -> Option<arrow::ipc::CompressionType> {
+        match self {
+            FlightCompression::Lz4 => Some(arrow::ipc::CompressionType::LZ4_FRAME),
+            FlightCompression::Zstd => Some(arrow::ipc::CompressionType::ZSTD),
+            FlightCompression::None => None,
+        }
+    }
+}
+
 /// Default of [`ZerobusConnection::max_streams`].
 pub const DEFAULT_MAX_STREAMS: usize = 16;
 /// Largest [`ZerobusConnection::max_streams`] accepted.
@@ -97,6 +133,10 @@ pub struct ZerobusConnection {
     pub dead_letter_dir: Option<PathBuf>,
     /// Where the descriptor comes from.
     pub schema_source: SchemaSource,
+    /// How batches travel: protobuf records (default) or Arrow Flight.
+    pub transport: Transport,
+    /// IPC compression of the `flight` transport.
+    pub flight_compression: FlightCompression,
     /// Allow plain-text gRPC to a host that is not loopback.
     pub allow_plaintext: bool,
     /// How long the stream waits for an acknowledgement before it counts as broken (the
@@ -129,6 +169,8 @@ impl ZerobusConnection {
             retry_max_delay_ms: 30_000,
             dead_letter_dir: None,
             schema_source: SchemaSource::UnityCatalog,
+            transport: Transport::Proto,
+            flight_compression: FlightCompression::Lz4,
             allow_plaintext: false,
             ack_timeout_ms: None,
             max_streams: DEFAULT_MAX_STREAMS,
@@ -317,6 +359,8 @@ impl fmt::Debug for ZerobusConnection {
             .field("retry_max_delay_ms", &self.retry_max_delay_ms)
             .field("dead_letter_dir", &self.dead_letter_dir)
             .field("schema_source", &self.schema_source)
+            .field("transport", &self.transport)
+            .field("flight_compression", &self.flight_compression)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("ack_timeout_ms", &self.ack_timeout_ms)
             .field("max_streams", &self.max_streams)

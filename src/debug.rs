@@ -1,6 +1,8 @@
 //! Debug files: every batch sent is appended to an Arrow IPC stream file
-//! (`<table>.<ms>.<seq>.arrows`, readable by `pyarrow.ipc.open_stream`) and its encoded
-//! records to a length-delimited protobuf file (`….pb`: varint length, then the record).
+//! (`<table>.<ms>.<seq>.arrows`, readable by `pyarrow.ipc.open_stream`) and what was sent
+//! for it to a second file: its encoded records, length-delimited protobuf (`….pb`:
+//! varint length, then the record), or on the `flight` transport the batch in the table's
+//! Flight schema (`….flight.arrows`, an Arrow IPC stream).
 //! Files are flushed every `debug_flush_interval_secs`, rotated at `debug_max_file_size`
 //! (and when the batch schema changes), and created 0600. They hold rows, never
 //! credentials.
@@ -23,7 +25,35 @@ type Sink = Counting<BufWriter<std::fs::File>>;
 struct Open {
     schema: SchemaRef,
     ipc: StreamWriter<Sink>,
-    proto: Sink,
+    sent: Sent,
+}
+
+/// The file of what was sent.
+enum Sent {
+    Proto(Sink),
+    Flight(Box<StreamWriter<Sink>>),
+}
+
+impl Sent {
+    fn written(&self) -> u64 {
+        match self {
+            Sent::Proto(s) => s.written,
+            Sent::Flight(w) => w.get_ref().written,
+        }
+    }
+
+    fn flush(&mut self) {
+        let _ = match self {
+            Sent::Proto(s) => s.flush(),
+            Sent::Flight(w) => w.flush().map_err(std::io::Error::other),
+        };
+    }
+}
+
+/// What was sent for a batch.
+enum Payload<'a> {
+    Proto(&'a EncodedRows),
+    Flight(&'a RecordBatch),
 }
 
 struct State {
@@ -98,6 +128,15 @@ impl DebugSpool {
 
     /// Append a batch and its encoded rows.
     pub fn record(&self, batch: &RecordBatch, rows: &EncodedRows) -> Result<()> {
+        self.append(batch, Payload::Proto(rows))
+    }
+
+    /// Append a batch and the batch sent for it over Arrow Flight.
+    pub fn record_flight(&self, batch: &RecordBatch, sent: &RecordBatch) -> Result<()> {
+        self.append(batch, Payload::Flight(sent))
+    }
+
+    fn append(&self, batch: &RecordBatch, payload: Payload<'_>) -> Result<()> {
         let mut st = self
             .state
             .lock()
@@ -108,7 +147,11 @@ impl DebugSpool {
                 o.schema.fields() != batch.schema().fields()
                     || self
                         .max_size
-                        .is_some_and(|m| o.ipc.get_ref().written >= m || o.proto.written >= m)
+                        .is_some_and(|m| o.ipc.get_ref().written >= m || o.sent.written() >= m)
+                    || matches!(
+                        (&o.sent, &payload),
+                        (Sent::Proto(_), Payload::Flight(_)) | (Sent::Flight(_), Payload::Proto(_))
+                    )
             }
         };
         if rotate {
@@ -117,23 +160,32 @@ impl DebugSpool {
             }
             st.seq += 1;
             let ipc_path = self.dir.join(format!("{}.{:04}.arrows", self.stem, st.seq));
-            let pb_path = self.dir.join(format!("{}.{:04}.pb", self.stem, st.seq));
-            let ipc_file = create_private(&ipc_path).map_err(|e| io(&ipc_path, e))?;
-            let pb_file = create_private(&pb_path).map_err(|e| io(&pb_path, e))?;
-            let sink = Counting {
-                inner: BufWriter::new(ipc_file),
-                written: 0,
+            let sent_path = self.dir.join(match payload {
+                Payload::Proto(_) => format!("{}.{:04}.pb", self.stem, st.seq),
+                Payload::Flight(_) => format!("{}.{:04}.flight.arrows", self.stem, st.seq),
+            });
+            let sink = |path: &Path| -> Result<Sink> {
+                let file = create_private(path).map_err(|e| io(path, e))?;
+                Ok(Counting {
+                    inner: BufWriter::new(file),
+                    written: 0,
+                })
             };
-            let ipc = StreamWriter::try_new(sink, &batch.schema()).map_err(|e| io(&ipc_path, e))?;
+            let ipc = StreamWriter::try_new(sink(&ipc_path)?, &batch.schema())
+                .map_err(|e| io(&ipc_path, e))?;
+            let sent = match payload {
+                Payload::Proto(_) => Sent::Proto(sink(&sent_path)?),
+                Payload::Flight(f) => Sent::Flight(Box::new(
+                    StreamWriter::try_new(sink(&sent_path)?, &f.schema())
+                        .map_err(|e| io(&sent_path, e))?,
+                )),
+            };
             st.files.push(ipc_path);
-            st.files.push(pb_path);
+            st.files.push(sent_path);
             st.open = Some(Open {
                 schema: batch.schema(),
                 ipc,
-                proto: Counting {
-                    inner: BufWriter::new(pb_file),
-                    written: 0,
-                },
+                sent,
             });
         }
         let dir = self.dir.clone();
@@ -141,12 +193,19 @@ impl DebugSpool {
             return Ok(());
         };
         open.ipc.write(batch).map_err(|e| io(&dir, e))?;
-        let mut len = Vec::with_capacity(10);
-        for row in rows.iter() {
-            len.clear();
-            prost::encoding::encode_varint(row.len() as u64, &mut len);
-            open.proto.write_all(&len).map_err(|e| io(&dir, e))?;
-            open.proto.write_all(row).map_err(|e| io(&dir, e))?;
+        match (&mut open.sent, payload) {
+            (Sent::Proto(proto), Payload::Proto(rows)) => {
+                let mut len = Vec::with_capacity(10);
+                for row in rows.iter() {
+                    len.clear();
+                    prost::encoding::encode_varint(row.len() as u64, &mut len);
+                    proto.write_all(&len).map_err(|e| io(&dir, e))?;
+                    proto.write_all(row).map_err(|e| io(&dir, e))?;
+                }
+            }
+            (Sent::Flight(w), Payload::Flight(sent)) => w.write(sent).map_err(|e| io(&dir, e))?,
+            // Files of the other kind were rotated away above.
+            _ => {}
         }
         Ok(())
     }
@@ -156,7 +215,7 @@ impl DebugSpool {
         if let Ok(mut st) = self.state.lock() {
             if let Some(o) = st.open.as_mut() {
                 let _ = o.ipc.flush();
-                let _ = o.proto.flush();
+                o.sent.flush();
             }
         }
     }
@@ -170,7 +229,7 @@ impl DebugSpool {
         }
     }
 
-    /// Every file written so far, in order (IPC then protobuf, per rotation).
+    /// Every file written so far, in order (the batches, then what was sent, per rotation).
     pub fn files(&self) -> Vec<PathBuf> {
         self.state
             .lock()
@@ -184,7 +243,12 @@ fn finish(mut o: Open) {
         tracing::warn!(error = %e, "could not finish a debug IPC file");
     }
     let _ = o.ipc.flush();
-    let _ = o.proto.flush();
+    if let Sent::Flight(w) = &mut o.sent {
+        if let Err(e) = w.finish() {
+            tracing::warn!(error = %e, "could not finish a debug Flight file");
+        }
+    }
+    o.sent.flush();
 }
 
 impl Drop for DebugSpool {

@@ -30,6 +30,6 @@ pub mod unity_catalog;
 pub mod wrapper;
 
 pub use config::{WrapperConfig, WrapperConfigBuilder};
-pub use connection::{SchemaSource, Secret, ZerobusConnection};
+pub use connection::{FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection};
 pub use error::{Result, ZerobusError};
 pub use wrapper::{TransmissionResult, ZerobusWrapper};

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use crate::connection::{SchemaSource, Secret, ZerobusConnection};
+use crate::connection::{FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection};
 use crate::error::{Result, ZerobusError};
 
 /// What an option's value is, for front ends that shape their input by it.
@@ -164,6 +164,18 @@ pub const OPTIONS: &[ConnectionOption] = &[
         Choice(&["unity_catalog", "arrow_schema"]),
         "where the table's schema comes from",
     ),
+    option(
+        "transport",
+        "ZEROBUS_TRANSPORT",
+        Choice(&["proto", "flight"]),
+        "protobuf records over gRPC, or Arrow batches over Arrow Flight",
+    ),
+    option(
+        "flight_compression",
+        "ZEROBUS_FLIGHT_COMPRESSION",
+        Choice(&["lz4", "zstd", "none"]),
+        "IPC compression of the flight transport",
+    ),
 ];
 
 /// The option of `key` (as written in SQL: any case, with or without DataFusion's
@@ -191,6 +203,23 @@ fn parse_bool(said_as: &str, value: &str) -> Result<bool> {
             format!("{said_as} '{value}' is not true or false").into(),
         )),
     }
+}
+
+/// The value of `words` that `value` names (any case): "is not a, b or c" otherwise.
+fn one_of<T: Copy>(said_as: &str, value: &str, words: &[(&str, T)]) -> Result<T> {
+    let given = value.trim().to_ascii_lowercase();
+    if let Some((_, v)) = words.iter().find(|(w, _)| *w == given) {
+        return Ok(*v);
+    }
+    let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+    let list = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(ZerobusError::Configuration(
+        format!("{said_as} '{value}' is not {list}").into(),
+    ))
 }
 
 /// A key as written in SQL, lower-cased, without the `format.` prefix DataFusion puts on
@@ -238,15 +267,32 @@ pub fn apply_as(
         "allow_plaintext" => c.allow_plaintext = parse_bool(said_as, value)?,
         "observability_enabled" => c.observability_enabled = parse_bool(said_as, value)?,
         "schema_source" => {
-            c.schema_source = match value.trim().to_ascii_lowercase().as_str() {
-                "unity_catalog" => SchemaSource::UnityCatalog,
-                "arrow_schema" => SchemaSource::ArrowSchema,
-                _ => {
-                    return Err(ZerobusError::Configuration(
-                        format!("{said_as} '{value}' is not unity_catalog or arrow_schema").into(),
-                    ))
-                }
-            }
+            c.schema_source = one_of(
+                said_as,
+                value,
+                &[
+                    ("unity_catalog", SchemaSource::UnityCatalog),
+                    ("arrow_schema", SchemaSource::ArrowSchema),
+                ],
+            )?
+        }
+        "transport" => {
+            c.transport = one_of(
+                said_as,
+                value,
+                &[("proto", Transport::Proto), ("flight", Transport::Flight)],
+            )?
+        }
+        "flight_compression" => {
+            c.flight_compression = one_of(
+                said_as,
+                value,
+                &[
+                    ("lz4", FlightCompression::Lz4),
+                    ("zstd", FlightCompression::Zstd),
+                    ("none", FlightCompression::None),
+                ],
+            )?
         }
         other => {
             return Err(ZerobusError::Configuration(

@@ -34,7 +34,17 @@ def ours(table: pa.Table, name: str, endpoint: str, uc: str, client_id: str, sec
     from arrow_zerobus_sdk_wrapper import ZerobusWrapper
 
     t0 = time.perf_counter()
-    w = ZerobusWrapper(endpoint, name, client_id=client_id, client_secret=secret, unity_catalog_url=uc)
+    # ZEROBUS_TRANSPORT, ZEROBUS_FLIGHT_COMPRESSION and ZEROBUS_MAX_STREAMS, as zerobus-sql reads them.
+    transport = {
+        k: os.environ[v]
+        for k, v in [("transport", "ZEROBUS_TRANSPORT"), ("flight_compression", "ZEROBUS_FLIGHT_COMPRESSION")]
+        if os.environ.get(v)
+    }
+    if os.environ.get("ZEROBUS_MAX_STREAMS"):
+        transport["max_streams"] = int(os.environ["ZEROBUS_MAX_STREAMS"])
+    w = ZerobusWrapper(
+        endpoint, name, client_id=client_id, client_secret=secret, unity_catalog_url=uc, **transport
+    )
     r = w.send_batch_sync(table)
     w.shutdown_sync()
     assert r.rows == table.num_rows, r

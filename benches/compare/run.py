@@ -103,6 +103,14 @@ def contenders(otlp: str):
         ("ours: Rust `send_batch`, telemetry on (OTLP/HTTP)", args(ex / "send_ipc"),
          {"ZEROBUS_BENCH_OTLP": otlp}, False),
         ("ours: Python `send_batch_sync(pyarrow.Table)`", args(*py, "ours"), {}, False),
+        ("ours: Rust `send_batch`, transport flight (LZ4)", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight"}, False),
+        ("ours: Rust `send_batch`, transport flight (ZSTD)", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight", "ZEROBUS_FLIGHT_COMPRESSION": "zstd"}, False),
+        ("ours: Rust `send_batch`, transport flight (no compression)", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight", "ZEROBUS_FLIGHT_COMPRESSION": "none"}, False),
+        ("ours: Python `send_batch_sync(pyarrow.Table)`, transport flight", args(*py, "ours"),
+         {"ZEROBUS_TRANSPORT": "flight"}, False),
         ("official Rust SDK 2.12: JSON (arrow-json), `ingest_records_offset`",
          args(ex / "official_sdk", "json"), {}, False),
         ("official Rust SDK 2.12: dynamic proto (prost-reflect), `ingest_records_offset`",
@@ -130,6 +138,16 @@ def quota_contenders():
     return [
         *ours,
         ("ours: Rust `send_all`, default (adaptive, up to 16)", args(ex / "send_ipc"), {}, False),
+        ("ours: Rust `send_all`, transport flight, max_streams 1", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight", "ZEROBUS_MAX_STREAMS": "1"}, False),
+        ("ours: Rust `send_all`, transport flight, default (adaptive, up to 16)", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight"}, False),
+        ("ours: Rust `send_all`, transport flight (no compression), max_streams 1", args(ex / "send_ipc"),
+         {"ZEROBUS_TRANSPORT": "flight", "ZEROBUS_FLIGHT_COMPRESSION": "none", "ZEROBUS_MAX_STREAMS": "1"}, False),
+        ("ours: Python `send_batch_sync`, transport flight, max_streams 1", args(*py, "ours"),
+         {"ZEROBUS_TRANSPORT": "flight", "ZEROBUS_MAX_STREAMS": "1"}, False),
+        ("ours: Python `send_batch_sync`, transport flight, default", args(*py, "ours"),
+         {"ZEROBUS_TRANSPORT": "flight"}, False),
         ("ours: `INSERT INTO … SELECT` (zerobus-sql), default", contenders("")[0][1], {}, True),
         ("official Rust SDK 2.12: dynamic proto, one stream", args(ex / "official_sdk", "proto"), {}, False),
         ("official Rust SDK 2.12: dynamic proto, `.multiplexed(8)`", args(ex / "official_sdk", "proto-mux"),
@@ -176,8 +194,13 @@ def make_data(work: Path, rows: int):
     return data_path, columns, data
 
 
+def picked(only: str, name: str) -> bool:
+    """`--only`: names holding any of the `|`-separated texts (all when empty)."""
+    return not only or any(o and o in name for o in only.split("|"))
+
+
 def run_quota(args) -> int:
-    entries = quota_contenders()
+    entries = [e for e in quota_contenders() if picked(args.only, e[0])]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data_path, columns, data = make_data(work, args.rows)
@@ -343,7 +366,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timed rounds (median kept)")
     ap.add_argument("--out", default=str(REPO / "benches" / "RESULTS.md"))
     ap.add_argument("--quota", action="store_true", help="the table against the service's quota")
+    ap.add_argument("--only", default="", help="time only the contenders whose name holds one of these |-separated texts "
+                    "(a quick look; RESULTS.md is written only for a full run)")
     args = ap.parse_args()
+    if args.only:
+        args.out = os.devnull
     if args.quota:
         if args.rows == 1_000_000:
             args.rows = 2_000_000
@@ -352,7 +379,7 @@ def main() -> int:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     otlp = f"http://127.0.0.1:{server.server_address[1]}"
-    entries = contenders(otlp)
+    entries = [e for e in contenders(otlp) if picked(args.only, e[0])]
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -122,6 +122,12 @@ class ZerobusWrapper:
             service caps each stream (100,000 records/s); a table or stream of batches
             opens another lane while the open ones have a backlog. Order is kept within
             a lane only; ``max_streams=1`` keeps every row in order.
+        transport: ``"proto"`` (default): protobuf records over the SDK's gRPC stream;
+            ``"flight"``: Arrow batches over its Arrow Flight stream, cast to the table's
+            Flight schema. Both accept and refuse the same data; see the README for which
+            to pick.
+        flight_compression: IPC compression of the ``"flight"`` transport: ``"lz4"``
+            (default), ``"zstd"`` or ``"none"``.
 
     Raises:
         ConfigurationError: If the configuration is invalid (the message names the field).
@@ -148,6 +154,8 @@ class ZerobusWrapper:
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,
+        transport: str = "proto",
+        flight_compression: str = "lz4",
     ) -> None:
         self._native = _native.NativeWrapper(
             endpoint,
@@ -168,6 +176,8 @@ class ZerobusWrapper:
             allow_plaintext=allow_plaintext,
             ack_timeout_ms=ack_timeout_ms,
             max_streams=max_streams,
+            transport=transport,
+            flight_compression=flight_compression,
         )
 
     @property

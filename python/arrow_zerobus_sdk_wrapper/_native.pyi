@@ -47,6 +47,8 @@ class NativeWrapper:
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,
+        transport: str = "proto",
+        flight_compression: str = "lz4",
     ) -> None: ...
     @property
     def table_name(self) -> str: ...

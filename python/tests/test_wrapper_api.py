@@ -179,6 +179,31 @@ def test_a_million_row_table(emu, table, kind):
     assert len(set(got)) == n
 
 
+@pytest.mark.parametrize("compression", ["lz4", "zstd", "none"])
+def test_transport_flight_lands_a_table_and_refuses_like_proto(emu, table, compression):
+    n = 200_000
+    data = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "name": pa.array([None if i % 9 == 0 else f"n{i}" for i in range(n)], pa.string()),
+        }
+    )
+    with emu.wrapper(table, transport="flight", flight_compression=compression) as w:
+        r = w.send_batch_sync(data)
+        assert r.success and r.rows == n
+        bad = pa.RecordBatch.from_pydict({"id": pa.array([1, None], pa.int64()), "name": ["a", "b"]})
+        with pytest.raises(zb.ConversionError, match="column 'id' is NOT NULL in the table but row 1 is null"):
+            w.send_batch_sync(bad)
+    got = DeltaTable(emu.table_location(table)).to_pyarrow_table().sort_by("id")
+    assert got.column("id").to_pylist() == list(range(n))
+    assert got.column("name").to_pylist() == data.column("name").to_pylist()
+
+
+def test_an_unknown_transport_is_a_configuration_error(emu, table):
+    with pytest.raises(zb.ConfigurationError, match="transport 'pigeon' is not proto or flight"):
+        emu.wrapper(table, transport="pigeon")
+
+
 def test_100_tasks_and_8_threads_at_once(emu, table):
     w = emu.wrapper(table)
 

@@ -14,7 +14,7 @@ use super::values::{check_json, conversion, decimal_text, int_values, is_valid, 
 use super::wire::{tag, FIXED32, FIXED64, LEN, VARINT};
 use crate::error::Result;
 
-fn cast(table: &str, path: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+pub(super) fn cast(table: &str, path: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     arrow::compute::cast(array, to).map_err(|e| {
         conversion(
             table,
@@ -27,7 +27,7 @@ fn cast(table: &str, path: &str, array: &ArrayRef, to: &DataType) -> Result<Arra
 }
 
 /// The array with dictionaries unpacked and Float16 widened, so binding sees plain types.
-fn normalize(table: &str, path: &str, array: &ArrayRef) -> Result<ArrayRef> {
+pub(super) fn normalize(table: &str, path: &str, array: &ArrayRef) -> Result<ArrayRef> {
     match array.data_type() {
         DataType::Dictionary(_, v) => {
             let v = (**v).clone();
@@ -38,7 +38,7 @@ fn normalize(table: &str, path: &str, array: &ArrayRef) -> Result<ArrayRef> {
     }
 }
 
-fn byte_source(table: &str, path: &str, array: &ArrayRef) -> Result<ByteSource> {
+pub(super) fn byte_source(table: &str, path: &str, array: &ArrayRef) -> Result<ByteSource> {
     Ok(match array.data_type() {
         DataType::Utf8 => ByteSource::Utf8(array.as_string::<i32>().clone()),
         DataType::LargeUtf8 => ByteSource::LargeUtf8(array.as_string::<i64>().clone()),
@@ -88,7 +88,7 @@ fn view_ranges<O: OffsetSizeTrait>(
 }
 
 /// Per-row element ranges and the values of a list-like (or map) array.
-fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
+pub(super) fn list_ranges(array: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
     Some(match array.data_type() {
         DataType::List(_) => {
             let l = array.as_list::<i32>();
@@ -135,7 +135,7 @@ fn sliced(values: &ArrayRef, start: usize, end: usize) -> ArrayRef {
 
 /// Validity of the elements: valid where the element belongs to a valid row and is itself
 /// non-null. Null elements in valid rows are refused (proto lists have no nulls).
-fn element_validity(
+pub(super) fn element_validity(
     table: &str,
     path: &str,
     ranges: &[(usize, usize)],
@@ -167,13 +167,16 @@ fn element_validity(
     })
 }
 
-pub(super) fn bind(
+/// A field's array with plain types (see [`normalize`]) and its validity (its own nulls
+/// and its parent's), refused when the field is NOT NULL and a row under a valid parent is
+/// null.
+pub(super) fn checked_field(
     table: &str,
     plan: &FieldPlan,
     array: &ArrayRef,
     parent: Option<&NullBuffer>,
     row_of: RowOf,
-) -> Result<Node> {
+) -> Result<(ArrayRef, Option<NullBuffer>)> {
     let array = normalize(table, &plan.path, array)?;
     let own = array.logical_nulls();
     if plan.required {
@@ -193,6 +196,17 @@ pub(super) fn bind(
         }
     }
     let valid = NullBuffer::union(own.as_ref(), parent);
+    Ok((array, valid))
+}
+
+pub(super) fn bind(
+    table: &str,
+    plan: &FieldPlan,
+    array: &ArrayRef,
+    parent: Option<&NullBuffer>,
+    row_of: RowOf,
+) -> Result<Node> {
+    let (array, valid) = checked_field(table, plan, array, parent, row_of)?;
     bind_value(
         table,
         &plan.path,
@@ -232,7 +246,7 @@ fn bind_value(
 }
 
 /// The batch row of element `j` of a list-like column whose rows hold `ranges`.
-fn row_of_element<'a>(
+pub(super) fn row_of_element<'a>(
     ranges: &'a [(usize, usize)],
     row_of: RowOf<'a>,
 ) -> impl Fn(usize) -> usize + 'a {
@@ -382,6 +396,7 @@ fn bind_map(
                 number,
                 required: false,
                 target,
+                column: None,
             };
             bind(
                 table,
@@ -414,7 +429,7 @@ fn bind_map(
 
 /// A NULL map value cannot travel: the map entry's value field would be absent, which
 /// protobuf (and so the service) reads as the type's default (0, "", false).
-fn refuse_null_map_values(
+pub(super) fn refuse_null_map_values(
     table: &str,
     path: &str,
     entries: &arrow::array::StructArray,

@@ -66,6 +66,23 @@ impl EncodedRows {
     }
 }
 
+/// The plan of batches of `schema` for `table` (both encoders use it): every mismatch in
+/// one [`crate::ZerobusError::Conversion`].
+pub(super) fn plan_batch(table: &TableSchema, schema: &SchemaRef) -> Result<Vec<FieldPlan>> {
+    let mut problems = Vec::new();
+    let plan = plan_message(
+        schema.fields().iter().map(|f| f.as_ref()),
+        table.message(),
+        table.columns(),
+        "",
+        &mut problems,
+    );
+    match plan {
+        Some(plan) if problems.is_empty() => Ok(plan),
+        _ => Err(conversion(table.table(), problems.join("; "))),
+    }
+}
+
 /// Encodes batches of one schema into rows of one protobuf message.
 ///
 /// ```
@@ -104,25 +121,14 @@ impl RowEncoder {
     /// column, missing NOT NULL column, a type with no exact conversion to the column's)
     /// is named in one [`crate::ZerobusError::Conversion`].
     pub fn new(table: &TableSchema, schema: &SchemaRef) -> Result<Self> {
-        let mut problems = Vec::new();
-        let plan = plan_message(
-            schema.fields().iter().map(|f| f.as_ref()),
-            table.message(),
-            table.columns(),
-            "",
-            &mut problems,
-        );
-        match plan {
-            Some(plan) if problems.is_empty() => Ok(RowEncoder {
-                table: table.table().to_string(),
-                schema: schema.clone(),
-                plan,
-                out: EncodedRows::default(),
-                sizes: Vec::new(),
-                cursors: Vec::new(),
-            }),
-            _ => Err(conversion(table.table(), problems.join("; "))),
-        }
+        Ok(RowEncoder {
+            table: table.table().to_string(),
+            schema: schema.clone(),
+            plan: plan_batch(table, schema)?,
+            out: EncodedRows::default(),
+            sizes: Vec::new(),
+            cursors: Vec::new(),
+        })
     }
 
     /// Take the rows of the last `encode_batch`, leaving an empty buffer behind.

@@ -62,6 +62,9 @@ pub(super) struct FieldPlan {
     pub number: u32,
     pub required: bool,
     pub target: Target,
+    /// Index of the table's column (or struct field) this field is, among the declared
+    /// ones (`None` when the table declares no type for it).
+    pub column: Option<usize>,
 }
 
 fn scalar_of(kind: &Kind) -> Option<Scalar> {
@@ -360,20 +363,11 @@ fn plan_field(
 
 /// The declared column of descriptor field `fd`: same name, then any case, then the name
 /// made a proto identifier (descriptors built from Arrow schemas use those).
-fn declared<'a>(columns: &'a [SqlField], fd: &FieldDescriptor) -> Option<&'a SqlField> {
-    columns
-        .iter()
-        .find(|c| c.name == fd.name())
-        .or_else(|| {
-            columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(fd.name()))
-        })
-        .or_else(|| {
-            columns
-                .iter()
-                .find(|c| proto_identifier(&c.name).eq_ignore_ascii_case(fd.name()))
-        })
+fn declared(columns: &[SqlField], fd: &FieldDescriptor) -> Option<usize> {
+    let position = |f: &dyn Fn(&SqlField) -> bool| columns.iter().position(f);
+    position(&|c| c.name == fd.name())
+        .or_else(|| position(&|c| c.name.eq_ignore_ascii_case(fd.name())))
+        .or_else(|| position(&|c| proto_identifier(&c.name).eq_ignore_ascii_case(fd.name())))
 }
 
 pub(super) fn plan_message<'a>(
@@ -417,8 +411,9 @@ pub(super) fn plan_message<'a>(
             continue;
         }
         used.insert(fd.number(), path.clone());
-        let sql = declared(columns, &fd)
-            .map(|c| c.ty.clone())
+        let column = declared(columns, &fd);
+        let sql = column
+            .map(|c| columns[c].ty.clone())
             .unwrap_or_else(|| sql_of_kind(&fd.kind()));
         if let Some(target) = plan_field(field, &fd, &sql, &path, problems) {
             plans.push(FieldPlan {
@@ -427,6 +422,7 @@ pub(super) fn plan_message<'a>(
                 number: fd.number(),
                 required: fd.cardinality() == Cardinality::Required,
                 target,
+                column,
             });
         }
     }

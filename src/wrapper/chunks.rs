@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use databricks_zerobus_ingest_sdk::{ProtoBytes, ZerobusError as SdkError, ZerobusStream};
+use databricks_zerobus_ingest_sdk::{ProtoBytes, ZerobusError as SdkError};
 use opentelemetry::KeyValue;
 
+use super::payload::Payload;
+use super::streams::SdkStream;
 use super::ZerobusWrapper;
 use crate::convert::EncodedRows;
 
@@ -38,16 +40,16 @@ pub(super) fn chunk(rows: &EncodedRows, range: (usize, usize)) -> Vec<(usize, us
 }
 
 impl ZerobusWrapper {
-    /// Send `chunks` (span `zerobus.ingest`) and wait for their acknowledgements in order
+    /// Send `chunks` of `payload` (span `zerobus.ingest`) and wait for their acknowledgements in order
     /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
     /// cumulative, so the unacknowledged ones are a suffix).
     /// `(lane, attempt)` is for the spans: the lane's index (`None`: a private stream) and
     /// the attempt's number.
     pub(super) async fn send_chunks(
         &self,
-        stream: &ZerobusStream,
+        stream: &SdkStream,
         (lane, attempt): (Option<usize>, u32),
-        rows: &EncodedRows,
+        payload: &Payload,
         chunks: &[(usize, usize)],
         acked: &mut usize,
         last: &mut Option<i64>,
@@ -62,13 +64,26 @@ impl ZerobusWrapper {
         let ingest = async {
             let mut offsets = Vec::with_capacity(chunks.len());
             for (s, e) in chunks {
-                let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
-                match stream.ingest_records_offset(records).await {
+                let sent = match (stream, payload) {
+                    (SdkStream::Proto(stream), Payload::Proto(rows)) => {
+                        let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
+                        stream.ingest_records_offset(records).await
+                    }
+                    (SdkStream::Flight(stream), Payload::Flight(_)) => {
+                        match payload.flight_part((*s, *e)) {
+                            Some(part) => stream.ingest_batch(part).await.map(Some),
+                            None => Ok(None),
+                        }
+                    }
+                    _ => Err(SdkError::InvalidStateError(
+                        "the stream and the encoded batch are of different transports".into(),
+                    )),
+                };
+                match sent {
                     Ok(off) => {
                         self.metric(|m, a| {
                             m.rows_sent.add((e - s) as u64, a);
-                            m.bytes_sent
-                                .add((*s..*e).map(|i| rows.row(i).len() as u64).sum(), a);
+                            m.bytes_sent.add(payload.bytes((*s, *e)) as u64, a);
                         });
                         if let Some(off) = off {
                             offsets.push((off, e - s));

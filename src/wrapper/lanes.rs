@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use databricks_zerobus_ingest_sdk::ZerobusStream;
+use super::streams::SdkStream;
 
 /// A lane counts as saturated with this many sends waiting on it (one waiting for its
 /// acknowledgements, one queued behind it).
@@ -28,7 +28,7 @@ pub const LANE_IDLE: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(super) struct Current {
     pub generation: u64,
-    pub stream: Arc<ZerobusStream>,
+    pub stream: Arc<SdkStream>,
 }
 
 #[derive(Clone, Copy)]

@@ -1,16 +1,19 @@
 //! [`ZerobusWrapper`]: Arrow batches in, durably acknowledged Zerobus records out.
 //!
-//! `send_batch` encodes the batch (columnar, see [`crate::convert`]), checks every record
-//! against the 10 MiB limit before anything is sent, then sends the records in chunks on
-//! one of the wrapper's streams (a lane, see [`LANE_BACKLOG`]) and waits for their
-//! acknowledgements. A retryable failure re-creates that lane's stream and resends only the
-//! chunks that were not acknowledged, after an exponential backoff with full jitter. When attempts run out (or the service refuses the records for
-//! good) the unacknowledged rows are written to a dead-letter file named in the error.
+//! `send_batch` encodes the batch for the wrapper's transport (protobuf records, columnar,
+//! or the table's Arrow Flight batch; see [`crate::convert`] and [`crate::Transport`]),
+//! checks every row against the 10 MiB limit before anything is sent, then sends it in
+//! chunks on one of the wrapper's streams (a lane, see [`LANE_BACKLOG`]) and waits for
+//! their acknowledgements. A retryable failure re-creates that lane's stream and resends
+//! only the chunks that were not acknowledged, after an exponential backoff with full
+//! jitter. When attempts run out (or the service refuses the records for good) the
+//! unacknowledged rows are written to a dead-letter file named in the error.
 
 mod chunks;
 mod classify;
 mod interrupt;
 mod lanes;
+mod payload;
 mod replay;
 mod retry;
 mod send_all;
@@ -29,7 +32,6 @@ use databricks_zerobus_ingest_sdk::{SecureTlsConfig, TlsConfig, ZerobusSdk};
 use opentelemetry::{Context, KeyValue};
 use tracing::Instrument;
 
-use chunks::chunk;
 use classify::{classify, Cause, Failure};
 pub use interrupt::Interrupt;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
@@ -40,12 +42,13 @@ use streams::close_stream;
 pub use tls::PlainText;
 pub use watch::LoadWatch;
 
-use crate::config::{SchemaSource, WrapperConfig};
-use crate::convert::{EncodedRows, RowEncoder, TableSchema};
+use crate::config::{SchemaSource, Transport, WrapperConfig};
+use crate::convert::{EncodedRows, FlightEncoder, RowEncoder, TableSchema};
 use crate::dead_letter::write_dead_letters;
 use crate::debug::DebugSpool;
 use crate::error::{Detail, Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
+pub(crate) use payload::Payload;
 
 /// Largest record that can be sent: the SDK refuses any ingest request whose records
 /// exceed 10 MiB − 64 KiB (its `MAX_INGEST_PAYLOAD_BYTES`, kept under the service's 10 MiB
@@ -304,6 +307,23 @@ impl ZerobusWrapper {
         Ok(rows)
     }
 
+    /// `batch` in the table's Arrow Flight schema (what the `flight` transport sends):
+    /// every problem is found before anything is sent, as for [`Self::encode`].
+    pub async fn encode_flight(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let schema = self.table_schema(batch).await?;
+        let sent = FlightEncoder::new(schema, &batch.schema())?.encode_batch(batch)?;
+        check_row_sizes(self.table(), &sent)?;
+        Ok(sent)
+    }
+
+    /// The batch encoded for the wrapper's transport.
+    async fn encode_payload(&self, batch: &RecordBatch) -> Result<Payload> {
+        Ok(match self.inner.config.transport {
+            Transport::Proto => Payload::Proto(self.encode(batch).await?),
+            Transport::Flight => Payload::Flight(self.encode_flight(batch).await?),
+        })
+    }
+
     /// Send one batch and wait until every row is durably acknowledged.
     ///
     /// Errors: [`ZerobusError::Conversion`] before anything is sent; after that, a failure
@@ -325,7 +345,7 @@ impl ZerobusWrapper {
     pub(crate) async fn send_part_counted(
         &self,
         batch: &RecordBatch,
-        rows: &EncodedRows,
+        rows: &Payload,
         range: (usize, usize),
     ) -> (Result<TransmissionResult>, BatchOutcome) {
         self.counted(batch, Some((rows, range))).await
@@ -444,7 +464,7 @@ impl ZerobusWrapper {
         &self,
         batch: &RecordBatch,
         outcome: &mut BatchOutcome,
-    ) -> Result<EncodedRows> {
+    ) -> Result<Payload> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(ZerobusError::Transmission(
                 format!(
@@ -456,8 +476,8 @@ impl ZerobusWrapper {
         }
         self.resolve_schema(batch, outcome).await?;
         let rows = self
-            .in_span("zerobus.encode", vec![], self.encode(batch), |r| {
-                let bytes = r.as_ref().map_or(0, |r| r.total_bytes() as i64);
+            .in_span("zerobus.encode", vec![], self.encode_payload(batch), |r| {
+                let bytes = r.as_ref().map_or(0, |r| r.bytes((0, r.len())) as i64);
                 (
                     r.as_ref().err().map(|e| e.to_string()),
                     vec![KeyValue::new("zerobus.bytes", bytes)],
@@ -466,11 +486,14 @@ impl ZerobusWrapper {
             .await?;
         tracing::debug!(
             rows = rows.len(),
-            bytes = rows.total_bytes(),
+            bytes = rows.bytes((0, rows.len())),
             "encoded; sending"
         );
         if let Some(debug) = &self.inner.debug {
-            debug.record(batch, &rows)?;
+            match &rows {
+                Payload::Proto(encoded) => debug.record(batch, encoded)?,
+                Payload::Flight(sent) => debug.record_flight(batch, sent)?,
+            }
         }
         Ok(rows)
     }
@@ -481,7 +504,7 @@ impl ZerobusWrapper {
     async fn send_rows(
         &self,
         batch: &RecordBatch,
-        rows: &EncodedRows,
+        rows: &Payload,
         range: (usize, usize),
         outcome: &mut BatchOutcome,
         started: Instant,
@@ -496,8 +519,8 @@ impl ZerobusWrapper {
             rows: n as i64,
         };
         self.metric(|m, a| m.batches_sent.add(1, a));
-        let bytes = rows.offsets()[range.1] - rows.offsets()[range.0];
-        let chunks = chunk(rows, range);
+        let bytes = rows.bytes(range);
+        let chunks = rows.parts(range);
         // The lane is held until this send ends, also while it retries.
         let (ticket, idle) = self.inner.lanes.choose();
         self.close_streams(idle);
@@ -749,7 +772,31 @@ impl ZerobusWrapper {
 }
 
 /// Rows `range` of a batch, already encoded.
-type Part<'a> = (&'a EncodedRows, (usize, usize));
+type Part<'a> = (&'a Payload, (usize, usize));
+
+/// Refuse a row of a Flight batch whose text and binary columns alone are over the
+/// service's message limit ([`MAX_RECORD_BYTES`]): no message could carry it.
+fn check_row_sizes(table: &str, batch: &RecordBatch) -> Result<()> {
+    use arrow::array::AsArray;
+    let mut sizes: Option<Vec<usize>> = None;
+    for column in batch.columns() {
+        let offsets = match column.data_type() {
+            arrow::datatypes::DataType::LargeUtf8 => column.as_string::<i64>().value_offsets(),
+            arrow::datatypes::DataType::LargeBinary => column.as_binary::<i64>().value_offsets(),
+            _ => continue,
+        };
+        let sizes = sizes.get_or_insert_with(|| vec![0; batch.num_rows()]);
+        for (size, w) in sizes.iter_mut().zip(offsets.windows(2)) {
+            *size += (w[1] - w[0]) as usize;
+        }
+    }
+    match sizes.and_then(|s| s.iter().position(|n| *n > MAX_RECORD_BYTES).map(|i| (i, s[i]))) {
+        None => Ok(()),
+        Some((i, n)) => Err(ZerobusError::Conversion(
+            format!("table '{table}', row {i}: the row holds {n} bytes of text and binary, over Zerobus's {MAX_RECORD_BYTES}-byte message limit").into(),
+        )),
+    }
+}
 
 /// What became of a batch's rows: acknowledged, in a dead-letter file, or neither (the
 /// dead-letter file could not be written).

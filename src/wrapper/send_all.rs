@@ -19,8 +19,7 @@ use arrow::array::RecordBatch;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
-use super::{BatchOutcome, Interrupt, TransmissionResult, ZerobusWrapper};
-use crate::convert::EncodedRows;
+use super::{BatchOutcome, Interrupt, Payload, TransmissionResult, ZerobusWrapper};
 use crate::error::{Detail, LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
@@ -39,7 +38,7 @@ pub const PART_ROWS: usize = 20_000;
 /// One send of `send_all`: a whole batch, or rows `range` of an encoded large batch.
 enum Work {
     Whole(RecordBatch),
-    Part(RecordBatch, Arc<EncodedRows>, (usize, usize)),
+    Part(RecordBatch, Arc<Payload>, (usize, usize)),
 }
 
 impl Work {

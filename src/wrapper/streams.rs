@@ -4,12 +4,57 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use databricks_zerobus_ingest_sdk::{ZerobusError as SdkError, ZerobusStream};
+use databricks_zerobus_ingest_sdk::{ZerobusArrowStream, ZerobusError as SdkError, ZerobusStream};
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
 use super::lanes::{self, Current};
 use super::ZerobusWrapper;
+use crate::config::Transport;
+use crate::convert::flight_schema;
+
+/// A stream of the SDK: its gRPC (protobuf) stream or its Arrow Flight stream, as the
+/// wrapper's transport says.
+pub(super) enum SdkStream {
+    /// Protobuf records.
+    Proto(Box<ZerobusStream>),
+    /// Arrow batches.
+    Flight(Box<ZerobusArrowStream>),
+}
+
+impl SdkStream {
+    /// Whether the SDK closed the stream (it is replaced at the next send).
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            SdkStream::Proto(s) => s.is_closed(),
+            SdkStream::Flight(s) => s.is_closed(),
+        }
+    }
+
+    /// Wait until every request sent is acknowledged.
+    pub(super) async fn flush(&self) -> std::result::Result<(), SdkError> {
+        match self {
+            SdkStream::Proto(s) => s.flush().await,
+            SdkStream::Flight(s) => s.flush().await,
+        }
+    }
+
+    /// Wait until the request of `offset` (and every one before it) is acknowledged.
+    pub(super) async fn wait_for_offset(&self, offset: i64) -> std::result::Result<(), SdkError> {
+        match self {
+            SdkStream::Proto(s) => s.wait_for_offset(offset).await,
+            SdkStream::Flight(s) => s.wait_for_offset(offset).await,
+        }
+    }
+
+    /// Flush and close.
+    pub(super) async fn close(&mut self) -> std::result::Result<(), SdkError> {
+        match self {
+            SdkStream::Proto(s) => s.close().await,
+            SdkStream::Flight(s) => s.close().await,
+        }
+    }
+}
 
 impl ZerobusWrapper {
     /// The stream of `lane`, opened (again) if it has none or its stream closed.
@@ -70,7 +115,7 @@ impl ZerobusWrapper {
         &self,
         generation: i64,
         lane: Option<usize>,
-    ) -> std::result::Result<ZerobusStream, SdkError> {
+    ) -> std::result::Result<SdkStream, SdkError> {
         let schema = self
             .inner
             .schema
@@ -83,7 +128,7 @@ impl ZerobusWrapper {
             KeyValue::new("zerobus.stream.generation", generation),
             KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
         ];
-        let mut builder = self
+        let builder = self
             .inner
             .sdk
             .stream_builder()
@@ -94,20 +139,42 @@ impl ZerobusWrapper {
                     .as_ref()
                     .map(|s| s.expose())
                     .unwrap_or_default(),
-            )
-            .compiled_proto(schema.descriptor().clone())
-            // The SDK's own recovery handles planned closes; our retry (with jitter) is
-            // the outer loop, so the SDK gets a small budget and a short backoff.
-            .recovery_retries(1)
-            .recovery_backoff_ms(cfg.retry_base_delay_ms.max(10));
-        if let Some(ms) = cfg.ack_timeout_ms {
-            builder = builder.server_lack_of_ack_timeout_ms(ms);
-        }
+            );
+        // The SDK's own recovery handles planned closes; our retry (with jitter) is the
+        // outer loop, so the SDK gets a small budget and a short backoff.
+        let backoff = cfg.retry_base_delay_ms.max(10);
+        let build = async {
+            match cfg.transport {
+                Transport::Proto => {
+                    let mut b = builder
+                        .compiled_proto(schema.descriptor().clone())
+                        .recovery_retries(1)
+                        .recovery_backoff_ms(backoff);
+                    if let Some(ms) = cfg.ack_timeout_ms {
+                        b = b.server_lack_of_ack_timeout_ms(ms);
+                    }
+                    b.build().await.map(|s| SdkStream::Proto(Box::new(s)))
+                }
+                Transport::Flight => {
+                    let mut b = builder
+                        .arrow(Arc::new(flight_schema(schema.columns())))
+                        .recovery_retries(1)
+                        .recovery_backoff_ms(backoff)
+                        .ipc_compression(cfg.flight_compression.ipc());
+                    if let Some(ms) = cfg.ack_timeout_ms {
+                        b = b.server_lack_of_ack_timeout_ms(ms);
+                    }
+                    b.build_arrow()
+                        .await
+                        .map(|s| SdkStream::Flight(Box::new(s)))
+                }
+            }
+        };
         let stream = self
             .in_span(
                 "zerobus.create_stream",
                 attrs,
-                builder.build().instrument(span),
+                build.instrument(span),
                 |r| (r.as_ref().err().map(|e| e.to_string()), vec![]),
             )
             .await?;
@@ -130,7 +197,7 @@ impl ZerobusWrapper {
 }
 
 /// Close a stream once nobody else holds it (a holder still sending drops it when done).
-pub(super) async fn close_stream(stream: Arc<ZerobusStream>) {
+pub(super) async fn close_stream(stream: Arc<SdkStream>) {
     if let Ok(mut stream) = Arc::try_unwrap(stream) {
         if let Err(e) = stream.close().await {
             tracing::debug!(error = %e, "closing a stream");

@@ -24,6 +24,37 @@ pub fn id_body_batch(ids: std::ops::Range<i64>) -> RecordBatch {
     .unwrap()
 }
 
+/// The ids of an [`id_body_batch`] table: (rows, distinct ids, ids of 0..n missing); each
+/// row's body is checked against its id (whatever stream carried it).
+pub async fn id_body_landed(
+    emu: &zerobus_emulator::EmulatorHandle,
+    table: &str,
+    n: i64,
+) -> (usize, usize, usize) {
+    use arrow::array::AsArray;
+    let location = emu.table_location(table).expect("table exists");
+    let batches = zerobus_emulator::storage::read_table(&location)
+        .await
+        .expect("table reads");
+    let mut counts = std::collections::HashMap::<i64, usize>::new();
+    for b in &batches {
+        let ids = b
+            .column_by_name("id")
+            .expect("id")
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        for v in ids.values() {
+            *counts.entry(*v).or_default() += 1;
+        }
+        let body = b.column_by_name("body").expect("body").as_string::<i32>();
+        for i in 0..ids.len() {
+            assert_eq!(body.value(i), format!("b{}", ids.value(i)));
+        }
+    }
+    let rows = counts.values().sum();
+    let missing = (0..n).filter(|i| !counts.contains_key(i)).count();
+    (rows, counts.len(), missing)
+}
+
 /// A wrapper configuration for `table` on `emu`: its endpoints and credentials, dead
 /// letters under `dir/dead`.
 pub fn wrapper_config(

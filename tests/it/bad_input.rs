@@ -13,7 +13,9 @@ use arrow::array::{
 use arrow::array::{Date64Array, TimestampMicrosecondArray, TimestampNanosecondArray};
 use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, IntervalMonthDayNano, Schema, UnionFields};
-use arrow_zerobus_sdk_wrapper::{SchemaSource, WrapperConfig, ZerobusError, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{
+    SchemaSource, Transport, WrapperConfig, ZerobusError, ZerobusWrapper,
+};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 const TABLE: &str = "main.default.catalogue";
@@ -311,13 +313,29 @@ fn print_row(case: &str, e: &ZerobusError) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_batches_are_refused_naming_table_column_and_row() {
+    refused_on(Transport::Proto).await;
+}
+
+/// The same catalogue over Arrow Flight: the same kinds, naming the same places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_batches_are_refused_alike_over_flight() {
+    refused_on(Transport::Flight).await;
+}
+
+async fn refused_on(transport: Transport) {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(EmulatorConfig::new(dir.path().join("wh")))
         .await
         .unwrap();
     emu.create_table(TABLE, COLUMNS).await.unwrap();
-    let wrapper = ZerobusWrapper::new(config(&emu, dir.path()).build().unwrap()).unwrap();
-    println!("| case | error | message |\n|---|---|---|");
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .transport(transport)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    println!("{transport:?}\n| case | error | message |\n|---|---|---|");
     let mut failures = Vec::new();
     for case in conversion_cases() {
         match wrapper.send_batch(&case.batch).await {

@@ -89,6 +89,32 @@ fn nested_types_land_with_their_values() {
 }
 
 #[test]
+fn nested_types_land_the_same_over_arrow_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/nested_types.sql");
+    let (ok, out, err) = run(
+        &dir.path().join("warehouse"),
+        &["--transport", "flight", "-f", file],
+    );
+    assert!(ok, "nested_types over flight failed: {err}\n{out}");
+    assert!(out.contains("count\n1000\n"), "{out}");
+    assert!(out.contains("1,customer-1,2,us,9.99"), "{out}");
+    assert!(out.contains("4,,2,eu,39.96"), "{out}");
+    assert!(out.contains("1000,4999995.00,750"), "{out}");
+}
+
+#[test]
+fn the_arrow_flight_example_keeps_null_arrays_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/arrow_flight.sql");
+    let (ok, out, err) = run(&dir.path().join("warehouse"), &["-f", file]);
+    assert!(ok, "arrow_flight.sql failed: {err}\n{out}");
+    // 5,000 readings; every third has NULL tags, which Arrow Flight carries as NULL;
+    // sum of value / 8 over 1..=5000 = 1,562,812.5.
+    assert!(out.contains("5000,3334,1562812.500"), "{out}");
+}
+
+#[test]
 fn a_parquet_file_loads_into_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/from_parquet.sql");

@@ -16,7 +16,7 @@ use arrow::array::{
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, TimeUnit};
-use arrow_zerobus_sdk_wrapper::convert::{RowEncoder, TableSchema};
+use arrow_zerobus_sdk_wrapper::convert::{FlightEncoder, RowEncoder, TableSchema};
 use proptest::prelude::*;
 use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value};
 
@@ -1045,6 +1045,7 @@ fn check_pair(l: Leaf, u: Uc, seed: u64) {
         position: 0,
     }];
     let table = TableSchema::from_uc("main.default.pairs", &columns).unwrap();
+    check_flight_pair(&table, &schema, &array, l, u);
     let planned = RowEncoder::new(&table, &schema);
     assert_eq!(
         planned.is_ok(),
@@ -1095,6 +1096,90 @@ fn check_pair(l: Leaf, u: Uc, seed: u64) {
             "{} into {u:?}: every value converts, but: {e}",
             array.data_type()
         ),
+    }
+}
+
+/// A value of a batch the Flight encoder made, as `want` states values.
+fn flight_val(array: &ArrayRef, i: usize) -> Val {
+    use arrow::datatypes as t;
+    if array.is_null(i) {
+        return Val::Absent;
+    }
+    match array.data_type() {
+        DataType::Boolean => Val::I(array.as_boolean().value(i) as i64),
+        DataType::Int8 => Val::I(array.as_primitive::<t::Int8Type>().value(i) as i64),
+        DataType::Int16 => Val::I(array.as_primitive::<t::Int16Type>().value(i) as i64),
+        DataType::Int32 => Val::I(array.as_primitive::<t::Int32Type>().value(i) as i64),
+        DataType::Int64 => Val::I(array.as_primitive::<t::Int64Type>().value(i)),
+        DataType::Date32 => Val::I(array.as_primitive::<t::Date32Type>().value(i) as i64),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Val::I(array.as_primitive::<t::TimestampMicrosecondType>().value(i))
+        }
+        DataType::Float32 => float_val(array.as_primitive::<t::Float32Type>().value(i) as f64),
+        DataType::Float64 => float_val(array.as_primitive::<t::Float64Type>().value(i)),
+        DataType::LargeUtf8 => Val::S(array.as_string::<i64>().value(i).to_string()),
+        DataType::LargeBinary => Val::B(array.as_binary::<i64>().value(i).to_vec()),
+        DataType::Struct(_) => {
+            // A VARIANT: its JSON form.
+            use parquet_variant_json::VariantToJson as _;
+            let st = array.as_struct();
+            let (m, v) = (
+                st.column(0).as_binary::<i64>(),
+                st.column(1).as_binary::<i64>(),
+            );
+            let variant = parquet_variant::Variant::try_new(m.value(i), v.value(i)).unwrap();
+            Val::S(variant.to_json_string().unwrap())
+        }
+        other => panic!("no Flight column is {other}"),
+    }
+}
+
+/// The Flight encoder takes the pair as the protobuf encoder does (`plan_ok`, `want`), and
+/// what it sends is what `want` says: the same values as the protobuf records.
+fn check_flight_pair(table: &TableSchema, schema: &Arc<Schema>, array: &ArrayRef, l: Leaf, u: Uc) {
+    let what = format!("Flight: {} into {u:?}", array.data_type());
+    let planned = FlightEncoder::new(table, schema);
+    assert_eq!(
+        planned.is_ok(),
+        plan_ok(l, u),
+        "{what}: {:?}",
+        planned.as_ref().err()
+    );
+    let Ok(encoder) = planned else { return };
+    let batch = RecordBatch::try_new(schema.clone(), vec![array.clone()]).unwrap();
+    let wants: Vec<Option<Val>> = (0..array.len()).map(|i| want(array, i, l, u)).collect();
+    match (
+        encoder.encode_batch(&batch),
+        wants.iter().position(Option::is_none),
+    ) {
+        (Ok(sent), None) => {
+            assert_eq!(sent.schema(), *encoder.schema(), "{what}");
+            for (i, w) in wants.into_iter().enumerate() {
+                let got = flight_val(sent.column(0), i);
+                let same = match (&got, &w) {
+                    // JSON compares as JSON: the variant encoding keeps values, not spelling.
+                    (Val::S(g), Some(Val::S(w))) if u == Uc::Variant => {
+                        serde_json::from_str::<serde_json::Value>(g).unwrap()
+                            == serde_json::from_str::<serde_json::Value>(w).unwrap()
+                    }
+                    (Val::B(g), Some(Val::S(w))) => g == w.as_bytes(),
+                    (g, Some(w)) => g == w,
+                    _ => false,
+                };
+                assert!(same, "{what}, row {i}: sent {got:?}, want {w:?}");
+            }
+        }
+        (Err(e), Some(bad)) => {
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("column 'c', row {bad}:")),
+                "{what}: {e}"
+            );
+        }
+        (Ok(_), Some(bad)) => {
+            panic!("{what}: row {bad} has no exact form in the column but was sent")
+        }
+        (Err(e), None) => panic!("{what}: every value converts, but: {e}"),
     }
 }
 

@@ -7,7 +7,6 @@
 //! client 20 % of the time for its own work, which the debug build needs a small part of
 //! (a few thousand rows per second of quota).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,24 +71,7 @@ async fn load(w: &ZerobusWrapper, n: i64, per_batch: i64) -> (u64, Duration) {
 
 /// Ids of the table: (rows, distinct, missing of 0..n).
 async fn landed(emu: &EmulatorHandle, n: i64) -> (usize, usize, usize) {
-    let batches = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
-        .await
-        .unwrap();
-    let mut counts: HashMap<i64, usize> = HashMap::new();
-    for b in &batches {
-        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
-        for v in ids.values() {
-            *counts.entry(*v).or_default() += 1;
-        }
-        // The body travels with its id, whatever lane carried it.
-        let body = b.column_by_name("body").unwrap().as_string::<i32>();
-        for i in 0..ids.len() {
-            assert_eq!(body.value(i), format!("b{}", ids.value(i)));
-        }
-    }
-    let rows = counts.values().sum();
-    let missing = (0..n).filter(|i| !counts.contains_key(i)).count();
-    (rows, counts.len(), missing)
+    crate::common::id_body_landed(emu, TABLE, n).await
 }
 
 fn stats(emu: &EmulatorHandle) -> TableStats {

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod datafusion_sink;
 mod encode_props;
+mod flight;
 mod lanes;
 mod reliability;
 mod telemetry;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
-use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{Transport, WrapperConfig, ZerobusWrapper};
 use datafusion::prelude::SessionContext;
 
 const TABLE: &str = "main.default.reliable";
@@ -138,6 +138,8 @@ fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
 #[derive(Clone, Copy, PartialEq)]
 enum Path2 {
     Wrapper,
+    /// The wrapper with `transport = flight` (Arrow Flight).
+    Flight,
     Insert,
 }
 
@@ -145,7 +147,7 @@ enum Path2 {
 /// a time, sleeping `pace` after each. Returns the errors met (a failed batch is not
 /// retried here: the wrapper retried it and dead-lettered it).
 async fn ingest(path: Path2, config: WrapperConfig, pace: Duration) -> Vec<String> {
-    let lanes = if path == Path2::Wrapper { 4 } else { 2 };
+    let lanes = if path == Path2::Insert { 2 } else { 4 };
     let wrapper = ZerobusWrapper::new(config.clone()).unwrap();
     let mut tasks = Vec::new();
     for lane in 0..lanes {
@@ -158,7 +160,7 @@ async fn ingest(path: Path2, config: WrapperConfig, pace: Duration) -> Vec<Strin
             while start < ROWS {
                 let end = (start + CHUNK).min(ROWS);
                 let result = match path {
-                    Path2::Wrapper => wrapper
+                    Path2::Wrapper | Path2::Flight => wrapper
                         .send_batch(&batch(start..end))
                         .await
                         .map(|_| ())
@@ -289,7 +291,10 @@ async fn run_case(
     let attempts = if matches!(kill, Kill::Forever) { 3 } else { 60 };
     // Acks delayed past the timeout: 1,000 ms against the service's 1,500 ms.
     let ack_timeout = matches!(kill, Kill::ThenHealthy).then_some(1_000);
-    let config = config(&server, &dead, attempts, ack_timeout);
+    let mut config = config(&server, &dead, attempts, ack_timeout);
+    if path == Path2::Flight {
+        config.transport = Transport::Flight;
+    }
     let started = Instant::now();
     let sending = tokio::spawn(ingest(path, config.clone(), pace));
     let mut note = String::new();
@@ -346,10 +351,10 @@ async fn run_case(
     let missing = (0..ROWS).filter(|i| !counts.contains_key(i)).count();
     Row {
         case,
-        path: if path == Path2::Wrapper {
-            "wrapper"
-        } else {
-            "INSERT"
+        path: match path {
+            Path2::Wrapper => "wrapper",
+            Path2::Flight => "wrapper, flight",
+            Path2::Insert => "INSERT",
         },
         in_table,
         distinct: counts.len(),
@@ -418,7 +423,7 @@ async fn fault_matrix() {
     ];
     let mut rows = Vec::new();
     for (case, args, pace, kill) in &cases {
-        for path in [Path2::Wrapper, Path2::Insert] {
+        for path in [Path2::Wrapper, Path2::Flight, Path2::Insert] {
             let row = run_case(case, path, args, *pace, *kill).await;
             println!(
                 "{} / {}: table {} distinct {} duplicates {} missing {} dead-letter {} {:.1} s {}",
@@ -437,7 +442,7 @@ async fn fault_matrix() {
     }
     let mut md = format!(
         "# Reliability: the fault matrix\n\n`scripts/reliability.sh` (release build, emulator program with Delta commits and the service's per-stream quota of 100,000 records/s, the wrapper's default lanes of up to 16 streams, {} CPUs). \
-         Each case sends ids 0..{ROWS} once: through the Rust wrapper (4 tasks, {CHUNK}-row batches) and through \
+         Each case sends ids 0..{ROWS} once: through the Rust wrapper (4 tasks, {CHUNK}-row batches; over protobuf, and over Arrow Flight with `transport = flight`) and through \
          `INSERT INTO … SELECT … FROM generate_series` ({CHUNK}-row statements, 2 at a time); then the Delta table is read back.\n\n\
          | case | path | rows sent | rows in table | distinct ids | duplicates | missing | dead-letter rows | wall s | note |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---|\n",

@@ -10,7 +10,7 @@ use arrow::array::{
     Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
-use arrow_zerobus_sdk_wrapper::{ZerobusError, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{Transport, ZerobusError, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults};
 
 const TABLE: &str = "main.default.events";
@@ -158,6 +158,10 @@ async fn a_million_rows_from_eight_tasks_land_exactly_once() {
 }
 
 async fn survive(case: &str, faults: Faults, ttl: Option<Duration>) {
+    survive_on(case, faults, ttl, Transport::Proto).await;
+}
+
+async fn survive_on(case: &str, faults: Faults, ttl: Option<Duration>, transport: Transport) {
     init();
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(dir.path(), |c| {
@@ -171,6 +175,7 @@ async fn survive(case: &str, faults: Faults, ttl: Option<Duration>) {
     let wrapper = ZerobusWrapper::new(
         config(&emu, dir.path())
             .retry_max_attempts(30)
+            .transport(transport)
             .build()
             .unwrap(),
     )
@@ -245,6 +250,22 @@ async fn two_second_tokens_lose_nothing() {
         "token TTL 2 s",
         Faults::default(),
         Some(Duration::from_secs(2)),
+    )
+    .await;
+}
+
+/// Over Arrow Flight the SDK's Arrow stream gets each new token (2 s tokens, 4 s of
+/// sending) and the planned closes, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_second_tokens_and_closes_lose_nothing_over_flight() {
+    survive_on(
+        "Flight: token TTL 2 s, closes every 20000 records",
+        Faults {
+            close_stream_after_records: Some(20_000),
+            ..Faults::default()
+        },
+        Some(Duration::from_secs(2)),
+        Transport::Flight,
     )
     .await;
 }
@@ -733,6 +754,17 @@ async fn a_replay_that_fails_part_way_keeps_each_row_once() {
 /// streams of their own and land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_refused_batch_does_not_fail_its_neighbours() {
+    refused_batch_among_neighbours(Transport::Proto).await;
+}
+
+/// Over Arrow Flight the service refuses a whole message: the batch is resent alone,
+/// refused again, and dead-lettered alone, as over proto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_batch_does_not_fail_its_neighbours_over_flight() {
+    refused_batch_among_neighbours(Transport::Flight).await;
+}
+
+async fn refused_batch_among_neighbours(transport: Transport) {
     init();
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(dir.path(), |c| {
@@ -745,6 +777,7 @@ async fn one_refused_batch_does_not_fail_its_neighbours() {
     let wrapper = ZerobusWrapper::new(
         config(&emu, dir.path())
             .retry_max_attempts(3)
+            .transport(transport)
             .build()
             .unwrap(),
     )

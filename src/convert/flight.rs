@@ -1,0 +1,745 @@
+//! Arrow → the table's Arrow Flight batch: what the `flight` transport sends.
+//!
+//! Over Arrow Flight the service takes batches of one exact schema, the one it builds from
+//! the Delta table ([`flight_schema`]): STRING and DECIMAL as `LargeUtf8` (a decimal travels
+//! as text), BINARY as `LargeBinary`, TIMESTAMP as `Timestamp(µs, "UTC")`, TIMESTAMP_NTZ as
+//! `Timestamp(µs)`, DATE as `Date32`, VARIANT as `Struct<metadata, value>` of the Parquet
+//! variant encoding, ARRAY / MAP / STRUCT as `List` / `Map` / `Struct`.
+//!
+//! A [`FlightEncoder`] accepts exactly what the protobuf encoder accepts, planned by the
+//! same rules ([`super::plan`]) and with the same value checks ([`super::values`]): a
+//! batch that one transport refuses, the other refuses too, with the same words, and the
+//! values that land are the same. Every table column is in the result; a nullable column
+//! the batch leaves out is all NULL.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    make_array, Array, ArrayRef, AsArray, BooleanArray, Date32Array, Int16Array, Int32Array,
+    Int64Array, Int8Array, LargeBinaryBuilder, ListArray, MapArray, MutableArrayData, RecordBatch,
+    RecordBatchOptions, StructArray, TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use parquet_variant::VariantBuilder;
+
+use super::bind::{
+    byte_source, cast, checked_field, element_validity, list_ranges, normalize,
+    refuse_null_map_values, row_of_element,
+};
+use super::encode::plan_batch;
+use super::plan::{FieldPlan, Rule, Scalar, Target};
+use super::sql_type::{SqlField, SqlType};
+use super::table_schema::TableSchema;
+use super::values::{check_json, conversion, decimal_text, int_values, RowOf};
+use crate::error::Result;
+
+/// The Arrow type Arrow Flight ingest carries a column of table type `ty` as.
+///
+/// ```
+/// use arrow::datatypes::DataType;
+/// use arrow_zerobus_sdk_wrapper::convert::{flight_type, SqlType};
+/// let decimal = SqlType::Decimal { precision: 10, scale: 2 };
+/// assert_eq!(flight_type(&decimal), DataType::LargeUtf8);
+/// assert_eq!(flight_type(&SqlType::Int), DataType::Int32);
+/// ```
+pub fn flight_type(ty: &SqlType) -> DataType {
+    match ty {
+        SqlType::Decimal { .. } => DataType::LargeUtf8,
+        SqlType::Variant => DataType::Struct(variant_fields()),
+        SqlType::Array(e) => DataType::List(Arc::new(Field::new("item", flight_type(e), true))),
+        SqlType::Map(k, v) => DataType::Map(map_entries(flight_type(k), flight_type(v)), false),
+        SqlType::Struct(fields) => DataType::Struct(flight_fields(fields)),
+        primitive => primitive.arrow_type(),
+    }
+}
+
+fn variant_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("metadata", DataType::LargeBinary, false),
+        Field::new("value", DataType::LargeBinary, false),
+    ])
+}
+
+/// The key and value fields of a map's entries.
+fn map_kv(key: DataType, value: DataType) -> Fields {
+    Fields::from(vec![
+        Field::new("keys", key, false),
+        Field::new("values", value, true),
+    ])
+}
+
+fn map_entries(key: DataType, value: DataType) -> FieldRef {
+    Arc::new(Field::new(
+        "entries",
+        DataType::Struct(map_kv(key, value)),
+        false,
+    ))
+}
+
+fn flight_fields(fields: &[SqlField]) -> Fields {
+    fields
+        .iter()
+        .map(|f| Field::new(&f.name, flight_type(&f.ty), f.nullable))
+        .collect()
+}
+
+/// The schema of every batch sent to a table with `columns` over Arrow Flight (the one
+/// the SDK's `arrow_schema_from_uc_columns` builds).
+pub fn flight_schema(columns: &[SqlField]) -> Schema {
+    Schema::new(flight_fields(columns))
+}
+
+/// Converts batches of one schema into batches of the table's Flight schema.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::array::{Int32Array, RecordBatch, StringArray};
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use arrow_zerobus_sdk_wrapper::convert::{FlightEncoder, TableSchema};
+///
+/// let table = TableSchema::from_arrow("main.default.t", &Schema::new(vec![
+///     Field::new("id", DataType::Int64, false),
+///     Field::new("name", DataType::Utf8, true),
+/// ])).unwrap();
+/// // Ids come as Int32 and the name is left out: the batch sent has both columns.
+/// let input = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false)]));
+/// let batch = RecordBatch::try_new(input.clone(), vec![Arc::new(Int32Array::from(vec![1, 2]))]).unwrap();
+/// let encoder = FlightEncoder::new(&table, &input).unwrap();
+/// let sent = encoder.encode_batch(&batch).unwrap();
+/// assert_eq!(sent.schema().field(0).data_type(), &DataType::Int64);
+/// assert_eq!(sent.schema().field(1).data_type(), &DataType::LargeUtf8);
+/// assert_eq!(sent.column(1).null_count(), 2);
+/// ```
+#[derive(Debug)]
+pub struct FlightEncoder {
+    table: String,
+    input: SchemaRef,
+    plan: Vec<FieldPlan>,
+    columns: Vec<SqlField>,
+    schema: SchemaRef,
+}
+
+impl FlightEncoder {
+    /// Plan the conversion of batches of `input` for `table`; every mismatch is named in
+    /// one [`crate::ZerobusError::Conversion`], as for the protobuf encoder.
+    pub fn new(table: &TableSchema, input: &SchemaRef) -> Result<FlightEncoder> {
+        Ok(FlightEncoder {
+            table: table.table().to_string(),
+            input: input.clone(),
+            plan: plan_batch(table, input)?,
+            columns: table.columns().to_vec(),
+            schema: Arc::new(flight_schema(table.columns())),
+        })
+    }
+
+    /// The Flight schema of the batches this encoder makes.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The input schema this encoder was planned for.
+    pub fn input_schema(&self) -> &SchemaRef {
+        &self.input
+    }
+
+    /// `batch` as a batch of the table's Flight schema, every value checked; on error
+    /// nothing of the batch is usable (the error names column and row).
+    pub fn encode_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let table = self.table.as_str();
+        let row_of: RowOf = &|i| i;
+        let columns = message_arrays(
+            table,
+            &self.plan,
+            &self.columns,
+            batch.columns(),
+            None,
+            batch.num_rows(),
+            row_of,
+        )?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| conversion(table, format!("building the Arrow Flight batch: {e}")))
+    }
+}
+
+/// The arrays of a message's fields (the table's columns, or a struct's fields) in the
+/// table's order, from the batch's `arrays` as `plans` match them.
+fn message_arrays(
+    table: &str,
+    plans: &[FieldPlan],
+    fields: &[SqlField],
+    arrays: &[ArrayRef],
+    parent: Option<&NullBuffer>,
+    len: usize,
+    row_of: RowOf,
+) -> Result<Vec<ArrayRef>> {
+    // In the batch's order, so that the first problem reported is the one the protobuf
+    // encoder reports.
+    let mut out: Vec<Option<ArrayRef>> = vec![None; fields.len()];
+    for plan in plans {
+        let Some((k, field)) = plan.column.and_then(|c| fields.get(c).map(|f| (c, f))) else {
+            // A column no table field takes would be lost: refused.
+            return Err(conversion(
+                table,
+                format!("column '{}' has no declared type in the table", plan.path),
+            ));
+        };
+        let array = field_array(table, plan, &field.ty, &arrays[plan.index], parent, row_of)?;
+        out[k] = Some(array);
+    }
+    fields
+        .iter()
+        .zip(out)
+        .map(|(field, array)| match array {
+            Some(a) => Ok(a),
+            None if field.nullable || parent.is_some_and(|p| p.null_count() == len) => {
+                Ok(arrow::array::new_null_array(&flight_type(&field.ty), len))
+            }
+            None => Err(conversion(
+                table,
+                format!(
+                    "column '{}' is NOT NULL in the table but missing from the batch",
+                    field.name
+                ),
+            )),
+        })
+        .collect()
+}
+
+/// One field's array: NOT NULL checked, then its values converted.
+fn field_array(
+    table: &str,
+    plan: &FieldPlan,
+    ty: &SqlType,
+    array: &ArrayRef,
+    parent: Option<&NullBuffer>,
+    row_of: RowOf,
+) -> Result<ArrayRef> {
+    let (array, valid) = checked_field(table, plan, array, parent, row_of)?;
+    value_array(table, &plan.path, &plan.target, ty, &array, valid, row_of)
+}
+
+fn value_array(
+    table: &str,
+    path: &str,
+    target: &Target,
+    ty: &SqlType,
+    array: &ArrayRef,
+    valid: Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<ArrayRef> {
+    match target {
+        Target::Scalar(s, rule) => scalar_array(table, path, (*s, *rule), ty, array, valid, row_of),
+        Target::Message(plans) => {
+            let SqlType::Struct(fields) = ty else {
+                return Err(conversion(
+                    table,
+                    format!("column '{path}' is not a struct in the table"),
+                ));
+            };
+            let st = array
+                .as_struct_opt()
+                .ok_or_else(|| conversion(table, format!("column '{path}' is not a struct")))?;
+            let children = message_arrays(
+                table,
+                plans,
+                fields,
+                st.columns(),
+                valid.as_ref(),
+                st.len(),
+                row_of,
+            )?;
+            let out =
+                StructArray::try_new_with_length(flight_fields(fields), children, valid, st.len())
+                    .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+            Ok(Arc::new(out))
+        }
+        Target::Repeated(elem) => {
+            let SqlType::Array(elem_ty) = ty else {
+                return Err(conversion(
+                    table,
+                    format!("column '{path}' is not an array in the table"),
+                ));
+            };
+            let (offsets, values) = collection(table, path, array, &valid, row_of, false)?;
+            let ranges = ranges_of(&offsets);
+            let find_row = row_of_element(&ranges, row_of);
+            let values = value_array(table, path, elem, elem_ty, &values, None, &find_row)?;
+            let item = Arc::new(Field::new("item", flight_type(elem_ty), true));
+            let out = ListArray::try_new(item, offsets, values, valid)
+                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+            Ok(Arc::new(out))
+        }
+        Target::Map(key, value) => {
+            let SqlType::Map(key_ty, value_ty) = ty else {
+                return Err(conversion(
+                    table,
+                    format!("column '{path}' is not a map in the table"),
+                ));
+            };
+            let (offsets, entries) = collection(table, path, array, &valid, row_of, true)?;
+            let ranges = ranges_of(&offsets);
+            let find_row = row_of_element(&ranges, row_of);
+            let st = entries.as_struct();
+            let keys = scalar_array(
+                table,
+                &format!("{path}.key"),
+                *key,
+                key_ty,
+                &normalize(table, path, st.column(0))?,
+                None,
+                &find_row,
+            )?;
+            let values = value_array(
+                table,
+                &format!("{path}.value"),
+                value,
+                value_ty,
+                &normalize(table, path, st.column(1))?,
+                None,
+                &find_row,
+            )?;
+            let kv = map_kv(flight_type(key_ty), flight_type(value_ty));
+            let entries_field =
+                Arc::new(Field::new("entries", DataType::Struct(kv.clone()), false));
+            let entries = StructArray::try_new(kv, vec![keys, values], None)
+                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+            let out = MapArray::try_new(entries_field, offsets, entries, valid, false)
+                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+            Ok(Arc::new(out))
+        }
+    }
+}
+
+/// The offsets and elements of a list or map column with the elements of null rows
+/// dropped (a null row is empty), after the checks of the protobuf path: no null element
+/// in a valid row, and no NULL map value.
+fn collection(
+    table: &str,
+    path: &str,
+    array: &ArrayRef,
+    valid: &Option<NullBuffer>,
+    row_of: RowOf,
+    map: bool,
+) -> Result<(OffsetBuffer<i32>, ArrayRef)> {
+    let (ranges, values) = list_ranges(array)
+        .ok_or_else(|| conversion(table, format!("column '{path}' is not a list or map")))?;
+    let values = normalize(table, path, &values)?;
+    let elem_valid = element_validity(table, path, &ranges, valid, &values, row_of)?;
+    if map {
+        let find_row = row_of_element(&ranges, row_of);
+        refuse_null_map_values(table, path, values.as_struct(), &elem_valid, &find_row)?;
+    }
+    let mut lengths = Vec::with_capacity(ranges.len());
+    let mut contiguous = true;
+    let mut next = 0;
+    for (i, (s, e)) in ranges.iter().enumerate() {
+        let keep = valid.as_ref().is_none_or(|v| v.is_valid(i));
+        lengths.push(if keep { e - s } else { 0 });
+        contiguous &= !keep || *s == next;
+        if keep {
+            next = *e;
+        }
+    }
+    let total: usize = lengths.iter().sum();
+    if total > i32::MAX as usize {
+        return Err(conversion(
+            table,
+            format!("column '{path}': {total} elements in one batch are more than an Arrow List holds; send smaller batches"),
+        ));
+    }
+    let values = if contiguous && total == values.len() {
+        values
+    } else {
+        let keep: Vec<u32> = ranges
+            .iter()
+            .zip(&lengths)
+            .filter(|(_, n)| **n > 0)
+            .flat_map(|((s, e), _)| *s as u32..*e as u32)
+            .collect();
+        arrow::compute::take(&values, &UInt32Array::from(keep), None)
+            .map_err(|e| conversion(table, format!("column '{path}': {e}")))?
+    };
+    Ok((OffsetBuffer::from_lengths(lengths), values))
+}
+
+fn ranges_of(offsets: &OffsetBuffer<i32>) -> Vec<(usize, usize)> {
+    offsets
+        .windows(2)
+        .map(|w| (w[0] as usize, w[1] as usize))
+        .collect()
+}
+
+fn scalar_array(
+    table: &str,
+    path: &str,
+    (s, rule): (Scalar, Rule),
+    ty: &SqlType,
+    array: &ArrayRef,
+    valid: Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<ArrayRef> {
+    let ints = || int_values(table, path, array, rule, &valid, row_of);
+    if as_it_is(array.data_type(), rule, ty) {
+        // Already the column's Flight type, and every value of the type fits the column:
+        // the buffers go as they are.
+        return Ok(match ty {
+            SqlType::Timestamp => with_nulls(
+                Arc::new(
+                    array
+                        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                        .clone()
+                        .with_timezone("UTC"),
+                ),
+                valid,
+            ),
+            _ => with_nulls(array.clone(), valid),
+        });
+    }
+    Ok(match (s, rule, ty) {
+        (Scalar::Bool, _, _) => Arc::new(BooleanArray::new(
+            array.as_boolean().values().clone(),
+            valid,
+        )),
+        (Scalar::Int32 | Scalar::Int64, _, _) => {
+            let v = ints()?;
+            // Values were range-checked for their column: the narrowing is exact.
+            match ty {
+                SqlType::TinyInt => {
+                    Arc::new(Int8Array::new(v.iter().map(|x| *x as i8).collect(), valid))
+                }
+                SqlType::SmallInt => Arc::new(Int16Array::new(
+                    v.iter().map(|x| *x as i16).collect(),
+                    valid,
+                )),
+                SqlType::Int => Arc::new(Int32Array::new(
+                    v.iter().map(|x| *x as i32).collect(),
+                    valid,
+                )),
+                SqlType::Date => Arc::new(Date32Array::new(
+                    v.iter().map(|x| *x as i32).collect(),
+                    valid,
+                )),
+                SqlType::Timestamp => Arc::new(
+                    TimestampMicrosecondArray::new(v.iter().map(|x| *x as i64).collect(), valid)
+                        .with_timezone("UTC"),
+                ),
+                SqlType::TimestampNtz => Arc::new(TimestampMicrosecondArray::new(
+                    v.iter().map(|x| *x as i64).collect(),
+                    valid,
+                )),
+                _ => Arc::new(Int64Array::new(
+                    v.iter().map(|x| *x as i64).collect(),
+                    valid,
+                )),
+            }
+        }
+        (Scalar::Float | Scalar::Double, _, _) => {
+            let to = if s == Scalar::Float {
+                DataType::Float32
+            } else {
+                DataType::Float64
+            };
+            with_nulls(cast(table, path, array, &to)?, valid)
+        }
+        (_, Rule::Decimal(precision, scale), _) => {
+            let text = decimal_text(table, path, array, precision, scale, &valid, row_of)?;
+            cast(
+                table,
+                path,
+                &(Arc::new(text) as ArrayRef),
+                &DataType::LargeUtf8,
+            )?
+        }
+        (_, Rule::Json, _) => variant_array(table, path, array, valid, row_of)?,
+        (Scalar::String, _, _) => {
+            with_nulls(cast(table, path, array, &DataType::LargeUtf8)?, valid)
+        }
+        (Scalar::Bytes, _, _) => {
+            with_nulls(cast(table, path, array, &DataType::LargeBinary)?, valid)
+        }
+    })
+}
+
+/// Whether values of `dt` go to a column of `ty` unchanged: the integer type of the
+/// column's width, `Date32` for DATE, microsecond timestamps (any zone, an instant is the
+/// same number) for TIMESTAMP, microseconds without zone for TIMESTAMP_NTZ.
+fn as_it_is(dt: &DataType, rule: Rule, ty: &SqlType) -> bool {
+    use arrow::datatypes::TimeUnit::Microsecond;
+    matches!(
+        (dt, rule, ty),
+        (DataType::Int8, Rule::Range(..), SqlType::TinyInt)
+            | (DataType::Int16, Rule::Range(..), SqlType::SmallInt)
+            | (DataType::Int32, Rule::Range(..), SqlType::Int)
+            | (DataType::Int64, Rule::Range(..), SqlType::BigInt)
+            | (DataType::Date32, Rule::Days, SqlType::Date)
+            | (
+                DataType::Timestamp(Microsecond, None),
+                Rule::Micros,
+                SqlType::TimestampNtz
+            )
+            | (
+                DataType::Timestamp(Microsecond, Some(_)),
+                Rule::Micros,
+                SqlType::Timestamp
+            )
+    )
+}
+
+/// `array` with the null buffer `valid` (its own nulls, or more under a null parent).
+fn with_nulls(array: ArrayRef, valid: Option<NullBuffer>) -> ArrayRef {
+    if array.nulls() == valid.as_ref() {
+        return array;
+    }
+    let data = array.to_data().into_builder().nulls(valid);
+    match data.build() {
+        Ok(data) => make_array(data),
+        // Only more nulls were set, which every layout allows; keep the array as it was.
+        Err(_) => array,
+    }
+}
+
+/// VARIANT values: JSON text (checked as the protobuf path checks it) in the Parquet
+/// variant encoding. A JSON integer beyond 64 bits has no exact variant form here and is
+/// refused; other numbers with a fraction or exponent become doubles.
+fn variant_array(
+    table: &str,
+    path: &str,
+    array: &ArrayRef,
+    valid: Option<NullBuffer>,
+    row_of: RowOf,
+) -> Result<ArrayRef> {
+    let src = byte_source(table, path, array)?;
+    check_json(table, path, array.len(), |i| src.value(i), &valid, row_of)?;
+    let n = array.len();
+    let mut metadata = LargeBinaryBuilder::with_capacity(n, n * 4);
+    let mut values = LargeBinaryBuilder::with_capacity(n, n * 16);
+    let err = |i: usize, what: String| {
+        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
+    };
+    for i in 0..n {
+        if !valid.as_ref().is_none_or(|v| v.is_valid(i)) {
+            metadata.append_value(b"");
+            values.append_value(b"");
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_slice(src.value(i)).map_err(|e| {
+            err(
+                i,
+                format!("VARIANT values are JSON text, and this is not JSON ({e})"),
+            )
+        })?;
+        if let Some(big) = integer_beyond_64_bits(&json) {
+            return Err(err(
+                i,
+                format!("the JSON integer {big} is beyond 64 bits and has no exact VARIANT form over Arrow Flight; send it as a string, or use transport proto"),
+            ));
+        }
+        let mut builder = VariantBuilder::new();
+        parquet_variant_json::append_json(&json, &mut builder)
+            .map_err(|e| err(i, format!("not representable as a VARIANT: {e}")))?;
+        let (m, v) = builder.finish();
+        metadata.append_value(m);
+        values.append_value(v);
+    }
+    let children: Vec<ArrayRef> = vec![Arc::new(metadata.finish()), Arc::new(values.finish())];
+    let out = StructArray::try_new(variant_fields(), children, valid)
+        .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+    Ok(Arc::new(out))
+}
+
+/// The first integer of `json` that does not fit an i64 (serde_json reads those as u64).
+fn integer_beyond_64_bits(json: &serde_json::Value) -> Option<u64> {
+    use serde_json::Value;
+    match json {
+        Value::Number(n) if n.is_u64() && !n.is_i64() => n.as_u64(),
+        Value::Array(items) => items.iter().find_map(integer_beyond_64_bits),
+        Value::Object(map) => map.values().find_map(integer_beyond_64_bits),
+        _ => None,
+    }
+}
+
+/// Largest uncompressed Arrow size of one Flight message we send: under the 2 MiB at
+/// which the Flight encoder splits a batch (it measures buffer capacity), so that each
+/// part of a send is one message and one acknowledgement.
+pub(crate) const FLIGHT_PART_BYTES: usize = 1536 * 1024;
+
+/// Rows `range` of `batch` cut into parts of at most [`FLIGHT_PART_BYTES`] (by the average
+/// row size of the range) and `max_rows` rows.
+pub(crate) fn flight_parts(
+    batch: &RecordBatch,
+    range: (usize, usize),
+    max_rows: usize,
+) -> Vec<(usize, usize)> {
+    let n = range.1 - range.0;
+    if n == 0 {
+        return Vec::new();
+    }
+    let bytes: usize = batch
+        .slice(range.0, n)
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_buffer_memory_size())
+        })
+        .sum();
+    let per_row = bytes.div_ceil(n).max(1);
+    let rows = (FLIGHT_PART_BYTES / per_row).clamp(1, max_rows.max(1));
+    (range.0..range.1)
+        .step_by(rows)
+        .map(|s| (s, (s + rows).min(range.1)))
+        .collect()
+}
+
+/// Rows `range` of `batch` with buffers of their own. A slice shares its parent's
+/// buffers, and the Flight encoder sizes a batch by its buffers: without this, a small
+/// part of a large batch would be split into many tiny messages.
+pub(crate) fn compact_part(batch: &RecordBatch, range: (usize, usize)) -> RecordBatch {
+    let part = batch.slice(range.0, range.1 - range.0);
+    let columns = part
+        .columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            let used = data.get_slice_memory_size().unwrap_or(0);
+            if c.get_buffer_memory_size() <= used + used / 2 + 4096 {
+                return c.clone();
+            }
+            let mut copy = MutableArrayData::new(vec![&data], false, c.len());
+            match copy.try_extend(0, 0, c.len()) {
+                Ok(()) => make_array(copy.freeze()),
+                // Offsets of the copy would overflow: the slice goes as it is.
+                Err(_) => c.clone(),
+            }
+        })
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(part.num_rows()));
+    // Same schema, same lengths: cannot fail; the slice itself is the fallback.
+    RecordBatch::try_new_with_options(part.schema(), columns, &options).unwrap_or(part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        Date64Array, Decimal128Array, Float32Array, StringArray, TimestampNanosecondArray,
+    };
+    use arrow::datatypes::TimeUnit;
+
+    fn table(fields: Vec<Field>) -> TableSchema {
+        TableSchema::from_arrow("main.default.t", &Schema::new(fields)).unwrap()
+    }
+
+    fn encode(t: &TableSchema, columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        FlightEncoder::new(t, &batch.schema())?.encode_batch(&batch)
+    }
+
+    #[test]
+    fn values_take_the_flight_types_of_their_columns() {
+        let t = table(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("small", DataType::Int16, true),
+            Field::new("day", DataType::Date32, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("price", DataType::Decimal128(10, 2), true),
+            Field::new("ratio", DataType::Float64, true),
+        ]);
+        let sent = encode(
+            &t,
+            vec![
+                ("id", Arc::new(Int32Array::from(vec![1, 2]))),
+                ("small", Arc::new(Int8Array::from(vec![Some(-3), None]))),
+                ("day", Arc::new(Date64Array::from(vec![86_400_000, 0]))),
+                (
+                    "at",
+                    Arc::new(
+                        TimestampNanosecondArray::from(vec![1_000, 2_000]).with_timezone("+02:00"),
+                    ),
+                ),
+                (
+                    "price",
+                    Arc::new(
+                        Decimal128Array::from(vec![12340, -50])
+                            .with_precision_and_scale(9, 3)
+                            .unwrap(),
+                    ),
+                ),
+                ("ratio", Arc::new(Float32Array::from(vec![0.5, 1.5]))),
+            ],
+        )
+        .unwrap();
+        assert_eq!(sent.schema().as_ref(), &flight_schema(t.columns()));
+        let at = sent
+            .column(3)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert_eq!(at.values().to_vec(), vec![1, 2]);
+        assert_eq!(
+            sent.column(2)
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .value(0),
+            1
+        );
+        let price = sent.column(4).as_string::<i64>();
+        assert_eq!((price.value(0), price.value(1)), ("12.34", "-0.05"));
+        assert!(sent.column(1).is_null(1));
+    }
+
+    /// The Flight encoder (as the SDK drives it: default 2 MiB split) makes ONE message of
+    /// each part of a large batch's slice, where the slice itself would become dozens.
+    #[tokio::test]
+    async fn each_part_of_a_slice_is_one_flight_message() {
+        use futures::StreamExt;
+        let n = 400_000;
+        let t = table(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("body", DataType::Utf8, true),
+        ]);
+        let ids = Int64Array::from_iter_values(0..n as i64);
+        let body = StringArray::from_iter_values((0..n).map(|i| format!("body-{i:08}")));
+        let batch = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(ids) as ArrayRef),
+            ("body", Arc::new(body) as ArrayRef),
+        ])
+        .unwrap();
+        let sent = FlightEncoder::new(&t, &batch.schema())
+            .unwrap()
+            .encode_batch(&batch)
+            .unwrap();
+        let messages = |b: RecordBatch| async move {
+            let schema = b.schema();
+            arrow_flight::encode::FlightDataEncoderBuilder::new()
+                .with_schema(schema)
+                .build(futures::stream::iter([Ok(b)]))
+                .filter(|m| std::future::ready(m.as_ref().is_ok_and(|m| !m.data_body.is_empty())))
+                .count()
+                .await
+        };
+        let range = (100_000, 160_000);
+        let parts = flight_parts(&sent, range, 1_000_000);
+        assert!(parts.len() >= 2, "{parts:?}");
+        assert_eq!((parts[0].0, parts.last().unwrap().1), range);
+        for p in &parts {
+            assert_eq!(messages(compact_part(&sent, *p)).await, 1, "part {p:?}");
+        }
+        let plain_slice = sent.slice(parts[0].0, parts[0].1 - parts[0].0);
+        let split = messages(plain_slice).await;
+        assert!(
+            split > 5,
+            "a plain slice is sized by its parent's buffers: {split} messages"
+        );
+        // Rows cap the parts too.
+        let capped = flight_parts(&sent, (0, 50_000), 20_000);
+        assert_eq!(
+            capped,
+            vec![(0, 20_000), (20_000, 40_000), (40_000, 50_000)]
+        );
+    }
+}
