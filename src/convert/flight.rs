@@ -742,4 +742,49 @@ mod tests {
             vec![(0, 20_000), (20_000, 40_000), (40_000, 50_000)]
         );
     }
+
+    /// A list view's rows may point anywhere in its values, in any order: the Flight list
+    /// holds each row's elements in row order.
+    #[test]
+    fn list_views_out_of_order_become_lists_in_row_order() {
+        use arrow::array::{ListViewArray, StringArray};
+        use arrow::buffer::ScalarBuffer;
+        let item = Arc::new(Field::new("item", DataType::Utf8, false));
+        let view = ListViewArray::new(
+            item.clone(),
+            ScalarBuffer::from(vec![2, 0, 1]),
+            ScalarBuffer::from(vec![1, 2, 1]),
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Some(vec![true, true, false].into()),
+        );
+        let t = table(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("tags", DataType::List(item), true),
+        ]);
+        let sent = encode(
+            &t,
+            vec![
+                ("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+                ("tags", Arc::new(view) as ArrayRef),
+            ],
+        )
+        .unwrap();
+        let tags = sent.column(1).as_list::<i32>();
+        let row = |i: usize| {
+            let v = tags.value(i);
+            let v = v.as_string::<i64>();
+            (0..v.len())
+                .map(|j| v.value(j).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (row(0), row(1)),
+            (
+                vec!["c".to_string()],
+                vec!["a".to_string(), "b".to_string()]
+            )
+        );
+        assert!(tags.is_null(2));
+        assert_eq!(tags.value_offsets(), &[0, 1, 3, 3]);
+    }
 }

@@ -729,6 +729,26 @@ fn check(columns: &[Ty], seed: u64) {
             );
         }
     }
+    // The Flight encoder, on the whole batch and on the slice: every value of the batch it
+    // sends is the source value (NULL lists and maps stay NULL: no normalising here).
+    let flight = FlightEncoder::new(&table, &schema).unwrap();
+    for (offset, input) in [(0, &batch), (ROWS / 3, &tail)] {
+        let sent = flight.encode_batch(input).unwrap();
+        assert_eq!(sent.num_rows(), input.num_rows());
+        for row in 0..input.num_rows() {
+            for (c, f) in schema.fields().iter().enumerate() {
+                assert_eq!(
+                    expected(sent.column(c), row),
+                    expected(batch.column(c), offset + row),
+                    "Flight: row {}, column {} ({} sent as {})",
+                    offset + row,
+                    f.name(),
+                    f.data_type(),
+                    sent.column(c).data_type()
+                );
+            }
+        }
+    }
 }
 
 proptest! {
