@@ -33,8 +33,8 @@ use crate::catalog::Table;
 use crate::decode::MAX_REQUEST_BYTES;
 use crate::flight_batch::FlightPlan;
 use crate::grpc::{
-    acknowledge, admit, close_fault_due, injected_unavailable, stream_table, AckEvent, Lifetime,
-    Shared, CLOSE_FAULT, CLOSE_GRACE,
+    acknowledge, admit, close_fault_due, injected_interruption, out_of_order, stream_table,
+    AckEvent, Lifetime, Shared, CLOSE_FAULT, CLOSE_GRACE,
 };
 use crate::quota::Pacer;
 use crate::storage;
@@ -321,16 +321,12 @@ impl Session {
                             break;
                         }
                     };
-                    if offset != next_offset {
-                        let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(format!(
-                            "offset_id {offset} is out of order: expected {next_offset}"
-                        ))));
+                    if let Some(refusal) = out_of_order(offset, next_offset) {
+                        let _ = ack_tx.send(AckEvent::Fail(refusal));
                         break;
                     }
-                    if injected_unavailable(&self.shared) {
-                        let _ = self.tx.send(Err(Status::unavailable(
-                            "injected fault: stream interrupted (--unavailable-rate)",
-                        ))).await;
+                    if let Some(fault) = injected_interruption(&self.shared) {
+                        let _ = self.tx.send(Err(fault)).await;
                         break;
                     }
                     next_offset += 1;

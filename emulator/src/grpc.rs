@@ -85,6 +85,23 @@ pub(crate) fn injected_unavailable(shared: &Shared) -> bool {
     shared.faults.unavailable_rate > 0.0 && rand::random::<f64>() < shared.faults.unavailable_rate
 }
 
+/// The refusal of a request (protobuf or Arrow Flight) whose `offset_id` is not the next
+/// one of its stream.
+pub(crate) fn out_of_order(offset: i64, expected: i64) -> Option<Status> {
+    (offset != expected).then(|| {
+        Status::invalid_argument(format!(
+            "offset_id {offset} is out of order: expected {expected}"
+        ))
+    })
+}
+
+/// An injected UNAVAILABLE that ends a stream mid-way (`--unavailable-rate`), drawn once
+/// per request.
+pub(crate) fn injected_interruption(shared: &Shared) -> Option<Status> {
+    injected_unavailable(shared)
+        .then(|| Status::unavailable("injected fault: stream interrupted (--unavailable-rate)"))
+}
+
 /// The checks before any stream (protobuf or Arrow Flight) is served: a valid, unexpired
 /// token, a service that is not shutting down, no injected UNAVAILABLE.
 pub(crate) fn admit(shared: &Shared, authorization: Option<&str>) -> Result<TokenClaims, Status> {
@@ -400,16 +417,12 @@ impl Session {
                         let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument("an ingest request has no offset_id")));
                         break;
                     };
-                    if offset != next_offset {
-                        let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(format!(
-                            "offset_id {offset} is out of order: expected {next_offset}"
-                        ))));
+                    if let Some(refusal) = out_of_order(offset, next_offset) {
+                        let _ = ack_tx.send(AckEvent::Fail(refusal));
                         break;
                     }
-                    if injected_unavailable(&self.shared) {
-                        let _ = self.tx.send(Err(Status::unavailable(
-                            "injected fault: stream interrupted (--unavailable-rate)",
-                        ))).await;
+                    if let Some(fault) = injected_interruption(&self.shared) {
+                        let _ = self.tx.send(Err(fault)).await;
                         break;
                     }
                     next_offset += 1;

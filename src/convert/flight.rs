@@ -193,7 +193,7 @@ fn message_arrays(
         .zip(out)
         .map(|(field, array)| match array {
             Some(a) => Ok(a),
-            None if field.nullable || parent.is_some_and(|p| p.null_count() == len) => {
+            None if field.nullable => {
                 Ok(arrow::array::new_null_array(&flight_type(&field.ty), len))
             }
             None => Err(conversion(

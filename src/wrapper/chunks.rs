@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use super::payload::Payload;
 use super::streams::SdkStream;
 use super::ZerobusWrapper;
-use crate::convert::EncodedRows;
+use crate::convert::{compact_part, EncodedRows};
 
 /// Target size of one ingest request.
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -69,12 +69,10 @@ impl ZerobusWrapper {
                         let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
                         stream.ingest_records_offset(records).await
                     }
-                    (SdkStream::Flight(stream), Payload::Flight(_)) => {
-                        match payload.flight_part((*s, *e)) {
-                            Some(part) => stream.ingest_batch(part).await.map(Some),
-                            None => Ok(None),
-                        }
-                    }
+                    (SdkStream::Flight(stream), Payload::Flight(batch)) => stream
+                        .ingest_batch(compact_part(batch, (*s, *e)))
+                        .await
+                        .map(Some),
                     _ => Err(SdkError::InvalidStateError(
                         "the stream and the encoded batch are of different transports".into(),
                     )),

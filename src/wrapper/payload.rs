@@ -4,7 +4,7 @@
 use arrow::array::RecordBatch;
 
 use super::chunks::chunk;
-use crate::convert::{compact_part, flight_parts, EncodedRows};
+use crate::convert::{flight_parts, EncodedRows};
 
 /// Most rows of one Arrow Flight message (as [`super::chunks`] caps a protobuf request):
 /// a retry resends whole messages, and the service's records-per-second quota is paced
@@ -48,15 +48,6 @@ impl Payload {
         match self {
             Payload::Proto(rows) => chunk(rows, range),
             Payload::Flight(batch) => flight_parts(batch, range, FLIGHT_PART_ROWS),
-        }
-    }
-
-    /// Rows `range` of the Flight batch with buffers of their own (see
-    /// [`crate::convert::compact_part`]); `None` for protobuf.
-    pub(crate) fn flight_part(&self, range: (usize, usize)) -> Option<RecordBatch> {
-        match self {
-            Payload::Proto(_) => None,
-            Payload::Flight(batch) => Some(compact_part(batch, range)),
         }
     }
 }
