@@ -15,9 +15,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 
-# Tests and binaries use every feature but `python` (the extension module is linked by
-# maturin against the interpreter; test binaries cannot link it).
-features="cli"
+# Tests and binaries use every feature but `python` (`ballista` includes `cli`; the
+# extension module is linked by maturin against the interpreter, and test binaries cannot
+# link it).
+features="ballista"
 
 echo "== cargo test"
 cargo test -j "$jobs" --workspace --features "$features" -- --test-threads 2

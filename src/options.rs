@@ -303,6 +303,62 @@ pub fn apply_as(
     Ok(())
 }
 
+/// The value of option `key` in `connection` as text that [`apply`] reads back to the same
+/// setting; `None` for an option that is not set. Secrets come back as `None`: this is for
+/// carrying settings elsewhere (a Ballista plan), never credentials.
+///
+/// ```
+/// use arrow_zerobus_sdk_wrapper::{options::option_value, ZerobusConnection};
+/// let c = ZerobusConnection::new("http://127.0.0.1:5000").client_secret("s");
+/// assert_eq!(option_value(&c, "retry_max_attempts").as_deref(), Some("5"));
+/// assert_eq!(option_value(&c, "client_secret"), None);
+/// ```
+pub fn option_value(connection: &ZerobusConnection, key: &str) -> Option<String> {
+    let c = connection;
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    match key {
+        "endpoint" => Some(c.endpoint.clone()),
+        "unity_catalog_url" => c.unity_catalog_url.clone(),
+        "client_id" => c.client_id.clone(),
+        "client_secret" => None,
+        "retry_max_attempts" => Some(c.retry_max_attempts.to_string()),
+        "retry_base_delay_ms" => Some(c.retry_base_delay_ms.to_string()),
+        "retry_max_delay_ms" => Some(c.retry_max_delay_ms.to_string()),
+        "ack_timeout_ms" => c.ack_timeout_ms.map(|v| v.to_string()),
+        "max_streams" => Some(c.max_streams.to_string()),
+        "dead_letter_dir" => path(&c.dead_letter_dir),
+        "debug_enabled" => Some(c.debug_enabled.to_string()),
+        "debug_output_dir" => path(&c.debug_output_dir),
+        "debug_flush_interval_secs" => Some(c.debug_flush_interval_secs.to_string()),
+        "debug_max_file_size" => c.debug_max_file_size.map(|v| v.to_string()),
+        "allow_plaintext" => Some(c.allow_plaintext.to_string()),
+        "observability_enabled" => Some(c.observability_enabled.to_string()),
+        "schema_source" => Some(
+            match c.schema_source {
+                SchemaSource::UnityCatalog => "unity_catalog",
+                SchemaSource::ArrowSchema => "arrow_schema",
+            }
+            .into(),
+        ),
+        "transport" => Some(
+            match c.transport {
+                Transport::Proto => "proto",
+                Transport::Flight => "flight",
+            }
+            .into(),
+        ),
+        "flight_compression" => Some(
+            match c.flight_compression {
+                FlightCompression::Lz4 => "lz4",
+                FlightCompression::Zstd => "zstd",
+                FlightCompression::None => "none",
+            }
+            .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// A validated connection from variables looked up by `var`: each option's
 /// [`ConnectionOption::env`], blank ones ignored; `ZEROBUS_ENDPOINT` is required.
 pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<ZerobusConnection> {
@@ -396,6 +452,42 @@ mod tests {
             .client_id("ops")
             .client_secret("ops-secret")
             .unity_catalog_url("http://127.0.0.1:8080")
+    }
+
+    /// Every option read back by `option_value` and applied to a default connection gives
+    /// the same setting, for a connection where each option differs from its default.
+    #[test]
+    fn every_option_value_reads_back_to_the_same_setting() {
+        let mut set = template();
+        for (key, value) in [
+            ("retry_max_attempts", "3"),
+            ("retry_base_delay_ms", "7"),
+            ("retry_max_delay_ms", "70"),
+            ("ack_timeout_ms", "900"),
+            ("max_streams", "4"),
+            ("dead_letter_dir", "/tmp/dl"),
+            ("debug_enabled", "true"),
+            ("debug_output_dir", "/tmp/dbg"),
+            ("debug_flush_interval_secs", "9"),
+            ("debug_max_file_size", "12345"),
+            ("allow_plaintext", "true"),
+            ("observability_enabled", "true"),
+            ("schema_source", "arrow_schema"),
+            ("transport", "flight"),
+            ("flight_compression", "zstd"),
+        ] {
+            apply(&mut set, key, value).unwrap();
+            assert_eq!(option_value(&set, key).as_deref(), Some(value), "{key}");
+        }
+        let mut back = ZerobusConnection::new(set.endpoint.clone());
+        for o in OPTIONS {
+            if let Some(v) = option_value(&set, o.key) {
+                apply(&mut back, o.key, &v).unwrap_or_else(|e| panic!("{}: {e}", o.key));
+            }
+        }
+        back.client_secret = set.client_secret.clone();
+        assert_eq!(format!("{back:?}"), format!("{set:?}"));
+        assert_eq!(option_value(&set, "client_secret"), None);
     }
 
     #[test]

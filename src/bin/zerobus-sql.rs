@@ -63,6 +63,12 @@ struct Args {
     /// and OTEL_SERVICE_NAME variables); the same as --observability-enabled.
     #[arg(long, env = "ZEROBUS_OTEL")]
     otel: bool,
+    /// Run statements on a Ballista cluster (its scheduler's df://HOST:PORT): a Zerobus
+    /// INSERT is written by the executors, each input partition on its own streams, with
+    /// the connection in each executor's environment. Needs --endpoint / ZEROBUS_ENDPOINT.
+    #[cfg(feature = "ballista")]
+    #[arg(long, value_name = "df://HOST:PORT")]
+    ballista: Option<String>,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -245,13 +251,30 @@ async fn run(
     // Every Zerobus INSERT/COPY reports to the board: a live line on a terminal, a summary.
     let board = Board::new(args.quiet);
     // information_schema on, so that `\d` (SHOW TABLES) works as in datafusion-cli.
-    let ctx = SessionContext::new_with_config(
-        datafusion::prelude::SessionConfig::new()
+    let shell_config = |config: datafusion::prelude::SessionConfig| {
+        config
             .with_information_schema(true)
             .with_extension(Arc::new(interrupt.clone()))
-            .with_extension(Arc::new(board.watch())),
-    )
-    .enable_url_table();
+            .with_extension(Arc::new(board.watch()))
+    };
+    #[cfg(feature = "ballista")]
+    let ctx = match &args.ballista {
+        Some(url) => {
+            if emulator.is_some() {
+                return Err(
+                    "--ballista needs --endpoint (ZEROBUS_ENDPOINT): the executors write to \
+                     the endpoint of their own environment, not to an emulator embedded here"
+                        .into(),
+                );
+            }
+            let config = arrow_zerobus_sdk_wrapper::datafusion::ballista::ballista_session_config();
+            on_ballista(url, shell_config(config)).await?
+        }
+        None => SessionContext::new_with_config(shell_config(Default::default())),
+    };
+    #[cfg(not(feature = "ballista"))]
+    let ctx = SessionContext::new_with_config(shell_config(Default::default()));
+    let ctx = ctx.enable_url_table();
     register(&ctx, &args.catalog, connection.clone());
     let mut shell = Shell {
         ctx,
@@ -303,6 +326,22 @@ async fn run(
         emu.shutdown().await;
     }
     result
+}
+
+/// A session whose statements run on the Ballista cluster of scheduler `url`.
+#[cfg(feature = "ballista")]
+async fn on_ballista(
+    url: &str,
+    config: datafusion::prelude::SessionConfig,
+) -> std::result::Result<SessionContext, String> {
+    use ballista::prelude::SessionContextExt;
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    SessionContext::remote_with_state(url, state)
+        .await
+        .map_err(|e| format!("--ballista {url}: {e}"))
 }
 
 impl Shell {

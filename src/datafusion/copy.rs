@@ -40,7 +40,7 @@ use datafusion_datasource::file::FileSource;
 use datafusion_datasource::TableSchema;
 
 use super::df_error;
-use super::sink::{ZerobusSink, ZerobusWriteExec};
+use super::sink::{write_plan, ZerobusSink};
 use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::convert::{RowEncoder, TableSchema as ZerobusTableSchema};
 use crate::options::with_options;
@@ -194,7 +194,7 @@ impl FileFormat for ZerobusFormat {
             RowEncoder::new(&table_schema, &schema).map_err(df_error)?;
         }
         let sink = ZerobusSink::new(config, schema);
-        Ok(Arc::new(ZerobusWriteExec::new(input, sink)))
+        Ok(write_plan(input, sink))
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {

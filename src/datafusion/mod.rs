@@ -3,13 +3,16 @@
 //!
 //! - [`ZerobusCatalog`]: a catalog whose schemas are Unity Catalog `catalog.schema` pairs
 //!   and whose tables come from the UC tables API (cached for a minute).
-//! - [`ZerobusTable`]: write-only table; `insert_into` plans a [`ZerobusSink`].
+//! - [`ZerobusTable`]: write-only table; `insert_into` plans [`write_plan`]: a
+//!   [`ZerobusWriteExec`] per input partition, totalled by a [`ZerobusTotalExec`].
 //! - [`ZerobusTableFactory`]: `CREATE EXTERNAL TABLE t STORED AS ZEROBUS LOCATION
 //!   'main.default.t'`.
 //! - [`ZerobusFormat`]: `COPY (SELECT …) TO 'zerobus://main.default.t' STORED AS ZEROBUS`.
 //! - [`sql`]: runs SQL after folding 4-part names (`zerobus.main.default.t`) into the
 //!   3-part form DataFusion resolves (`zerobus."main.default".t`).
 
+#[cfg(feature = "ballista")]
+pub mod ballista;
 mod catalog;
 mod copy;
 mod factory;
@@ -21,7 +24,7 @@ pub use crate::wrapper::{LoadProgress, Progress};
 pub use catalog::ZerobusCatalog;
 pub use copy::{ZerobusFormat, ZerobusFormatFactory};
 pub use factory::ZerobusTableFactory;
-pub use sink::{ZerobusSink, ZerobusWriteExec};
+pub use sink::{write_plan, ZerobusSink, ZerobusTotalExec, ZerobusWriteExec};
 pub use sql::{register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 

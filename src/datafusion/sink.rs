@@ -1,25 +1,40 @@
-//! [`ZerobusSink`]: the `DataSink` that sends a query's batches through a
-//! [`ZerobusWrapper`], a bounded number at a time, and returns the count of rows durably
-//! acknowledged. Its metrics (rows read, acknowledged, dead-lettered, retries, streams)
-//! show in `EXPLAIN ANALYZE`.
+//! The plan of a Zerobus INSERT or COPY: every input partition writes on its own
+//! ([`ZerobusWriteExec`], a [`ZerobusWrapper`] and its lanes per partition), then one
+//! [`ZerobusTotalExec`] adds up what each partition had acknowledged.
+//!
+//! ```text
+//! ZerobusTotalExec            one partition: count = Σ partitions' counts
+//!   CoalescePartitionsExec    (a stage boundary on Ballista)
+//!     ZerobusWriteExec        N partitions: each sends its input partition
+//!       <query>               N partitions
+//! ```
+//!
+//! No row depends on an optimizer keeping the coalesce (iceberg-rust lost rows that way):
+//! the total reads every partition of the write itself, coalesce or not, and refuses to
+//! answer unless each partition answered exactly one count. On Ballista the coalesce is the
+//! stage boundary: the writes run as tasks on the executors, the total reads their
+//! answers from the shuffle.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::SchemaRef;
-use async_trait::async_trait;
+use arrow::array::{AsArray, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{Distribution, PhysicalExpr};
+use datafusion::physical_expr::{Distribution, EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     ExecutionPlanMetricsSet, MetricBuilder, MetricType, MetricsSet,
 };
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties,
 };
-use datafusion_datasource::sink::{DataSink, DataSinkExec};
+use futures::TryStreamExt;
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
@@ -27,11 +42,15 @@ use super::df_error;
 use crate::config::WrapperConfig;
 use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
 
-/// Writes query output into one Zerobus table.
+/// Writes query output into one Zerobus table: the configuration and the table's schema
+/// that a [`ZerobusWriteExec`] writes with, and the metrics its partitions add to.
 pub struct ZerobusSink {
     config: WrapperConfig,
     schema: SchemaRef,
     metrics: ExecutionPlanMetricsSet,
+    /// Why this process cannot write (a plan decoded where the environment names no
+    /// connection): the error of every partition, before anything is contacted.
+    unconnected: Option<String>,
 }
 
 impl ZerobusSink {
@@ -41,26 +60,119 @@ impl ZerobusSink {
             config,
             schema,
             metrics: ExecutionPlanMetricsSet::new(),
+            unconnected: None,
         }
     }
 
-    /// Record a finished (or stopped) load in the sink's metrics: `output_rows` is the rows
+    /// The same sink, refusing to write with `why` when it is set.
+    pub(crate) fn with_unconnected(mut self, why: Option<String>) -> Self {
+        self.unconnected = why;
+        self
+    }
+
+    /// The configuration partitions write with (its secret included: it is never
+    /// serialized, see the `ballista` module).
+    pub fn config(&self) -> &WrapperConfig {
+        &self.config
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Record what `partition` sent in the sink's metrics: `output_rows` is the rows
     /// acknowledged; the rest are named for what they count.
-    fn record(&self, last: &LoadProgress, most_streams: usize) {
+    fn record(&self, partition: usize, last: &LoadProgress, most_streams: usize) {
         let summary = || MetricBuilder::new(&self.metrics).with_type(MetricType::Summary);
         summary()
-            .output_rows(0)
+            .output_rows(partition)
             .add(last.rows_acknowledged as usize);
         summary()
-            .counter("rows_read", 0)
+            .counter("rows_read", partition)
             .add(last.rows_read as usize);
         summary()
-            .counter("rows_dead_lettered", 0)
+            .counter("rows_dead_lettered", partition)
             .add(last.rows_dead_lettered as usize);
-        summary().counter("retries", 0).add(last.retries as usize);
+        summary()
+            .counter("retries", partition)
+            .add(last.retries as usize);
         MetricBuilder::new(&self.metrics)
-            .gauge("streams_used", 0)
+            .gauge("streams_used", partition)
             .set_max(most_streams);
+    }
+
+    /// Send `data` (partition `partition` of the `partitions` this process runs at once)
+    /// with a wrapper of its own and return the rows acknowledged. Each partition has
+    /// `max_streams / partitions` lanes (at least one), so the process's streams stay
+    /// within `max_streams` however many partitions write at once. (On Ballista a task
+    /// runs its share of the partitions: `max_streams` holds per task.)
+    async fn write_partition(
+        &self,
+        partition: usize,
+        partitions: usize,
+        data: SendableRecordBatchStream,
+        context: &TaskContext,
+        progress: &PartitionsProgress,
+    ) -> Result<u64> {
+        if let Some(why) = &self.unconnected {
+            return Err(DataFusionError::Configuration(why.clone()));
+        }
+        let interrupt = context.session_config().get_extension::<Interrupt>();
+        let watch = context.session_config().get_extension::<LoadWatch>();
+        let table = self.config.table_name.clone();
+        // This partition's last progress and the most streams it had, for the metrics.
+        let seen = Mutex::new((LoadProgress::default(), 0usize));
+        let report = |p: LoadProgress| {
+            if let Ok(mut s) = seen.lock() {
+                s.1 = s.1.max(p.streams_open);
+                s.0 = p;
+            }
+            let total = progress.report(partition, p);
+            if let Some(w) = &watch {
+                w.report(&table, total);
+            }
+        };
+        let mut config = self.config.clone();
+        config.connection.max_streams = (config.max_streams / partitions.max(1)).max(1);
+        tracing::info!(
+            table = %table,
+            partition,
+            partitions,
+            max_streams = config.max_streams,
+            "zerobus write partition started"
+        );
+        let wrapper = ZerobusWrapper::new(config).map_err(df_error)?;
+        let span = tracing::info_span!("zerobus.insert", table = %table, partition);
+        let sent = wrapper
+            .in_span(
+                "zerobus.insert",
+                vec![KeyValue::new("zerobus.partition", partition as i64)],
+                send_stream(&wrapper, data, &report, interrupt.as_deref()),
+                |r| {
+                    let rows = *r.as_ref().unwrap_or(&0) as i64;
+                    (
+                        r.as_ref().err().map(|e| e.to_string()),
+                        vec![KeyValue::new("zerobus.rows", rows)],
+                    )
+                },
+            )
+            .instrument(span)
+            .await;
+        if let Ok(s) = seen.lock() {
+            self.record(partition, &s.0, s.1);
+        }
+        let closed = wrapper.shutdown().await;
+        let acknowledged = sent?;
+        closed.map_err(df_error)?;
+        tracing::info!(
+            table = %table,
+            partition,
+            partitions,
+            rows = acknowledged,
+            "zerobus write partition done"
+        );
+        Ok(acknowledged)
     }
 }
 
@@ -75,62 +187,6 @@ impl fmt::Debug for ZerobusSink {
 impl DisplayAs for ZerobusSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ZerobusSink: table={}", self.config.table_name)
-    }
-}
-
-#[async_trait]
-impl DataSink for ZerobusSink {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    async fn write_all(
-        &self,
-        data: SendableRecordBatchStream,
-        context: &Arc<TaskContext>,
-    ) -> Result<u64> {
-        let interrupt = context.session_config().get_extension::<Interrupt>();
-        let watch = context.session_config().get_extension::<LoadWatch>();
-        let table = self.config.table_name.clone();
-        // The last progress and the most streams seen, for the plan's metrics.
-        let seen = std::sync::Mutex::new((LoadProgress::default(), 0usize));
-        let report = |p: LoadProgress| {
-            if let Ok(mut s) = seen.lock() {
-                s.1 = s.1.max(p.streams_open);
-                s.0 = p;
-            }
-            if let Some(w) = &watch {
-                w.report(&table, p);
-            }
-        };
-        let wrapper = ZerobusWrapper::new(self.config.clone()).map_err(df_error)?;
-        let span = tracing::info_span!("zerobus.insert", table = %self.config.table_name);
-        let sent = wrapper
-            .in_span(
-                "zerobus.insert",
-                vec![],
-                send_stream(&wrapper, data, &report, interrupt.as_deref()),
-                |r| {
-                    let rows = *r.as_ref().unwrap_or(&0) as i64;
-                    (
-                        r.as_ref().err().map(|e| e.to_string()),
-                        vec![KeyValue::new("zerobus.rows", rows)],
-                    )
-                },
-            )
-            .instrument(span)
-            .await;
-        if let Ok(s) = seen.lock() {
-            self.record(&s.0, s.1);
-        }
-        let closed = wrapper.shutdown().await;
-        let acknowledged = sent?;
-        closed.map_err(df_error)?;
-        Ok(acknowledged)
     }
 }
 
@@ -150,32 +206,100 @@ pub async fn send_stream(
         .map_err(df_error)
 }
 
-/// The plan of a Zerobus INSERT or COPY: a [`DataSinkExec`] with a [`ZerobusSink`] that
-/// reads every partition of its input, whatever the optimizer put below it.
-///
-/// DataSinkExec reads only partition 0 and relies on the optimizer honouring its
-/// single-partition requirement. Across datafusion-ffi that requirement is lost, and
-/// datafusion-python's optimizer puts a round-robin repartition under the sink: half of
-/// the rows were silently never read. This exec merges its input's partitions itself when
-/// it runs, so no row depends on the optimizer.
+/// The last progress of every partition of one write, so that a [`LoadWatch`] sees the
+/// table's load as a whole rather than whichever partition reported last.
+#[derive(Debug, Default)]
+struct PartitionsProgress(Mutex<Vec<LoadProgress>>);
+
+impl PartitionsProgress {
+    /// Store `p` for `partition` and return the sum over the partitions.
+    fn report(&self, partition: usize, p: LoadProgress) -> LoadProgress {
+        let Ok(mut all) = self.0.lock() else {
+            return p;
+        };
+        if all.len() <= partition {
+            all.resize(partition + 1, LoadProgress::default());
+        }
+        all[partition] = p;
+        all.iter()
+            .fold(LoadProgress::default(), |t, p| LoadProgress {
+                rows_read: t.rows_read + p.rows_read,
+                rows_acknowledged: t.rows_acknowledged + p.rows_acknowledged,
+                streams_open: t.streams_open + p.streams_open,
+                rows_dead_lettered: t.rows_dead_lettered + p.rows_dead_lettered,
+                retries: t.retries + p.retries,
+            })
+    }
+}
+
+/// The schema of a [`ZerobusWriteExec`] partition's answer and of the INSERT's: `count`,
+/// as DataFusion's own sinks have it.
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+fn count_batch(count: u64) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        count_schema(),
+        vec![Arc::new(UInt64Array::from(vec![count]))],
+    )?)
+}
+
+fn properties(partitions: usize) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(count_schema()),
+        Partitioning::UnknownPartitioning(partitions),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
+/// The whole plan that writes `input` with `sink`: a [`ZerobusWriteExec`] on every input
+/// partition, merged, then totalled by a [`ZerobusTotalExec`] (see the module docs).
+pub fn write_plan(input: Arc<dyn ExecutionPlan>, sink: ZerobusSink) -> Arc<dyn ExecutionPlan> {
+    let write: Arc<dyn ExecutionPlan> = Arc::new(ZerobusWriteExec::new(input, sink));
+    let merged: Arc<dyn ExecutionPlan> = if write.output_partitioning().partition_count() > 1 {
+        Arc::new(CoalescePartitionsExec::new(write))
+    } else {
+        write
+    };
+    Arc::new(ZerobusTotalExec::new(merged))
+}
+
+/// Sends each partition of its input through a wrapper of its own and answers, per
+/// partition, one row `count`: the rows acknowledged. Used under a [`ZerobusTotalExec`]
+/// ([`write_plan`]).
 #[derive(Debug)]
 pub struct ZerobusWriteExec {
     input: Arc<dyn ExecutionPlan>,
     sink: Arc<ZerobusSink>,
-    /// Built with the plan for its properties and display; rebuilt at execution.
-    planned: DataSinkExec,
+    properties: Arc<PlanProperties>,
+    progress: Arc<PartitionsProgress>,
 }
 
 impl ZerobusWriteExec {
-    /// Write the rows of `input` (any number of partitions) with `sink`.
+    /// Write the rows of `input` (any number of partitions, each on its own) with `sink`.
     pub fn new(input: Arc<dyn ExecutionPlan>, sink: ZerobusSink) -> Self {
-        let sink = Arc::new(sink);
-        let planned = DataSinkExec::new(input.clone(), sink.clone(), None);
+        Self::with_sink(input, Arc::new(sink))
+    }
+
+    fn with_sink(input: Arc<dyn ExecutionPlan>, sink: Arc<ZerobusSink>) -> Self {
+        let partitions = input.output_partitioning().partition_count();
         ZerobusWriteExec {
             input,
             sink,
-            planned,
+            properties: properties(partitions),
+            progress: Arc::default(),
         }
+    }
+
+    /// The sink the partitions write with.
+    pub fn sink(&self) -> &ZerobusSink {
+        &self.sink
     }
 }
 
@@ -192,15 +316,16 @@ impl ExecutionPlan for ZerobusWriteExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.planned.properties()
+        &self.properties
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // Write the partitions the query has: a repartition would only open more streams.
         vec![false]
     }
 
-    fn required_input_distribution(&self) -> Vec<Distribution> {
-        vec![Distribution::SinglePartition]
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -208,7 +333,7 @@ impl ExecutionPlan for ZerobusWriteExec {
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
-        self.sink.metrics()
+        Some(self.sink.metrics.clone_inner())
     }
 
     fn with_new_children(
@@ -221,12 +346,102 @@ impl ExecutionPlan for ZerobusWriteExec {
                 children.len()
             )));
         };
-        let planned = DataSinkExec::new(input.clone(), self.sink.clone(), None);
-        Ok(Arc::new(ZerobusWriteExec {
-            input: input.clone(),
-            sink: self.sink.clone(),
-            planned,
-        }))
+        Ok(Arc::new(Self::with_sink(input.clone(), self.sink.clone())))
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let partitions = self.input.output_partitioning().partition_count();
+        if partition >= partitions {
+            return Err(DataFusionError::Internal(format!(
+                "ZerobusWriteExec has {partitions} partitions, asked for {partition}"
+            )));
+        }
+        let data = self.input.execute(partition, context.clone())?;
+        let sink = self.sink.clone();
+        let progress = self.progress.clone();
+        let written = futures::stream::once(async move {
+            let count = sink
+                .write_partition(partition, partitions, data, &context, &progress)
+                .await?;
+            count_batch(count)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            written,
+        )))
+    }
+}
+
+/// Adds up the counts of a [`ZerobusWriteExec`]'s partitions into the INSERT's one-row
+/// answer `count`. It reads every partition of the write itself (through a
+/// `CoalescePartitionsExec` above it, or without one if an optimizer dropped it), and
+/// refuses to answer unless each partition answered exactly one count: rows of a
+/// partition that never ran are an error, never a smaller count.
+#[derive(Debug)]
+pub struct ZerobusTotalExec {
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ZerobusTotalExec {
+    /// Total the per-partition counts of `input` (a [`ZerobusWriteExec`], merged or not).
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        ZerobusTotalExec {
+            input,
+            properties: properties(1),
+        }
+    }
+}
+
+impl DisplayAs for ZerobusTotalExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ZerobusTotalExec")
+    }
+}
+
+impl ExecutionPlan for ZerobusTotalExec {
+    fn name(&self) -> &str {
+        "ZerobusTotalExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children.as_slice() else {
+            return Err(DataFusionError::Internal(format!(
+                "ZerobusTotalExec takes one input, got {}",
+                children.len()
+            )));
+        };
+        Ok(Arc::new(ZerobusTotalExec::new(input.clone())))
     }
 
     fn apply_expressions(
@@ -243,15 +458,104 @@ impl ExecutionPlan for ZerobusWriteExec {
     ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
-                "ZerobusWriteExec has one output partition, asked for {partition}"
+                "ZerobusTotalExec has one output partition, asked for {partition}"
             )));
         }
-        let input: Arc<dyn ExecutionPlan> =
-            if self.input.output_partitioning().partition_count() > 1 {
-                Arc::new(CoalescePartitionsExec::new(self.input.clone()))
-            } else {
-                self.input.clone()
-            };
-        DataSinkExec::new(input, self.sink.clone(), None).execute(0, context)
+        // The partitions of the write (on Ballista: of the shuffle that holds its
+        // answers), each read on its own task so that local partitions write in parallel.
+        let source = match self.input.downcast_ref::<CoalescePartitionsExec>() {
+            Some(merge) => merge.input().clone(),
+            None => self.input.clone(),
+        };
+        let partitions = source.output_partitioning().partition_count();
+        let mut reads = tokio::task::JoinSet::new();
+        for p in 0..partitions {
+            let stream = source.execute(p, context.clone())?;
+            reads.spawn(async move { (p, stream.try_collect::<Vec<_>>().await) });
+        }
+        let total = futures::stream::once(async move {
+            let mut answers = vec![Vec::new(); partitions];
+            while let Some(joined) = reads.join_next().await {
+                let (p, batches) = joined.map_err(|e| {
+                    DataFusionError::Execution(format!("a Zerobus write partition stopped: {e}"))
+                })?;
+                answers[p] = batches?;
+            }
+            count_batch(total_of(&answers)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            total,
+        )))
+    }
+}
+
+/// The sum of the partitions' counts, `answers[p]` being what partition `p` answered;
+/// an error naming the partitions that did not answer exactly one count.
+fn total_of(answers: &[Vec<RecordBatch>]) -> Result<u64> {
+    let mut total = 0u64;
+    let mut wrong = Vec::new();
+    for (p, batches) in answers.iter().enumerate() {
+        let mut counts = Vec::new();
+        for b in batches {
+            let column = b
+                .columns()
+                .first()
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "ZerobusTotalExec expects a count per partition, got {}",
+                        b.schema()
+                    ))
+                })?;
+            counts.extend(column.values().iter().copied());
+        }
+        match counts.as_slice() {
+            [one] => total += one,
+            _ => wrong.push(format!("partition {p} answered {} counts", counts.len())),
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(DataFusionError::Execution(format!(
+            "the Zerobus write's account does not add up ({} of {} partitions): {}; rows of a \
+             partition that did not answer may not have been written, so no count is given",
+            wrong.len(),
+            answers.len(),
+            wrong.join(", ")
+        )));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(values: &[u64]) -> Vec<RecordBatch> {
+        values.iter().map(|&v| count_batch(v).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_total_adds_every_partition_once() {
+        assert_eq!(
+            total_of(&[counts(&[10]), counts(&[5]), counts(&[7])]).unwrap(),
+            22
+        );
+        assert_eq!(total_of(&[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_partition_without_exactly_one_count_is_an_error_not_a_smaller_count() {
+        let e = total_of(&[counts(&[10]), counts(&[]), counts(&[3])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("(1 of 3 partitions): partition 1 answered 0 counts"),
+            "{e}"
+        );
+        let e = total_of(&[counts(&[10, 10]), counts(&[1])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition 0 answered 2 counts"), "{e}");
     }
 }

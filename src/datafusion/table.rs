@@ -12,7 +12,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::sink::{ZerobusSink, ZerobusWriteExec};
+use super::sink::{write_plan, ZerobusSink};
 use crate::config::WrapperConfig;
 use crate::convert::TableSchema;
 
@@ -28,12 +28,24 @@ pub fn arrow_schema_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<
 pub struct ZerobusTable {
     config: WrapperConfig,
     schema: SchemaRef,
+    /// Why this process cannot write to the table (see `ZerobusSink`).
+    unconnected: Option<String>,
 }
 
 impl ZerobusTable {
     /// A table with a known schema; `config.table_name` is the UC table.
     pub fn new(config: WrapperConfig, schema: SchemaRef) -> Self {
-        ZerobusTable { config, schema }
+        ZerobusTable {
+            config,
+            schema,
+            unconnected: None,
+        }
+    }
+
+    /// The same table, whose writes fail with `why` when it is set.
+    pub(crate) fn with_unconnected(mut self, why: Option<String>) -> Self {
+        self.unconnected = why;
+        self
     }
 
     /// Describe the table through the UC tables API; a table UC does not have is a
@@ -102,9 +114,10 @@ impl TableProvider for ZerobusTable {
                 self.config.table_name
             )));
         }
-        // Every input partition is read by the write exec itself (see ZerobusWriteExec).
+        // Each input partition writes on its own, then one node totals (see sink.rs).
         // No stream is opened here (planning may run twice).
-        let sink = ZerobusSink::new(self.config.clone(), self.schema.clone());
-        Ok(Arc::new(ZerobusWriteExec::new(input, sink)))
+        let sink = ZerobusSink::new(self.config.clone(), self.schema.clone())
+            .with_unconnected(self.unconnected.clone());
+        Ok(write_plan(input, sink))
     }
 }

@@ -520,42 +520,69 @@ async fn create_table_through_sql_works_on_the_emulator_only() {
     emu.shutdown().await;
 }
 
-/// What datafusion-python's optimizer does across the FFI (it cannot see the sink's
-/// single-partition requirement): a round-robin repartition right under the write exec.
-/// Every row must still be read.
+/// What datafusion-python's optimizer does across the FFI (it cannot see the total's
+/// single-partition requirement): a round-robin repartition under the write, and no
+/// coalesce between the write and the total (the trap that lost iceberg-rust's rows).
+/// Every partition writes on its own streams; every row lands; the count is exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_write_exec_reads_every_partition_even_under_a_repartition() {
-    use arrow_zerobus_sdk_wrapper::datafusion::{ZerobusSink, ZerobusWriteExec};
+async fn every_partition_writes_even_with_the_coalesce_dropped() {
+    use arrow_zerobus_sdk_wrapper::datafusion::{
+        write_plan, ZerobusSink, ZerobusTotalExec, ZerobusWriteExec,
+    };
     use datafusion::physical_plan::repartition::RepartitionExec;
     use datafusion::physical_plan::{collect, ExecutionPlan, Partitioning};
 
     let dir = tempfile::tempdir().unwrap();
     let (emu, ctx) = setup(dir.path(), Faults::default()).await;
-    source(&ctx, 3_000, 3);
-    let scan = ctx
-        .sql("SELECT n AS id FROM src")
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
-    let spread: Arc<dyn ExecutionPlan> =
-        Arc::new(RepartitionExec::try_new(scan, Partitioning::RoundRobinBatch(4)).unwrap());
+    // Four batches, round-robin over four partitions: each partition has rows to write.
+    source(&ctx, 4_000, 4);
     let config = WrapperConfig::builder(emu.grpc_url(), TABLE)
         .client_id(emu.client_id())
         .client_secret(emu.client_secret())
         .unity_catalog_url(emu.http_url())
         .build()
         .unwrap();
-    let exec = Arc::new(ZerobusWriteExec::new(
-        spread.clone(),
-        ZerobusSink::new(config, spread.schema()),
-    ));
-    let out = collect(exec, ctx.task_ctx()).await.unwrap();
+    // A repartition runs once: a new one for each plan.
+    let spread = || async {
+        let scan = ctx
+            .sql("SELECT n AS id FROM src")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let spread: Arc<dyn ExecutionPlan> =
+            Arc::new(RepartitionExec::try_new(scan, Partitioning::RoundRobinBatch(4)).unwrap());
+        let sink = ZerobusSink::new(config.clone(), spread.schema());
+        (spread, sink)
+    };
+    // The plan as built, then the same without its coalesce.
+    let (input, sink) = spread().await;
+    let planned = write_plan(input, sink);
     assert_eq!(
-        out[0].column(0).as_primitive::<UInt64Type>().value(0),
-        3_000
+        planned.children()[0].name(),
+        "CoalescePartitionsExec",
+        "{planned:?}"
     );
+    let (input, sink) = spread().await;
+    let dropped: Arc<dyn ExecutionPlan> = Arc::new(ZerobusTotalExec::new(Arc::new(
+        ZerobusWriteExec::new(input, sink),
+    )));
+    let mut expected = Vec::new();
+    for (round, plan) in [planned, dropped].into_iter().enumerate() {
+        let before = emu.streams_opened();
+        let out = collect(plan, ctx.task_ctx()).await.unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].column(0).as_primitive::<UInt64Type>().value(0),
+            4_000,
+            "round {round}"
+        );
+        // One stream at least per partition: each wrote on its own.
+        assert!(emu.streams_opened() - before >= 4, "round {round}");
+        expected.extend(0..4_000i64);
+    }
+    expected.sort_unstable();
     let landed = sorted_by_id(
         &zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
             .await
@@ -567,7 +594,7 @@ async fn the_write_exec_reads_every_partition_even_under_a_repartition() {
         .values()
         .iter()
         .copied()
-        .eq(0..3_000));
+        .eq(expected));
     emu.shutdown().await;
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod bad_input;
+mod ballista;
 mod cli;
 mod datafusion_sink;
 mod encode_props;
