@@ -232,6 +232,20 @@ impl PartitionsProgress {
     }
 }
 
+/// The one input of a node that takes one (`with_new_children`).
+fn only_child<'a>(
+    node: &str,
+    children: &'a [Arc<dyn ExecutionPlan>],
+) -> Result<&'a Arc<dyn ExecutionPlan>> {
+    match children {
+        [input] => Ok(input),
+        _ => Err(DataFusionError::Internal(format!(
+            "{node} takes one input, got {}",
+            children.len()
+        ))),
+    }
+}
+
 /// The schema of a [`ZerobusWriteExec`] partition's answer and of the INSERT's: `count`,
 /// as DataFusion's own sinks have it.
 fn count_schema() -> SchemaRef {
@@ -340,12 +354,7 @@ impl ExecutionPlan for ZerobusWriteExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = children.as_slice() else {
-            return Err(DataFusionError::Internal(format!(
-                "ZerobusWriteExec takes one input, got {}",
-                children.len()
-            )));
-        };
+        let input = only_child("ZerobusWriteExec", &children)?;
         Ok(Arc::new(Self::with_sink(input.clone(), self.sink.clone())))
     }
 
@@ -435,12 +444,7 @@ impl ExecutionPlan for ZerobusTotalExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = children.as_slice() else {
-            return Err(DataFusionError::Internal(format!(
-                "ZerobusTotalExec takes one input, got {}",
-                children.len()
-            )));
-        };
+        let input = only_child("ZerobusTotalExec", &children)?;
         Ok(Arc::new(ZerobusTotalExec::new(input.clone())))
     }
 
@@ -533,6 +537,28 @@ mod tests {
 
     fn counts(values: &[u64]) -> Vec<RecordBatch> {
         values.iter().map(|&v| count_batch(v).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_watch_sees_the_sum_over_the_partitions() {
+        let all = PartitionsProgress::default();
+        let p = |read, acked, streams| LoadProgress {
+            rows_read: read,
+            rows_acknowledged: acked,
+            streams_open: streams,
+            rows_dead_lettered: 1,
+            retries: 2,
+        };
+        all.report(1, p(10, 5, 2));
+        let total = all.report(0, p(7, 7, 1));
+        assert_eq!(
+            (total.rows_read, total.rows_acknowledged, total.streams_open),
+            (17, 12, 3)
+        );
+        assert_eq!((total.rows_dead_lettered, total.retries), (2, 4));
+        // A partition's later report replaces its earlier one.
+        let total = all.report(1, p(20, 20, 0));
+        assert_eq!((total.rows_read, total.streams_open), (27, 1));
     }
 
     #[test]

@@ -482,6 +482,31 @@ async fn the_plan_travels_without_secrets_and_writes_with_the_executors_connecti
     emu.shutdown().await;
 }
 
+/// `--ballista` writes with the executors' connection: with the embedded emulator (no
+/// endpoint) it is refused, before any scheduler is contacted.
+#[test]
+fn ballista_without_an_endpoint_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .args(["--ballista", &format!("df://127.0.0.1:{port}")])
+        .arg("--warehouse")
+        .arg(dir.path().join("warehouse"))
+        .args(["-c", "SELECT 1"])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--ballista needs --endpoint (ZEROBUS_ENDPOINT)"),
+        "{err}"
+    );
+    assert!(listener.accept().is_err(), "the scheduler was contacted");
+}
+
 fn find_write(plan: &Arc<dyn ExecutionPlan>) -> Option<&ZerobusWriteExec> {
     if let Some(w) = plan.downcast_ref::<ZerobusWriteExec>() {
         return Some(w);
