@@ -20,6 +20,14 @@ cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 # link it).
 features="ballista"
 
+echo "== test venv (Python packages; moto's S3 server for the Rust object-store test)"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
+export ZEROBUS_MOTO_SERVER="$(cd "$venv" && pwd)/bin/moto_server"
+
 echo "== cargo test"
 cargo test -j "$jobs" --workspace --features "$features" -- --test-threads 2
 
@@ -27,11 +35,6 @@ echo "== python tests"
 # Same feature set as the tests above, so nothing is rebuilt: the emulator program and the
 # debug-files example that the Python tests run.
 cargo build -j "$jobs" --workspace --features "$features" --bins --examples
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
 echo "== pip install . (the Python package, dev profile, same target dir)"
 PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" CARGO_BUILD_JOBS="$jobs" \
   "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .

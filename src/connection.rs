@@ -300,13 +300,16 @@ impl ZerobusConnection {
 
     /// Where dead-letter files go: `dead_letter_dir`, else `debug_output_dir`, else
     /// `zerobus-dead-letters` in the working directory — always made absolute, so every
-    /// message names the real place.
+    /// message names the real place (an object-store URL is kept as written).
     pub fn dead_letter_path(&self) -> PathBuf {
         let dir = self
             .dead_letter_dir
             .clone()
             .or_else(|| self.debug_output_dir.clone())
             .unwrap_or_else(|| PathBuf::from("zerobus-dead-letters"));
+        if dir.to_str().is_some_and(crate::store::is_store_url) {
+            return dir;
+        }
         std::path::absolute(&dir).unwrap_or(dir)
     }
 

@@ -2,7 +2,8 @@
 //! Arrow IPC file (`<dir>/<table>.<ms>.<pid>.<random>.<n>.dead.arrow`, created new, 0600)
 //! whose path is in the
 //! [`ZerobusError::RetryExhausted`] error; [`crate::ZerobusWrapper::replay_dead_letters`]
-//! sends them again. The table name is kept in the file's schema metadata.
+//! sends them again. The table name is kept in the file's schema metadata. The directory
+//! may be an object-store prefix (`s3://bucket/dead-letters`, see [`crate::store`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,11 +16,49 @@ use arrow::ipc::writer::FileWriter;
 
 use crate::error::{Detail, Result, ZerobusError};
 use crate::files::{create_private, file_stem, unique_part};
+use crate::store::Place;
 
 /// Schema metadata key holding the target table of a dead-letter file.
 pub const TABLE_METADATA_KEY: &str = "zerobus.table";
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The name of a new dead-letter file of `table`.
+fn dead_letter_name(table: &str) -> String {
+    format!(
+        "{}.{}.{}.dead.arrow",
+        file_stem(table),
+        unique_part(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Write `batches` (all of one schema) for `table` as an Arrow IPC file into `w`, the
+/// table's name in the schema metadata.
+fn write_ipc<W: std::io::Write>(
+    w: W,
+    table: &str,
+    batches: &[RecordBatch],
+) -> std::result::Result<(), arrow::error::ArrowError> {
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
+    let mut meta: HashMap<String, String> = first.schema().metadata().clone();
+    meta.insert(TABLE_METADATA_KEY.into(), table.into());
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(
+        first.schema().fields().clone(),
+        meta,
+    ));
+    let mut w = FileWriter::try_new(w, &schema)?;
+    for b in batches {
+        w.write(&b.clone().with_schema(schema.clone())?)?;
+    }
+    w.finish()
+}
+
+fn no_rows() -> ZerobusError {
+    ZerobusError::Configuration("no rows to write as dead letters".into())
+}
 
 /// Write `batches` (all of one schema) for `table` into a new dead-letter file.
 pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> Result<PathBuf> {
@@ -32,30 +71,45 @@ pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> R
             .caused_by(e),
         )
     }
-    let first = batches
-        .first()
-        .ok_or_else(|| ZerobusError::Configuration("no rows to write as dead letters".into()))?;
-    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-    let path = dir.join(format!(
-        "{}.{}.{}.dead.arrow",
-        file_stem(table),
-        unique_part(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut meta: HashMap<String, String> = first.schema().metadata().clone();
-    meta.insert(TABLE_METADATA_KEY.into(), table.into());
-    let schema = Schema::new_with_metadata(first.schema().fields().clone(), meta);
-    let file = create_private(&path).map_err(|e| fail(&path, e))?;
-    let mut w = FileWriter::try_new(file, &schema).map_err(|e| fail(&path, e))?;
-    for b in batches {
-        let b = b
-            .clone()
-            .with_schema(std::sync::Arc::new(schema.clone()))
-            .map_err(|e| fail(&path, e))?;
-        w.write(&b).map_err(|e| fail(&path, e))?;
+    if batches.is_empty() {
+        return Err(no_rows());
     }
-    w.finish().map_err(|e| fail(&path, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+    let path = dir.join(dead_letter_name(table));
+    let file = create_private(&path).map_err(|e| fail(&path, e))?;
+    write_ipc(file, table, batches).map_err(|e| fail(&path, e))?;
     Ok(path)
+}
+
+/// Write `batches` for `table` into a new dead-letter file at `place`: a local directory
+/// ([`write_dead_letters`]) or an object-store prefix (the file's URL comes back as the
+/// path, e.g. `s3://bucket/dead/t.….dead.arrow`).
+pub async fn write_dead_letters_at(
+    place: &Place,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<PathBuf> {
+    match place {
+        Place::Local(dir) => write_dead_letters(dir, table, batches),
+        Place::Store(remote) => {
+            if batches.is_empty() {
+                return Err(no_rows());
+            }
+            let name = dead_letter_name(table);
+            let mut bytes = Vec::new();
+            write_ipc(&mut bytes, table, batches).map_err(|e| {
+                ZerobusError::Configuration(
+                    Detail::new(format!(
+                        "dead_letter_dir: cannot encode {}: {e}",
+                        remote.location(&name)
+                    ))
+                    .caused_by(e),
+                )
+            })?;
+            let location = remote.put(&name, bytes, "dead_letter_dir").await?;
+            Ok(PathBuf::from(location))
+        }
+    }
 }
 
 /// Read a dead-letter file: its table and its batches.

@@ -5,7 +5,10 @@
 //! Flight schema (`….flight.arrows`, an Arrow IPC stream).
 //! Files are flushed every `debug_flush_interval_secs`, rotated at `debug_max_file_size`
 //! (and when the batch schema changes), and created 0600. They hold rows, never
-//! credentials.
+//! credentials. With an object-store `debug_output_dir` (`s3://bucket/debug`, see
+//! [`crate::store`]) the files are written in a private local staging directory and each
+//! is uploaded once finished (rotated, or the wrapper shut down), then removed locally;
+//! the flush task uploads finished files too.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use arrow::ipc::writer::StreamWriter;
 use crate::convert::EncodedRows;
 use crate::error::{Detail, Result, ZerobusError};
 use crate::files::{create_private, file_stem, unique_part, Counting};
+use crate::store::{Place, Remote};
 
 type Sink = Counting<BufWriter<std::fs::File>>;
 
@@ -26,6 +30,8 @@ struct Open {
     schema: SchemaRef,
     ipc: StreamWriter<Sink>,
     sent: Sent,
+    /// The two files, batches then what was sent.
+    paths: [PathBuf; 2],
 }
 
 /// The file of what was sent.
@@ -60,11 +66,16 @@ struct State {
     seq: u32,
     open: Option<Open>,
     files: Vec<PathBuf>,
+    /// Finished local files not yet uploaded (object-store directories only).
+    finished: Vec<PathBuf>,
 }
 
 /// The debug spool of one wrapper.
 pub struct DebugSpool {
+    /// Where files are written: the directory, or the staging directory of `remote`.
     dir: PathBuf,
+    /// The object-store prefix finished files go to.
+    remote: Option<Remote>,
     stem: String,
     max_size: Option<u64>,
     state: Mutex<State>,
@@ -93,20 +104,33 @@ impl DebugSpool {
     /// Prepare the directory; when called inside a Tokio runtime, a task flushes the files
     /// every `flush_every` until the spool is dropped.
     pub fn open(
-        dir: &Path,
+        place: &Place,
         table: &str,
         max_size: Option<u64>,
         flush_every: Duration,
     ) -> Result<Arc<DebugSpool>> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let stem = format!("{}.{}", file_stem(table), unique_part());
+        let (dir, remote) = match place {
+            Place::Local(dir) => (dir.clone(), None),
+            Place::Store(remote) => (
+                std::env::temp_dir().join(format!("arrow-zerobus-debug.{stem}")),
+                Some(remote.clone()),
+            ),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        if remote.is_some() {
+            private_dir(&dir)?;
+        }
         let spool = Arc::new(DebugSpool {
-            dir: dir.to_path_buf(),
-            stem: format!("{}.{}", file_stem(table), unique_part()),
+            dir,
+            remote,
+            stem,
             max_size,
             state: Mutex::new(State {
                 seq: 0,
                 open: None,
                 files: Vec::new(),
+                finished: Vec::new(),
             }),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -117,7 +141,12 @@ impl DebugSpool {
                 loop {
                     tick.tick().await;
                     match weak.upgrade() {
-                        Some(s) => s.flush(),
+                        Some(s) => {
+                            s.flush();
+                            if let Err(e) = s.upload_finished().await {
+                                tracing::error!(error = %e, "could not upload debug files");
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -156,7 +185,10 @@ impl DebugSpool {
         };
         if rotate {
             if let Some(old) = st.open.take() {
-                finish(old);
+                let paths = finish(old);
+                if self.remote.is_some() {
+                    st.finished.extend(paths);
+                }
             }
             st.seq += 1;
             let ipc_path = self.dir.join(format!("{}.{:04}.arrows", self.stem, st.seq));
@@ -180,12 +212,13 @@ impl DebugSpool {
                         .map_err(|e| io(&sent_path, e))?,
                 )),
             };
-            st.files.push(ipc_path);
-            st.files.push(sent_path);
+            st.files.push(ipc_path.clone());
+            st.files.push(sent_path.clone());
             st.open = Some(Open {
                 schema: batch.schema(),
                 ipc,
                 sent,
+                paths: [ipc_path, sent_path],
             });
         }
         let dir = self.dir.clone();
@@ -224,21 +257,94 @@ impl DebugSpool {
     pub fn close(&self) {
         if let Ok(mut st) = self.state.lock() {
             if let Some(o) = st.open.take() {
-                finish(o);
+                let paths = finish(o);
+                if self.remote.is_some() {
+                    st.finished.extend(paths);
+                }
             }
         }
     }
 
-    /// Every file written so far, in order (the batches, then what was sent, per rotation).
+    /// Upload the finished files to the object-store directory and remove them locally
+    /// (nothing to do for a local directory). A file that could not be uploaded stays in
+    /// the staging directory, and the error names both places.
+    pub async fn upload_finished(&self) -> Result<()> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let pending = match self.state.lock() {
+            Ok(mut st) => std::mem::take(&mut st.finished),
+            Err(_) => return Ok(()),
+        };
+        let mut first_error = None;
+        for path in pending {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let uploaded = match tokio::fs::read(&path).await {
+                Ok(bytes) => remote.put(&name, bytes, "debug_output_dir").await,
+                Err(e) => Err(io(&path, e)),
+            };
+            match uploaded {
+                Ok(_) => {
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+                Err(e) => {
+                    let e = ZerobusError::Configuration(
+                        format!("{e} (the file is kept at {})", path.display()).into(),
+                    );
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            None => {
+                // The staging directory goes when nothing is left in it.
+                let _ = std::fs::remove_dir(&self.dir);
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Every file written so far, in order (the batches, then what was sent, per
+    /// rotation): where it is or, for an object-store directory, where it goes (its URL).
     pub fn files(&self) -> Vec<PathBuf> {
-        self.state
+        let files = self
+            .state
             .lock()
             .map(|s| s.files.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        match &self.remote {
+            None => files,
+            Some(remote) => files
+                .iter()
+                .map(|p| {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default();
+                    PathBuf::from(remote.location(&name))
+                })
+                .collect(),
+        }
     }
 }
 
-fn finish(mut o: Open) {
+/// Make `dir` readable by its owner only (the staging directory of debug files).
+fn private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Finish the files of `o` and return their paths.
+fn finish(mut o: Open) -> [PathBuf; 2] {
     if let Err(e) = o.ipc.finish() {
         tracing::warn!(error = %e, "could not finish a debug IPC file");
     }
@@ -249,6 +355,7 @@ fn finish(mut o: Open) {
         }
     }
     o.sent.flush();
+    o.paths
 }
 
 impl Drop for DebugSpool {

@@ -268,12 +268,12 @@ async fn run(
                 );
             }
             let config = arrow_zerobus_sdk_wrapper::datafusion::ballista::ballista_session_config();
-            on_ballista(url, shell_config(config)).await?
+            on_ballista(url, shell_config(config), runtime()?).await?
         }
-        None => SessionContext::new_with_config(shell_config(Default::default())),
+        None => SessionContext::new_with_config_rt(shell_config(Default::default()), runtime()?),
     };
     #[cfg(not(feature = "ballista"))]
-    let ctx = SessionContext::new_with_config(shell_config(Default::default()));
+    let ctx = SessionContext::new_with_config_rt(shell_config(Default::default()), runtime()?);
     let ctx = ctx.enable_url_table();
     register(&ctx, &args.catalog, connection.clone());
     let mut shell = Shell {
@@ -328,15 +328,28 @@ async fn run(
     result
 }
 
+/// The session's runtime: object-store URLs (`s3://…`, `gs://…`, `az://…`) in queries
+/// and `copy` get a store set up from the environment.
+fn runtime() -> std::result::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>, String> {
+    datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(
+            arrow_zerobus_sdk_wrapper::store::StoresFromEnv::default(),
+        ))
+        .build_arc()
+        .map_err(|e| format!("cannot set up the session: {e}"))
+}
+
 /// A session whose statements run on the Ballista cluster of scheduler `url`.
 #[cfg(feature = "ballista")]
 async fn on_ballista(
     url: &str,
     config: datafusion::prelude::SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 ) -> std::result::Result<SessionContext, String> {
     use ballista::prelude::SessionContextExt;
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     SessionContext::remote_with_state(url, state)

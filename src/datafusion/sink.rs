@@ -9,11 +9,12 @@
 //!       <query>               N partitions
 //! ```
 //!
-//! No row depends on an optimizer keeping the coalesce (iceberg-rust lost rows that way):
-//! the total reads every partition of the write itself, coalesce or not, and refuses to
-//! answer unless each partition answered exactly one count. On Ballista the coalesce is the
-//! stage boundary: the writes run as tasks on the executors, the total reads their
-//! answers from the shuffle.
+//! No row depends on an optimizer keeping the coalesce (iceberg-rust lost rows that way,
+//! its commit node reading one partition): the total reads every partition of its input
+//! itself, coalesce or not, so every write partition runs and every count is added, and
+//! it waits for all of them, also after one failed. On Ballista the coalesce is the stage
+//! boundary: the writes run as tasks on the executors, the total reads their answers from
+//! the shuffle.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
     PlanProperties,
 };
-use futures::TryStreamExt;
+use futures::StreamExt;
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
@@ -393,10 +394,10 @@ impl ExecutionPlan for ZerobusWriteExec {
 }
 
 /// Adds up the counts of a [`ZerobusWriteExec`]'s partitions into the INSERT's one-row
-/// answer `count`. It reads every partition of the write itself (through a
-/// `CoalescePartitionsExec` above it, or without one if an optimizer dropped it), and
-/// refuses to answer unless each partition answered exactly one count: rows of a
-/// partition that never ran are an error, never a smaller count.
+/// answer `count`. It reads every partition of its input itself (a
+/// `CoalescePartitionsExec` above the write, or the write itself if an optimizer dropped
+/// the coalesce, or a repartition an optimizer put there), so no write partition is left
+/// unrun, and it returns only when every one of them has ended.
 #[derive(Debug)]
 pub struct ZerobusTotalExec {
     input: Arc<dyn ExecutionPlan>,
@@ -465,27 +466,33 @@ impl ExecutionPlan for ZerobusTotalExec {
                 "ZerobusTotalExec has one output partition, asked for {partition}"
             )));
         }
-        // The partitions of the write (on Ballista: of the shuffle that holds its
-        // answers), each read on its own task so that local partitions write in parallel.
-        let source = match self.input.downcast_ref::<CoalescePartitionsExec>() {
-            Some(merge) => merge.input().clone(),
-            None => self.input.clone(),
-        };
-        let partitions = source.output_partitioning().partition_count();
-        let mut reads = tokio::task::JoinSet::new();
-        for p in 0..partitions {
-            let stream = source.execute(p, context.clone())?;
-            reads.spawn(async move { (p, stream.try_collect::<Vec<_>>().await) });
-        }
+        // One partition (the coalesce above the write; on Ballista the shuffle reader of
+        // the write stage): it runs every write partition. Several (an optimizer dropped
+        // the coalesce, or put a repartition here): each is read here, in this task,
+        // never spawned (across datafusion-ffi a foreign node must be polled where it
+        // was called from).
+        let partitions = self.input.output_partitioning().partition_count();
+        let streams = (0..partitions)
+            .map(|p| self.input.execute(p, context.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let total = futures::stream::once(async move {
-            let mut answers = vec![Vec::new(); partitions];
-            while let Some(joined) = reads.join_next().await {
-                let (p, batches) = joined.map_err(|e| {
-                    DataFusionError::Execution(format!("a Zerobus write partition stopped: {e}"))
-                })?;
-                answers[p] = batches?;
+            let mut counts = futures::stream::select_all(streams);
+            let mut total = 0u64;
+            let mut first_error = None;
+            // Every partition runs to its end, also after another one failed: dropping the
+            // others would abandon rows they had read and not yet settled.
+            while let Some(batch) = counts.next().await {
+                match batch.and_then(|b| count_of(&b)) {
+                    Ok(n) => total += n,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            count_batch(total_of(&answers)?)
+            match first_error {
+                Some(e) => Err(e),
+                None => count_batch(total),
+            }
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             count_schema(),
@@ -494,50 +501,24 @@ impl ExecutionPlan for ZerobusTotalExec {
     }
 }
 
-/// The sum of the partitions' counts, `answers[p]` being what partition `p` answered;
-/// an error naming the partitions that did not answer exactly one count.
-fn total_of(answers: &[Vec<RecordBatch>]) -> Result<u64> {
-    let mut total = 0u64;
-    let mut wrong = Vec::new();
-    for (p, batches) in answers.iter().enumerate() {
-        let mut counts = Vec::new();
-        for b in batches {
-            let column = b
-                .columns()
-                .first()
-                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
-                .ok_or_else(|| {
-                    DataFusionError::Internal(format!(
-                        "ZerobusTotalExec expects a count per partition, got {}",
-                        b.schema()
-                    ))
-                })?;
-            counts.extend(column.values().iter().copied());
-        }
-        match counts.as_slice() {
-            [one] => total += one,
-            _ => wrong.push(format!("partition {p} answered {} counts", counts.len())),
-        }
-    }
-    if !wrong.is_empty() {
-        return Err(DataFusionError::Execution(format!(
-            "the Zerobus write's account does not add up ({} of {} partitions): {}; rows of a \
-             partition that did not answer may not have been written, so no count is given",
-            wrong.len(),
-            answers.len(),
-            wrong.join(", ")
-        )));
-    }
-    Ok(total)
+/// The sum of the counts in a batch of a [`ZerobusWriteExec`]'s answers.
+fn count_of(batch: &RecordBatch) -> Result<u64> {
+    let column = batch
+        .columns()
+        .first()
+        .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "ZerobusTotalExec expects the write's counts, got {}",
+                batch.schema()
+            ))
+        })?;
+    Ok(column.values().iter().sum())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn counts(values: &[u64]) -> Vec<RecordBatch> {
-        values.iter().map(|&v| count_batch(v).unwrap()).collect()
-    }
 
     #[test]
     fn a_watch_sees_the_sum_over_the_partitions() {
@@ -562,26 +543,19 @@ mod tests {
     }
 
     #[test]
-    fn the_total_adds_every_partition_once() {
-        assert_eq!(
-            total_of(&[counts(&[10]), counts(&[5]), counts(&[7])]).unwrap(),
-            22
-        );
-        assert_eq!(total_of(&[]).unwrap(), 0);
-    }
-
-    #[test]
-    fn a_partition_without_exactly_one_count_is_an_error_not_a_smaller_count() {
-        let e = total_of(&[counts(&[10]), counts(&[]), counts(&[3])])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("(1 of 3 partitions): partition 1 answered 0 counts"),
-            "{e}"
-        );
-        let e = total_of(&[counts(&[10, 10]), counts(&[1])])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("partition 0 answered 2 counts"), "{e}");
+    fn the_total_adds_every_count_and_refuses_what_is_not_one() {
+        let two = RecordBatch::try_new(
+            count_schema(),
+            vec![Arc::new(UInt64Array::from(vec![10, 5]))],
+        )
+        .unwrap();
+        assert_eq!(count_of(&two).unwrap(), 15);
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)])),
+            vec![Arc::new(arrow::array::Int32Array::from(vec![1]))],
+        )
+        .unwrap();
+        let e = count_of(&other).unwrap_err().to_string();
+        assert!(e.contains("expects the write's counts"), "{e}");
     }
 }

@@ -44,7 +44,7 @@ pub use watch::LoadWatch;
 
 use crate::config::{SchemaSource, Transport, WrapperConfig};
 use crate::convert::{EncodedRows, FlightEncoder, RowEncoder, TableSchema};
-use crate::dead_letter::write_dead_letters;
+use crate::dead_letter::write_dead_letters_at;
 use crate::debug::DebugSpool;
 use crate::error::{Detail, Result, ZerobusError};
 use crate::telemetry::{end_span, in_context, Instruments, Telemetry};
@@ -81,6 +81,8 @@ struct Inner {
     lanes: lanes::Lanes,
     generation: AtomicU64,
     debug: Option<Arc<DebugSpool>>,
+    /// Where dead letters go (`dead_letter_path`, a directory or an object-store prefix).
+    dead_letters: crate::store::Place,
     closed: AtomicBool,
     backoff: Backoff,
     telemetry: Option<Telemetry>,
@@ -153,7 +155,7 @@ impl ZerobusWrapper {
         let debug = if config.debug_enabled {
             let dir = config.debug_output_dir.clone().unwrap_or_default();
             Some(DebugSpool::open(
-                &dir,
+                &crate::store::Place::parse(&dir, "debug_output_dir")?,
                 &config.table_name,
                 config.debug_max_file_size,
                 Duration::from_secs(config.debug_flush_interval_secs),
@@ -161,6 +163,8 @@ impl ZerobusWrapper {
         } else {
             None
         };
+        let dead_letters =
+            crate::store::Place::parse(&config.dead_letter_path(), "dead_letter_dir")?;
         let backoff = Backoff {
             base: Duration::from_millis(config.retry_base_delay_ms),
             max: Duration::from_millis(config.retry_max_delay_ms),
@@ -182,6 +186,7 @@ impl ZerobusWrapper {
                 lanes,
                 generation: AtomicU64::new(0),
                 debug,
+                dead_letters,
                 closed: AtomicBool::new(false),
                 backoff,
                 telemetry,
@@ -622,7 +627,7 @@ impl ZerobusWrapper {
                 }
                 failure => {
                     outcome.acknowledged = pending.0 - range.0;
-                    let written = self.dead_letter(batch, pending, outcome);
+                    let written = self.dead_letter(batch, pending, outcome).await;
                     let place = match &written {
                         Ok(p) => format!("{remaining} unacknowledged rows were written to {}", p.display()),
                         Err(e) => format!("{remaining} unacknowledged rows could not be written to a dead-letter file: {e}"),
@@ -691,6 +696,9 @@ impl ZerobusWrapper {
         }
         if let Some(d) = &self.inner.debug {
             d.close();
+            if let Err(e) = d.upload_finished().await {
+                tracing::error!(table = %self.table(), error = %e, "could not upload debug files");
+            }
         }
         if let Some(t) = &self.inner.telemetry {
             t.flush().await;
@@ -726,7 +734,7 @@ impl ZerobusWrapper {
                 return Err(e);
             }
             let rows = batch.num_rows();
-            let place = match self.dead_letter(batch, (0, rows), outcome) {
+            let place = match self.dead_letter(batch, (0, rows), outcome).await {
                 Ok(p) => format!("{rows} rows were written to {}", p.display()),
                 Err(e) => format!("{rows} rows could not be written to a dead-letter file: {e}"),
             };
@@ -743,7 +751,7 @@ impl ZerobusWrapper {
 
     /// Write rows `rows.0..rows.1` of `batch` to a new dead-letter file, noting it in
     /// `outcome`; the error text says why the file could not be written.
-    fn dead_letter(
+    async fn dead_letter(
         &self,
         batch: &RecordBatch,
         rows: (usize, usize),
@@ -751,11 +759,7 @@ impl ZerobusWrapper {
     ) -> std::result::Result<PathBuf, String> {
         let n = rows.1 - rows.0;
         let slice = batch.slice(rows.0, n);
-        match write_dead_letters(
-            &self.inner.config.dead_letter_path(),
-            self.table(),
-            &[slice],
-        ) {
+        match write_dead_letters_at(&self.inner.dead_letters, self.table(), &[slice]).await {
             Ok(p) => {
                 self.metric(|m, a| m.rows_dead_lettered.add(n as u64, a));
                 outcome.dead_letter = Some(p.clone());

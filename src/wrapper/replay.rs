@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 
 use super::ZerobusWrapper;
-use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters};
+use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters_at};
 use crate::error::{LoadFailure, Result, ZerobusError};
 
 impl ZerobusWrapper {
@@ -67,7 +67,8 @@ impl ZerobusWrapper {
             let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
             if !rest.is_empty() {
                 let written =
-                    write_dead_letters(&self.inner.config.dead_letter_path(), self.table(), &rest)
+                    write_dead_letters_at(&self.inner.dead_letters, self.table(), &rest)
+                        .await
                         .map_err(|we| {
                             ZerobusError::Configuration(format!(
                                 "replay of {} stopped ({error}) and the rows not yet sent could not be \

@@ -290,7 +290,7 @@ impl ZerobusWrapper {
             let (_, (_, end)) = last.rows();
             let mut outcome = BatchOutcome::default();
             // A failed write is logged and leaves the rows unaccounted (counted below).
-            let _ = self.dead_letter(batch, (start, end), &mut outcome);
+            let _ = self.dead_letter(batch, (start, end), &mut outcome).await;
             account.dead_lettered += outcome.dead_lettered as u64;
             account.dead_letters.extend(outcome.dead_letter);
             progress(account.progress(self));

@@ -13,6 +13,7 @@ mod datafusion_sink;
 mod encode_props;
 mod flight;
 mod lanes;
+mod object_stores;
 mod reliability;
 mod telemetry;
 mod wrapper;
