@@ -55,6 +55,25 @@ pub async fn id_body_landed(
     (rows, counts.len(), missing)
 }
 
+/// A Parquet file at `path` of rows `(id, body)`: `id` over `ids`, `body` the SQL
+/// expression `body` of `value` (the id), written by DataFusion.
+#[cfg(feature = "datafusion")]
+pub async fn id_parquet(path: &std::path::Path, ids: std::ops::Range<i64>, body: &str) {
+    datafusion::prelude::SessionContext::new()
+        .sql(&format!(
+            "COPY (SELECT CAST(value AS BIGINT) AS id, {body} AS body FROM generate_series({}, {})) \
+             TO '{}' STORED AS PARQUET",
+            ids.start,
+            ids.end - 1,
+            path.display()
+        ))
+        .await
+        .expect("COPY plans")
+        .collect()
+        .await
+        .expect("the Parquet file is written");
+}
+
 /// A wrapper configuration for `table` on `emu`: its endpoints and credentials, dead
 /// letters under `dir/dead`.
 pub fn wrapper_config(

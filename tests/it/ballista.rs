@@ -191,21 +191,10 @@ async fn emulator(dir: &Path, records_per_sec: u64) -> EmulatorHandle {
 async fn parquet_files(dir: &Path, files: usize, rows: usize) -> PathBuf {
     let input = dir.join("input");
     std::fs::create_dir_all(&input).unwrap();
-    let ctx = SessionContext::new();
     for f in 0..files {
+        let ids = (f * rows) as i64..((f + 1) * rows) as i64;
         let path = input.join(format!("part-{f}.parquet"));
-        ctx.sql(&format!(
-            "COPY (SELECT CAST(value AS BIGINT) AS id, concat('body-', CAST(value AS VARCHAR)) AS body \
-             FROM generate_series({}, {})) TO '{}' STORED AS PARQUET",
-            f * rows,
-            (f + 1) * rows - 1,
-            path.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+        crate::common::id_parquet(&path, ids, "concat('body-', CAST(value AS VARCHAR))").await;
     }
     input
 }

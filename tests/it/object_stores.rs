@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
-use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
@@ -151,18 +150,7 @@ async fn parquet(
         ),
         None => "concat('b', CAST(value AS VARCHAR))".to_string(),
     };
-    SessionContext::new()
-        .sql(&format!(
-            "COPY (SELECT CAST(value AS BIGINT) AS id, {body} AS body FROM generate_series({}, {})) TO '{}' STORED AS PARQUET",
-            ids.start,
-            ids.end - 1,
-            path.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    crate::common::id_parquet(&path, ids, &body).await;
     std::fs::read(&path).unwrap()
 }
 
