@@ -7,8 +7,8 @@ use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
 pub use crate::connection::{
-    FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection, DEFAULT_MAX_STREAMS,
-    MAX_STREAMS_LIMIT,
+    FlightCompression, NullCollections, SchemaSource, Secret, Transport, ZerobusConnection,
+    DEFAULT_MAX_STREAMS, MAX_STREAMS_LIMIT,
 };
 use crate::error::{Result, ZerobusError};
 
@@ -212,6 +212,8 @@ setters! {
     transport: Transport => |v| v;
     /// IPC compression of the Arrow Flight transport.
     flight_compression: FlightCompression => |v| v;
+    /// NULL ARRAY / MAP on the proto transport: refused (default) or sent empty.
+    null_collections: NullCollections => |v| v;
     /// Allow plain text to non-loopback hosts.
     allow_plaintext: bool => |v| v;
     /// Acknowledgement timeout of the stream.

@@ -82,6 +82,18 @@ impl FlightCompression {
     }
 }
 
+/// What the `proto` transport does with a NULL ARRAY or MAP (protobuf's repeated fields
+/// cannot say NULL: the service stores an empty one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NullCollections {
+    /// Refuse the batch, naming column and row (COALESCE in the query, or the `flight`
+    /// transport, which carries NULL). The default.
+    #[default]
+    Refuse,
+    /// Send an empty ARRAY or MAP in its place.
+    Empty,
+}
+
 /// Default of [`ZerobusConnection::max_streams`].
 pub const DEFAULT_MAX_STREAMS: usize = 16;
 /// Largest [`ZerobusConnection::max_streams`] accepted.
@@ -137,6 +149,8 @@ pub struct ZerobusConnection {
     pub transport: Transport,
     /// IPC compression of the `flight` transport.
     pub flight_compression: FlightCompression,
+    /// What the `proto` transport does with a NULL ARRAY or MAP.
+    pub null_collections: NullCollections,
     /// Allow plain-text gRPC to a host that is not loopback.
     pub allow_plaintext: bool,
     /// How long the stream waits for an acknowledgement before it counts as broken (the
@@ -171,6 +185,7 @@ impl ZerobusConnection {
             schema_source: SchemaSource::UnityCatalog,
             transport: Transport::Proto,
             flight_compression: FlightCompression::Lz4,
+            null_collections: NullCollections::Refuse,
             allow_plaintext: false,
             ack_timeout_ms: None,
             max_streams: DEFAULT_MAX_STREAMS,
@@ -364,6 +379,7 @@ impl fmt::Debug for ZerobusConnection {
             .field("schema_source", &self.schema_source)
             .field("transport", &self.transport)
             .field("flight_compression", &self.flight_compression)
+            .field("null_collections", &self.null_collections)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("ack_timeout_ms", &self.ack_timeout_ms)
             .field("max_streams", &self.max_streams)

@@ -31,6 +31,8 @@ pub mod unity_catalog;
 pub mod wrapper;
 
 pub use config::{WrapperConfig, WrapperConfigBuilder};
-pub use connection::{FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection};
+pub use connection::{
+    FlightCompression, NullCollections, SchemaSource, Secret, Transport, ZerobusConnection,
+};
 pub use error::{Result, ZerobusError};
 pub use wrapper::{TransmissionResult, ZerobusWrapper};

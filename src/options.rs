@@ -11,7 +11,9 @@
 
 use std::path::PathBuf;
 
-use crate::connection::{FlightCompression, SchemaSource, Secret, Transport, ZerobusConnection};
+use crate::connection::{
+    FlightCompression, NullCollections, SchemaSource, Secret, Transport, ZerobusConnection,
+};
 use crate::error::{Result, ZerobusError};
 
 /// What an option's value is, for front ends that shape their input by it.
@@ -176,6 +178,12 @@ pub const OPTIONS: &[ConnectionOption] = &[
         Choice(&["lz4", "zstd", "none"]),
         "IPC compression of the flight transport",
     ),
+    option(
+        "null_collections",
+        "ZEROBUS_NULL_COLLECTIONS",
+        Choice(&["refuse", "empty"]),
+        "a NULL ARRAY or MAP on the proto transport: refused, or sent empty",
+    ),
 ];
 
 /// The option of `key` (as written in SQL: any case, with or without DataFusion's
@@ -294,6 +302,16 @@ pub fn apply_as(
                 ],
             )?
         }
+        "null_collections" => {
+            c.null_collections = one_of(
+                said_as,
+                value,
+                &[
+                    ("refuse", NullCollections::Refuse),
+                    ("empty", NullCollections::Empty),
+                ],
+            )?
+        }
         other => {
             return Err(ZerobusError::Configuration(
                 format!("unknown Zerobus option '{other}' (known: {})", known()).into(),
@@ -352,6 +370,13 @@ pub fn option_value(connection: &ZerobusConnection, key: &str) -> Option<String>
                 FlightCompression::Lz4 => "lz4",
                 FlightCompression::Zstd => "zstd",
                 FlightCompression::None => "none",
+            }
+            .into(),
+        ),
+        "null_collections" => Some(
+            match c.null_collections {
+                NullCollections::Refuse => "refuse",
+                NullCollections::Empty => "empty",
             }
             .into(),
         ),
@@ -475,6 +500,7 @@ mod tests {
             ("schema_source", "arrow_schema"),
             ("transport", "flight"),
             ("flight_compression", "zstd"),
+            ("null_collections", "empty"),
         ] {
             apply(&mut set, key, value).unwrap();
             assert_eq!(option_value(&set, key).as_deref(), Some(value), "{key}");

@@ -380,14 +380,19 @@ fn int_value(p: Primitive, i: i64, path: &str) -> Result<Cell, String> {
     Ok(Cell::Int(i))
 }
 
+/// A VARIANT value as the service stores `parse_json(text)`: refused when it is not JSON
+/// or repeats a key, else read back as its variant's JSON (keys sorted, numbers exact),
+/// the same text a Flight batch's variant of that JSON is stored as.
+fn variant_text(text: &str, path: &str) -> Result<Cell, String> {
+    zerobus_json_variant::canonical_json(text)
+        .map(Cell::Str)
+        .map_err(|e| format!("column '{path}': VARIANT value is not valid JSON: {e}"))
+}
+
 fn text_value(p: Primitive, s: &str, path: &str) -> Result<Cell, String> {
     match p {
         Primitive::String => Ok(Cell::Str(s.to_string())),
-        Primitive::Variant => {
-            serde_json::from_str::<serde::de::IgnoredAny>(s)
-                .map_err(|e| format!("column '{path}': VARIANT value is not valid JSON: {e}"))?;
-            Ok(Cell::Str(s.to_string()))
-        }
+        Primitive::Variant => variant_text(s, path),
         Primitive::Decimal(prec, scale) => parse_decimal(s, prec, scale)
             .map(Cell::Dec)
             .map_err(|e| format!("column '{path}': {e}")),
@@ -512,7 +517,7 @@ fn json_value(ty: &UcType, v: &Json, path: &str) -> Result<Cell, String> {
                 .as_str()
                 .map(|s| Cell::Str(s.to_string()))
                 .ok_or_else(|| wrong("a string")),
-            Primitive::Variant => Ok(Cell::Str(v.to_string())),
+            Primitive::Variant => variant_text(&v.to_string(), path),
             Primitive::Boolean => v
                 .as_bool()
                 .map(Cell::Bool)

@@ -17,8 +17,10 @@ accepted without a copy: pyarrow ``RecordBatch``/``Table``/``RecordBatchReader``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 import os
+import uuid
+import weakref
 
 from . import _native
 from ._native import (
@@ -128,6 +130,10 @@ class ZerobusWrapper:
             to pick.
         flight_compression: IPC compression of the ``"flight"`` transport: ``"lz4"``
             (default), ``"zstd"`` or ``"none"``.
+        null_collections: What the ``"proto"`` transport does with a NULL ARRAY or MAP,
+            which protobuf cannot carry: ``"refuse"`` (default; ``ConversionError``
+            naming column and row) or ``"empty"`` (sent as an empty one). The
+            ``"flight"`` transport carries NULL as NULL.
 
     Raises:
         ConfigurationError: If the configuration is invalid (the message names the field).
@@ -156,6 +162,7 @@ class ZerobusWrapper:
         max_streams: int = 16,
         transport: str = "proto",
         flight_compression: str = "lz4",
+        null_collections: str = "refuse",
     ) -> None:
         self._native = _native.NativeWrapper(
             endpoint,
@@ -178,6 +185,7 @@ class ZerobusWrapper:
             max_streams=max_streams,
             transport=transport,
             flight_compression=flight_compression,
+            null_collections=null_collections,
         )
 
     @property
@@ -268,10 +276,44 @@ def fold_sql(query: str, catalogs: Iterable[str] = ("zerobus",)) -> str:
     return _native.fold_sql(query, list(catalogs))
 
 
+# The connections `register` gave each session's Zerobus catalogs, by catalog name: what
+# `sql` needs to write an INSERT exactly.
+_REGISTERED: "weakref.WeakKeyDictionary[Any, Dict[str, Tuple[str, Dict[str, Any]]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def sql(ctx: Any, query: str, catalogs: Iterable[str] = ("zerobus",)) -> Any:
     """``ctx.sql(query)`` on a datafusion-python ``SessionContext`` with 4-part Zerobus
-    names folded (see :func:`fold_sql`); returns its DataFrame (call ``.collect()``)."""
-    return ctx.sql(fold_sql(query, catalogs))
+    names folded (see :func:`fold_sql`); returns its DataFrame (call ``.collect()``).
+
+    An ``INSERT INTO`` a catalog made by :func:`register` is written exactly, as in Rust
+    sessions: DataFusion would cast each query column to the table's type (rounding
+    decimals, truncating fractions and nanoseconds); here the query keeps its own types
+    and each value is converted exactly or refused with a ``ConversionError`` naming the
+    table, column, row and value."""
+    catalogs = list(catalogs)
+    folded = fold_sql(query, catalogs)
+    insert = _native.insert_parts(folded, catalogs)
+    if insert is None:
+        return ctx.sql(folded)
+    catalog, table, columns, source = insert
+    try:
+        registered = _REGISTERED.get(ctx, {})
+    except TypeError:
+        registered = {}
+    connection = registered.get(catalog.lower())
+    if connection is None:
+        return ctx.sql(folded)
+    endpoint, options = connection
+    target = _native.InsertTarget(endpoint, table, columns, ctx.sql(source).schema(), **options)
+    name = f"zerobus_insert_{uuid.uuid4().hex}"
+    ctx.register_table(name, target)
+    try:
+        # The DataFrame holds the target; it stays valid after the name is dropped.
+        return ctx.sql(f'INSERT INTO "{name}" {source}')
+    finally:
+        ctx.deregister_table(name)
 
 
 def register(
@@ -305,4 +347,8 @@ def register(
         allow_plaintext=allow_plaintext,
     )
     ctx.register_catalog_provider(name, ZerobusCatalog(endpoint, **options))
+    try:
+        _REGISTERED.setdefault(ctx, {})[name.lower()] = (endpoint, options)
+    except TypeError:  # a session that takes no weak reference: plain ctx.sql semantics
+        pass
     ctx.register_table_factory("ZEROBUS", ZerobusTableFactory(endpoint, **options))

@@ -49,6 +49,7 @@ class NativeWrapper:
         max_streams: int = 16,
         transport: str = "proto",
         flight_compression: str = "lz4",
+        null_collections: str = "refuse",
     ) -> None: ...
     @property
     def table_name(self) -> str: ...
@@ -118,6 +119,20 @@ class ZerobusTable:
     def __datafusion_table_provider__(self, session: Any) -> object: ...
 
 def fold_sql(query: str, catalogs: List[str]) -> str: ...
+def insert_parts(
+    query: str, catalogs: List[str]
+) -> Optional[Tuple[str, str, List[str], str]]: ...
+
+class InsertTarget:
+    def __init__(
+        self,
+        endpoint: str,
+        table_name: str,
+        columns: List[str],
+        query_schema: Any,
+        **options: Any,
+    ) -> None: ...
+    def __datafusion_table_provider__(self, session: Any) -> object: ...
 
 class NativeEmulator:
     def __init__(

@@ -427,6 +427,56 @@ fn bind_map(
     })
 }
 
+/// Refuse a NULL ARRAY or MAP (under a valid parent) among `plans` over `columns`:
+/// protobuf's repeated fields cannot say NULL, so it would land as an empty one. Struct
+/// fields are searched too; collections inside collections are elements, refused as
+/// such when NULL (see [`element_validity`], [`refuse_null_map_values`]).
+pub(super) fn refuse_null_collections(
+    table: &str,
+    plans: &[FieldPlan],
+    columns: &[ArrayRef],
+    parent: Option<&NullBuffer>,
+) -> Result<()> {
+    for plan in plans {
+        let Some(array) = columns.get(plan.index) else {
+            continue;
+        };
+        let own = array.logical_nulls();
+        match &plan.target {
+            Target::Repeated(_) | Target::Map(..) => {
+                let Some(own) = own else { continue };
+                let row = (0..array.len())
+                    .find(|&i| own.is_null(i) && parent.is_none_or(|p| p.is_valid(i)));
+                if let Some(row) = row {
+                    let what = if matches!(plan.target, Target::Map(..)) {
+                        "MAP"
+                    } else {
+                        "ARRAY"
+                    };
+                    return Err(conversion(
+                        table,
+                        format!(
+                            "column '{}', row {row}: the {what} is NULL, which the proto transport \
+                             cannot carry (it would land as an empty {what}); COALESCE it in the \
+                             query, use the flight transport (which carries NULL), or set \
+                             null_collections 'empty' to send it empty",
+                            plan.path
+                        ),
+                    ));
+                }
+            }
+            Target::Message(fields) => {
+                if let Some(st) = array.as_struct_opt() {
+                    let valid = NullBuffer::union(own.as_ref(), parent);
+                    refuse_null_collections(table, fields, st.columns(), valid.as_ref())?;
+                }
+            }
+            Target::Scalar(..) => {}
+        }
+    }
+    Ok(())
+}
+
 /// A NULL map value cannot travel: the map entry's value field would be absent, which
 /// protobuf (and so the service) reads as the type's default (0, "", false).
 pub(super) fn refuse_null_map_values(

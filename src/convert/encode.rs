@@ -16,10 +16,11 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::bind::bind;
+use super::bind::{bind, refuse_null_collections};
 use super::plan::{plan_message, FieldPlan};
 use super::table_schema::TableSchema;
 use super::values::conversion;
+use crate::connection::NullCollections;
 use crate::error::Result;
 
 /// Encoded rows of one batch: one contiguous buffer and the row boundaries.
@@ -114,6 +115,7 @@ pub struct RowEncoder {
     out: EncodedRows,
     sizes: Vec<usize>,
     cursors: Vec<usize>,
+    null_collections: NullCollections,
 }
 
 impl RowEncoder {
@@ -128,7 +130,15 @@ impl RowEncoder {
             out: EncodedRows::default(),
             sizes: Vec::new(),
             cursors: Vec::new(),
+            null_collections: NullCollections::Refuse,
         })
+    }
+
+    /// The same encoder, doing `what` with a NULL ARRAY or MAP (refused by default,
+    /// naming column and row: protobuf cannot carry it).
+    pub fn with_null_collections(mut self, what: NullCollections) -> Self {
+        self.null_collections = what;
+        self
     }
 
     /// Take the rows of the last `encode_batch`, leaving an empty buffer behind.
@@ -154,6 +164,14 @@ impl RowEncoder {
         let identity = |i: usize| i;
         let mut nodes = Vec::with_capacity(self.plan.len());
         for p in &self.plan {
+            if self.null_collections == NullCollections::Refuse {
+                refuse_null_collections(
+                    &self.table,
+                    std::slice::from_ref(p),
+                    batch.columns(),
+                    None,
+                )?;
+            }
             nodes.push(bind(
                 &self.table,
                 p,
@@ -238,6 +256,58 @@ mod tests {
         match RowEncoder::new(table, &batch.schema()) {
             Err(e) => e.to_string(),
             Ok(mut enc) => enc.encode_batch(batch).unwrap_err().to_string(),
+        }
+    }
+
+    #[test]
+    fn a_null_collection_is_refused_unless_empty_is_asked_for() {
+        use arrow::array::{ListBuilder, MapBuilder, StringBuilder, StructArray};
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.append_value([Some("a")]);
+        list.append_null();
+        let list: ArrayRef = Arc::new(list.finish());
+        let table =
+            TableSchema::from_arrow("main.default.t", &one_column("l", list.clone()).schema())
+                .unwrap();
+        let batch = one_column("l", list.clone());
+        let e = encode_err(&table, &batch);
+        assert!(e.contains("column 'l', row 1: the ARRAY is NULL"), "{e}");
+        let mut enc = RowEncoder::new(&table, &batch.schema())
+            .unwrap()
+            .with_null_collections(NullCollections::Empty);
+        let rows = enc.encode_batch(&batch).unwrap();
+        assert_eq!(rows.row(1), &[] as &[u8], "sent empty when asked");
+
+        let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        map.append(false).unwrap();
+        let map: ArrayRef = Arc::new(map.finish());
+        let batch = one_column("m", map);
+        let table = TableSchema::from_arrow("main.default.t", &batch.schema()).unwrap();
+        let e = encode_err(&table, &batch);
+        assert!(
+            e.contains("column 'm', row 0: the MAP is NULL") && e.contains("COALESCE"),
+            "{e}"
+        );
+
+        // Inside a struct: refused under a valid struct, not under a NULL one.
+        let field = Arc::new(Field::new("l", list.data_type().clone(), true));
+        let nulls = |valid: bool| Some(arrow::buffer::NullBuffer::from(vec![true, valid]));
+        for (struct_valid, refused) in [(true, true), (false, false)] {
+            let st = StructArray::new(
+                vec![field.clone()].into(),
+                vec![list.clone()],
+                nulls(struct_valid),
+            );
+            let batch = one_column("s", Arc::new(st));
+            let table = TableSchema::from_arrow("main.default.t", &batch.schema()).unwrap();
+            let result = RowEncoder::new(&table, &batch.schema())
+                .unwrap()
+                .encode_batch(&batch)
+                .map(|_| ());
+            assert_eq!(result.is_err(), refused, "{result:?}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("column 's.l', row 1"), "{e}");
+            }
         }
     }
 
@@ -402,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn null_list_elements_are_refused_but_null_lists_are_absent() {
+    fn null_list_elements_are_refused_and_null_lists_absent_when_asked() {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("l", DataType::new_list(DataType::Int32, true), true),
@@ -418,7 +488,9 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(ok)],
         )
         .unwrap();
-        let mut enc = RowEncoder::new(&d, &schema).unwrap();
+        let mut enc = RowEncoder::new(&d, &schema)
+            .unwrap()
+            .with_null_collections(NullCollections::Empty);
         let rows = enc.encode_batch(&batch).unwrap();
         // row 0: id=1, packed [1, -2]: -2 is a 10-byte varint.
         assert_eq!(rows.row(0)[..2], [0x08, 0x01]);

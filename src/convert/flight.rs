@@ -31,7 +31,7 @@ use super::encode::plan_batch;
 use super::plan::{FieldPlan, Rule, Scalar, Target};
 use super::sql_type::{SqlField, SqlType};
 use super::table_schema::TableSchema;
-use super::values::{check_json, conversion, decimal_text, int_values, RowOf};
+use super::values::{conversion, decimal_text, int_values, parse_variant_json, RowOf};
 use crate::error::Result;
 
 /// The Arrow type Arrow Flight ingest carries a column of table type `ty` as.
@@ -500,9 +500,9 @@ fn with_nulls(array: ArrayRef, valid: Option<NullBuffer>) -> ArrayRef {
     }
 }
 
-/// VARIANT values: JSON text (checked as the protobuf path checks it) in the Parquet
-/// variant encoding. A JSON integer beyond 64 bits has no exact variant form here and is
-/// refused; other numbers with a fraction or exponent become doubles.
+/// VARIANT values: JSON text (parsed as the protobuf path checks it, as Databricks
+/// `parse_json` reads it) in the Parquet variant encoding: numbers without an exponent
+/// stay exact (integers, decimals up to 38 digits), duplicate keys are refused.
 fn variant_array(
     table: &str,
     path: &str,
@@ -511,7 +511,6 @@ fn variant_array(
     row_of: RowOf,
 ) -> Result<ArrayRef> {
     let src = byte_source(table, path, array)?;
-    check_json(table, path, array.len(), |i| src.value(i), &valid, row_of)?;
     let n = array.len();
     let mut metadata = LargeBinaryBuilder::with_capacity(n, n * 4);
     let mut values = LargeBinaryBuilder::with_capacity(n, n * 16);
@@ -524,20 +523,9 @@ fn variant_array(
             values.append_value(b"");
             continue;
         }
-        let json: serde_json::Value = serde_json::from_slice(src.value(i)).map_err(|e| {
-            err(
-                i,
-                format!("VARIANT values are JSON text, and this is not JSON ({e})"),
-            )
-        })?;
-        if let Some(big) = integer_beyond_64_bits(&json) {
-            return Err(err(
-                i,
-                format!("the JSON integer {big} is beyond 64 bits and has no exact VARIANT form over Arrow Flight; send it as a string, or use transport proto"),
-            ));
-        }
+        let json = parse_variant_json(table, path, src.value(i), row_of(i))?;
         let mut builder = VariantBuilder::new();
-        parquet_variant_json::append_json(&json, &mut builder)
+        zerobus_json_variant::append(&json, &mut builder)
             .map_err(|e| err(i, format!("not representable as a VARIANT: {e}")))?;
         let (m, v) = builder.finish();
         metadata.append_value(m);
@@ -547,17 +535,6 @@ fn variant_array(
     let out = StructArray::try_new(variant_fields(), children, valid)
         .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
     Ok(Arc::new(out))
-}
-
-/// The first integer of `json` that does not fit an i64 (serde_json reads those as u64).
-fn integer_beyond_64_bits(json: &serde_json::Value) -> Option<u64> {
-    use serde_json::Value;
-    match json {
-        Value::Number(n) if n.is_u64() && !n.is_i64() => n.as_u64(),
-        Value::Array(items) => items.iter().find_map(integer_beyond_64_bits),
-        Value::Object(map) => map.values().find_map(integer_beyond_64_bits),
-        _ => None,
-    }
 }
 
 /// Largest uncompressed Arrow size of one Flight message we send: under the 2 MiB at

@@ -282,7 +282,8 @@ pub(super) fn decimal_text(
     Ok(out.finish())
 }
 
-/// Refuse the first valid value that is not JSON (VARIANT columns take JSON text).
+/// Refuse the first valid value that is not JSON as Databricks `parse_json` reads it
+/// (VARIANT columns take JSON text; an object with a duplicate key is refused).
 pub(super) fn check_json<'a>(
     table: &str,
     path: &str,
@@ -295,17 +296,28 @@ pub(super) fn check_json<'a>(
         if !is_valid(valid, i) {
             continue;
         }
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(value(i)) {
-            return Err(conversion(
-                table,
-                format!(
-                    "column '{path}', row {}: VARIANT values are JSON text, and this is not JSON ({e})",
-                    row_of(i)
-                ),
-            ));
-        }
+        parse_variant_json(table, path, value(i), row_of(i))?;
     }
     Ok(())
+}
+
+/// One VARIANT value's JSON text, parsed as `parse_json` reads it; refused naming column
+/// and row (the same words on both transports).
+pub(super) fn parse_variant_json(
+    table: &str,
+    path: &str,
+    text: &[u8],
+    row: usize,
+) -> Result<zerobus_json_variant::Json> {
+    let parsed = std::str::from_utf8(text)
+        .map_err(|e| format!("it is not UTF-8 ({e})"))
+        .and_then(|t| zerobus_json_variant::parse(t).map_err(|e| e.to_string()));
+    parsed.map_err(|e| {
+        conversion(
+            table,
+            format!("column '{path}', row {row}: VARIANT values are JSON text, and this is not JSON ({e})"),
+        )
+    })
 }
 
 #[cfg(test)]

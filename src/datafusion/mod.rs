@@ -15,6 +15,7 @@
 pub mod ballista;
 mod catalog;
 mod copy;
+mod exact_insert;
 mod factory;
 mod sink;
 mod sql;
@@ -23,6 +24,9 @@ mod table;
 pub use crate::wrapper::{LoadProgress, Progress};
 pub use catalog::ZerobusCatalog;
 pub use copy::{ZerobusFormat, ZerobusFormatFactory};
+#[cfg(feature = "python")]
+pub(crate) use exact_insert::refuse_misplaced;
+pub use exact_insert::{ExactInsert, EXACT_INSERT};
 pub use factory::ZerobusTableFactory;
 pub use sink::{write_plan, ZerobusSink, ZerobusTotalExec, ZerobusWriteExec};
 pub use sql::{register, sql};

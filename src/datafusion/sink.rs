@@ -41,6 +41,7 @@ use tracing::Instrument;
 
 use super::df_error;
 use crate::config::WrapperConfig;
+use crate::error::{LoadFailure, ZerobusError};
 use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
 
 /// Writes query output into one Zerobus table: the configuration and the table's schema
@@ -143,6 +144,7 @@ impl ZerobusSink {
             max_streams = config.max_streams,
             "zerobus write partition started"
         );
+        let data = exact_input(&table, data, &self.schema);
         let wrapper = ZerobusWrapper::new(config).map_err(df_error)?;
         let span = tracing::info_span!("zerobus.insert", table = %table, partition);
         let sent = wrapper
@@ -164,7 +166,16 @@ impl ZerobusSink {
             self.record(partition, &s.0, s.1);
         }
         let closed = wrapper.shutdown().await;
-        let acknowledged = sent?;
+        let acknowledged = match sent {
+            Ok(n) => n,
+            // One partition of several: its error carries its own account, so that the
+            // total can add every partition's up (ZerobusTotalExec).
+            Err(e) if partitions > 1 => {
+                let last = seen.lock().map(|s| s.0).unwrap_or_default();
+                return Err(with_account(e, &last));
+            }
+            Err(e) => return Err(e),
+        };
         closed.map_err(df_error)?;
         tracing::info!(
             table = %table,
@@ -205,6 +216,128 @@ pub async fn send_stream(
         .await
         .map(|s| s.rows)
         .map_err(df_error)
+}
+
+/// `data` as batches of the table's types: where a column's type is not the table's
+/// column of its name (an INSERT whose implicit casts [`super::ExactInsert`] took out),
+/// each batch is converted exactly or refused ([`crate::convert::cast_batch_exactly`],
+/// naming the row counted from the start of this partition's input).
+fn exact_input(
+    table: &str,
+    data: SendableRecordBatchStream,
+    target: &SchemaRef,
+) -> SendableRecordBatchStream {
+    let out = crate::convert::insert_schema(&data.schema(), target);
+    let same = data
+        .schema()
+        .fields()
+        .iter()
+        .zip(out.fields())
+        .all(|(s, t)| s.data_type() == t.data_type());
+    if same {
+        return data;
+    }
+    let table = table.to_string();
+    let target = target.clone();
+    let converted = data.scan(0u64, move |row, batch| {
+        let first = *row;
+        let batch = batch.and_then(|b| {
+            *row += b.num_rows() as u64;
+            crate::convert::cast_batch_exactly(&table, &b, &target, first).map_err(df_error)
+        });
+        futures::future::ready(Some(batch))
+    });
+    Box::pin(RecordBatchStreamAdapter::new(out, converted))
+}
+
+/// The Zerobus error inside a DataFusion error (its source chain), if there is one.
+fn zerobus_error(e: &DataFusionError) -> Option<ZerobusError> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(ours) = c.downcast_ref::<ZerobusError>() {
+            return Some(ours.clone());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A partition's failure as a [`LoadFailure`] with the partition's account: a failure
+/// that reports none (a refused batch, nothing of it sent) is given `last`.
+fn with_account(e: DataFusionError, last: &LoadProgress) -> DataFusionError {
+    match zerobus_error(&e) {
+        Some(ZerobusError::LoadIncomplete(_)) | None => e,
+        Some(source) => df_error(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
+            source,
+            rows_read: last.rows_read,
+            rows_acknowledged: last.rows_acknowledged,
+            rows_dead_lettered: last.rows_dead_lettered,
+            rows_unaccounted: 0,
+            dead_letters: Vec::new(),
+            input_complete: true,
+        }))),
+    }
+}
+
+/// What every partition of a write ended with, added up into the statement's answer.
+#[derive(Default)]
+struct WriteTotal {
+    /// Rows acknowledged by the partitions that succeeded.
+    succeeded: u64,
+    /// The failures, in the order they came.
+    failures: Vec<DataFusionError>,
+}
+
+impl WriteTotal {
+    /// The statement's result: the count, or ONE error whose account sums every
+    /// partition (rows read, acknowledged, dead-lettered, every dead-letter file). A
+    /// failure that is not ours (no account) is returned as it is.
+    fn result(mut self) -> Result<u64> {
+        if self.failures.is_empty() {
+            return Ok(self.succeeded);
+        }
+        if self.failures.len() == 1 && self.succeeded == 0 {
+            return Err(self.failures.remove(0));
+        }
+        let mut accounts = Vec::new();
+        for e in &self.failures {
+            match zerobus_error(e) {
+                Some(ZerobusError::LoadIncomplete(f)) => accounts.push(*f),
+                Some(other) => accounts.push(LoadFailure {
+                    source: other,
+                    rows_read: 0,
+                    rows_acknowledged: 0,
+                    rows_dead_lettered: 0,
+                    rows_unaccounted: 0,
+                    dead_letters: Vec::new(),
+                    input_complete: true,
+                }),
+                None => return Err(self.failures.remove(0)),
+            }
+        }
+        for (i, a) in accounts.iter().enumerate().skip(1) {
+            tracing::error!(
+                failure = i + 1,
+                "another partition of the write failed: {}",
+                a.source
+            );
+        }
+        let mut all = accounts.into_iter();
+        let Some(mut total) = all.next() else {
+            return Ok(self.succeeded);
+        };
+        total.rows_read += self.succeeded;
+        total.rows_acknowledged += self.succeeded;
+        for a in all {
+            total.rows_read += a.rows_read;
+            total.rows_acknowledged += a.rows_acknowledged;
+            total.rows_dead_lettered += a.rows_dead_lettered;
+            total.rows_unaccounted += a.rows_unaccounted;
+            total.dead_letters.extend(a.dead_letters);
+            total.input_complete &= a.input_complete;
+        }
+        Err(df_error(ZerobusError::LoadIncomplete(Box::new(total))))
+    }
 }
 
 /// The last progress of every partition of one write, so that a [`LoadWatch`] sees the
@@ -477,22 +610,16 @@ impl ExecutionPlan for ZerobusTotalExec {
             .collect::<Result<Vec<_>>>()?;
         let total = futures::stream::once(async move {
             let mut counts = futures::stream::select_all(streams);
-            let mut total = 0u64;
-            let mut first_error = None;
+            let mut total = WriteTotal::default();
             // Every partition runs to its end, also after another one failed: dropping the
             // others would abandon rows they had read and not yet settled.
             while let Some(batch) = counts.next().await {
                 match batch.and_then(|b| count_of(&b)) {
-                    Ok(n) => total += n,
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
+                    Ok(n) => total.succeeded += n,
+                    Err(e) => total.failures.push(e),
                 }
             }
-            match first_error {
-                Some(e) => Err(e),
-                None => count_batch(total),
-            }
+            count_batch(total.result()?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             count_schema(),

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 use super::catalog::ZerobusCatalog;
 use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
 use super::df_error;
+use super::exact_insert::{ExactInsert, EXACT_INSERT};
 use super::factory::ZerobusTableFactory;
 use crate::connection::ZerobusConnection;
 use crate::unity_catalog::NewColumn;
@@ -30,9 +31,19 @@ use crate::unity_catalog::NewColumn;
 struct ZerobusCatalogNames(Vec<(String, ZerobusConnection)>);
 
 /// Register catalog `name`, the `STORED AS ZEROBUS` table factory and the `ZEROBUS`
-/// COPY format, all connecting with `connection`.
+/// COPY format, all connecting with `connection`, and the [`ExactInsert`] rule that keeps
+/// INSERTs into Zerobus tables exact.
 pub fn register(ctx: &SessionContext, name: &str, connection: ZerobusConnection) {
     ctx.register_catalog(name, Arc::new(ZerobusCatalog::new(connection.clone())));
+    if !ctx
+        .state()
+        .analyzer()
+        .rules
+        .iter()
+        .any(|r| r.name() == EXACT_INSERT)
+    {
+        ctx.add_analyzer_rule(Arc::new(ExactInsert));
+    }
     let state = ctx.state_ref();
     let mut state = state.write();
     // Only fails when a format of that name exists and overwrite is false.

@@ -28,6 +28,10 @@ pub fn arrow_schema_from_uc(table: &str, columns: &[UcColumn]) -> crate::Result<
 pub struct ZerobusTable {
     config: WrapperConfig,
     schema: SchemaRef,
+    /// The schema DataFusion is shown instead of the table's: one INSERT's query schema
+    /// under the table's column names, so that its planner adds no cast (see
+    /// [`Self::for_query`]).
+    query_schema: Option<SchemaRef>,
     /// Why this process cannot write to the table (see `ZerobusSink`).
     unconnected: Option<String>,
 }
@@ -38,8 +42,22 @@ impl ZerobusTable {
         ZerobusTable {
             config,
             schema,
+            query_schema: None,
             unconnected: None,
         }
+    }
+
+    /// The same table for one INSERT whose query has `query` (columns named after the
+    /// table's, in the INSERT's order): DataFusion sees that schema and casts nothing,
+    /// and the write converts each value exactly or refuses it, as in our own sessions
+    /// (for planners our [`super::ExactInsert`] rule cannot reach: datafusion-python).
+    /// Pairs that would be reinterpreted are refused here.
+    pub fn for_query(&self, query: SchemaRef) -> crate::Result<Self> {
+        crate::convert::check_insert_types(&self.config.table_name, &query, &self.schema)?;
+        Ok(ZerobusTable {
+            query_schema: Some(query),
+            ..self.clone()
+        })
     }
 
     /// The same table, whose writes fail with `why` when it is set.
@@ -81,7 +99,9 @@ impl ZerobusTable {
 #[async_trait]
 impl TableProvider for ZerobusTable {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.query_schema
+            .clone()
+            .unwrap_or_else(|| self.schema.clone())
     }
 
     fn table_type(&self) -> TableType {
@@ -114,6 +134,11 @@ impl TableProvider for ZerobusTable {
                 self.config.table_name
             )));
         }
+        // In our sessions the INSERT arrives with the query's own types (see
+        // exact_insert.rs): refuse what would be reinterpreted, convert the rest exactly
+        // batch by batch (sink.rs). Elsewhere it arrives cast already.
+        crate::convert::check_insert_types(&self.config.table_name, &input.schema(), &self.schema)
+            .map_err(super::df_error)?;
         // Each input partition writes on its own, then one node totals (see sink.rs).
         // No stream is opened here (planning may run twice).
         let sink = ZerobusSink::new(self.config.clone(), self.schema.clone())

@@ -83,3 +83,24 @@ pub(crate) fn batches(data: &Bound<'_, PyAny>) -> PyResult<Batches> {
         data.get_type().name()?
     )))
 }
+
+/// Import a schema through `__arrow_c_schema__` (a pyarrow `Schema`, or anything with the
+/// Arrow PyCapsule schema interface).
+pub(crate) fn schema(obj: &Bound<'_, PyAny>) -> PyResult<arrow::datatypes::Schema> {
+    if !obj.hasattr("__arrow_c_schema__")? {
+        return Err(PyTypeError::new_err(
+            "expected an Arrow schema (an object with __arrow_c_schema__)",
+        ));
+    }
+    let c = capsule(
+        &obj.call_method0("__arrow_c_schema__")?,
+        "__arrow_c_schema__",
+    )?;
+    let pointer = c.pointer_checked(Some(c"arrow_schema"))?;
+    // SAFETY: the capsule is named "arrow_schema", so by the Arrow PyCapsule interface it
+    // points to a valid, initialised FFI_ArrowSchema owned by the capsule, which `c` keeps
+    // alive for this borrow; `Schema::try_from` copies what it needs and releases nothing.
+    let ffi = unsafe { pointer.cast::<FFI_ArrowSchema>().as_ref() };
+    arrow::datatypes::Schema::try_from(ffi)
+        .map_err(|e| PyValueError::new_err(format!("cannot import the Arrow schema: {e}")))
+}

@@ -48,6 +48,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sql::ZerobusTableFactory>()?;
     m.add_class::<sql::ZerobusTable>()?;
     m.add_function(wrap_pyfunction!(sql::fold_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(sql::insert_parts, m)?)?;
+    m.add_class::<sql::InsertTarget>()?;
     m.add_class::<emulator::NativeEmulator>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULTS", wrapper::defaults(m.py())?)?;

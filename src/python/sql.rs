@@ -271,6 +271,161 @@ impl ZerobusTable {
     }
 }
 
+/// (catalog, `c.s.t`, the INSERT's column list, the query's SQL).
+type InsertParts = (String, String, Vec<String>, String);
+
+/// The parts of `INSERT INTO <catalog>."c.s".t [(columns)] <query>` (after
+/// [`fold_sql`]) whose catalog is one of `catalogs`: (catalog, `c.s.t`, the column list,
+/// the query's SQL); `None` for any other statement. Python's `sql()` plans the query on
+/// its own to learn its schema, then writes it through an [`InsertTarget`].
+#[pyfunction]
+pub fn insert_parts(query: &str, catalogs: Vec<String>) -> PyResult<Option<InsertParts>> {
+    use datafusion::sql::sqlparser::ast::{ObjectNamePart, Statement, TableObject};
+    let mut statements = DFParser::parse_sql(query).map_err(df_to_py)?;
+    let (Some(DFStatement::Statement(statement)), None) =
+        (statements.pop_front(), statements.pop_front())
+    else {
+        return Ok(None);
+    };
+    let Statement::Insert(insert) = *statement else {
+        return Ok(None);
+    };
+    let (TableObject::TableName(name), Some(source), false) =
+        (&insert.table, &insert.source, insert.overwrite)
+    else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = name
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let [catalog, schema, table] = parts.as_slice() else {
+        return Ok(None);
+    };
+    if !catalogs.iter().any(|c| c.eq_ignore_ascii_case(catalog)) || !schema.contains('.') {
+        return Ok(None);
+    }
+    let columns = insert
+        .columns
+        .iter()
+        .map(|c| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(Some((
+        catalog.to_string(),
+        format!("{schema}.{table}"),
+        columns,
+        source.to_string(),
+    )))
+}
+
+/// One INSERT's target for datafusion-python, whose planner our exact-INSERT rule cannot
+/// reach: the table shown with the query's own types under the table's column names, so
+/// that DataFusion adds no cast; the write converts each value exactly or refuses it (see
+/// the README's INSERT table). Made by Python's `sql()`; takes the keywords of
+/// `ZerobusCatalog`.
+#[pyclass(
+    name = "InsertTarget",
+    module = "arrow_zerobus_sdk_wrapper._native",
+    frozen
+)]
+pub struct InsertTarget {
+    table: Arc<crate::datafusion::ZerobusTable>,
+}
+
+#[pymethods]
+impl InsertTarget {
+    #[new]
+    #[pyo3(signature = (endpoint, table_name, columns, query_schema, **options))]
+    fn new(
+        py: Python<'_>,
+        endpoint: String,
+        table_name: String,
+        columns: Vec<String>,
+        query_schema: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let query = super::arrow_input::schema(query_schema)?;
+        let mut connection = keywords::connection(endpoint, options)?;
+        connection.schema_source = SchemaSource::UnityCatalog;
+        let config = connection.for_table(table_name).map_err(to_py)?;
+        let table = block_on(
+            py,
+            crate::datafusion::ZerobusTable::from_unity_catalog(config),
+        )
+        .map_err(to_py)?;
+        let table_schema = datafusion::catalog::TableProvider::schema(&table);
+        let names: Vec<String> = if columns.is_empty() {
+            table_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        } else {
+            columns
+        };
+        if names.len() != query.fields().len() {
+            return Err(PyValueError::new_err(format!(
+                "INSERT INTO {}: the query gives {} columns for {} table columns",
+                table.config().table_name,
+                query.fields().len(),
+                names.len()
+            )));
+        }
+        let mut fields = Vec::with_capacity(names.len());
+        for (position, (field, name)) in query.fields().iter().zip(&names).enumerate() {
+            let Some(target) = table_schema
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(name))
+            else {
+                return Err(PyValueError::new_err(format!(
+                    "INSERT INTO {}: the table has no column '{name}'",
+                    table.config().table_name
+                )));
+            };
+            crate::datafusion::refuse_misplaced(
+                &table.config().table_name,
+                &table_schema,
+                position,
+                target.name(),
+                field.name(),
+            )
+            .map_err(df_to_py)?;
+            fields.push(field.as_ref().clone().with_name(target.name()));
+        }
+        let query = Arc::new(arrow::datatypes::Schema::new(fields));
+        let table = table.for_query(query).map_err(to_py)?;
+        Ok(InsertTarget {
+            table: Arc::new(table),
+        })
+    }
+
+    fn __datafusion_table_provider__<'py>(
+        &self,
+        py: Python<'py>,
+        session: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let codec = session_codec(&session)?;
+        let provider: Arc<dyn TableProvider> = self.table.clone();
+        let ffi = FFI_TableProvider::new_with_ffi_codec(
+            provider,
+            false,
+            Some(runtime().handle().clone()),
+            codec,
+        );
+        PyCapsule::new_with_value(py, ffi, c"datafusion_table_provider")
+    }
+}
+
 /// SQL with `catalog.c.s.t` names (for any catalog in `catalogs`) folded into the
 /// `catalog."c.s".t` spelling DataFusion resolves. `COPY … TO 'zerobus://…'` is refused
 /// with the INSERT to write instead: datafusion-ffi 55 cannot carry a file format.

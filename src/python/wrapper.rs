@@ -236,5 +236,9 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict
         "flight_compression",
         word(format!("{:?}", c.flight_compression)),
     )?;
+    d.set_item(
+        "null_collections",
+        word(format!("{:?}", c.null_collections)),
+    )?;
     Ok(d)
 }

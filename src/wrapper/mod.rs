@@ -295,7 +295,8 @@ impl ZerobusWrapper {
     /// Encode `batch` for the table: every problem is found before anything is sent.
     pub async fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         let schema = self.table_schema(batch).await?;
-        let mut encoder = RowEncoder::new(schema, &batch.schema())?;
+        let mut encoder = RowEncoder::new(schema, &batch.schema())?
+            .with_null_collections(self.inner.config.null_collections);
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
         if let Some((i, r)) = rows

@@ -148,6 +148,19 @@ impl Account {
     }
 }
 
+/// The error of a load whose input failed with `e`: our own error where the input refused
+/// a batch (an INSERT's exact conversion), else "reading the input failed".
+fn input_error(table: &str, e: &(dyn std::error::Error + 'static)) -> ZerobusError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(ours) = c.downcast_ref::<ZerobusError>() {
+            return ours.clone();
+        }
+        cause = c.source();
+    }
+    ZerobusError::Conversion(format!("table '{table}': reading the input failed: {e}").into())
+}
+
 fn interrupted(table: &str) -> ZerobusError {
     ZerobusError::Transmission(
         format!("table '{table}': the load was interrupted; the batches in flight were settled")
@@ -180,7 +193,7 @@ impl ZerobusWrapper {
     pub async fn send_all<S, E>(&self, batches: S, progress: Progress<'_>) -> Result<LoadSummary>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
         self.send_all_until(batches, progress, None).await
     }
@@ -195,7 +208,7 @@ impl ZerobusWrapper {
     ) -> Result<LoadSummary>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
@@ -253,9 +266,7 @@ impl ZerobusWrapper {
                     break;
                 }
                 Some(Err(e)) => {
-                    account.first_error = Some(ZerobusError::Conversion(
-                        format!("table '{}': reading the input failed: {e}", self.table()).into(),
-                    ));
+                    account.first_error = Some(input_error(self.table(), &e));
                     break;
                 }
                 Some(Ok(batch)) => {

@@ -727,3 +727,62 @@ async fn an_insert_reports_its_account_in_the_plans_metrics() {
     }
     emu.shutdown().await;
 }
+
+/// Several partitions fail: the statement's one error adds up every partition (rows
+/// read, acknowledged, dead-lettered) and names every dead-letter file, not the first
+/// failing partition's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_partition_failure_accounts_for_every_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults {
+        refuse_records_containing: Some(b"POISON".to_vec()),
+        ..Faults::default()
+    };
+    let (emu, ctx) = setup(dir.path(), faults).await;
+    source(&ctx, 40_000, 4);
+    // One poisoned row in each partition (ids 5, 10005, 20005, 30005).
+    let e = match sql(
+        &ctx,
+        "INSERT INTO zerobus.main.default.sink_t (id, name) \
+         SELECT n, CASE WHEN n % 10000 = 5 THEN 'POISON' ELSE 'ok' END FROM src",
+    )
+    .await
+    {
+        Ok(df) => df.collect().await.unwrap_err(),
+        Err(e) => e,
+    };
+    let failure = match e.find_root() {
+        datafusion::error::DataFusionError::External(x) => x
+            .downcast_ref::<arrow_zerobus_sdk_wrapper::ZerobusError>()
+            .cloned(),
+        _ => None,
+    };
+    let Some(arrow_zerobus_sdk_wrapper::ZerobusError::LoadIncomplete(f)) = failure else {
+        panic!("not a LoadIncomplete: {e}");
+    };
+    println!("{f}");
+    assert_eq!(f.rows_read, 40_000, "{f}");
+    assert_eq!(
+        f.rows_acknowledged + f.rows_dead_lettered + f.rows_unaccounted,
+        40_000,
+        "{f}"
+    );
+    assert!(
+        f.dead_letters.len() >= 4,
+        "a file per failing partition: {f}"
+    );
+    let text = e.to_string();
+    for file in &f.dead_letters {
+        assert!(file.exists(), "{}", file.display());
+        assert!(text.contains(&file.display().to_string()), "{text}");
+    }
+    let landed = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    let rows: usize = landed.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(
+        rows as u64, f.rows_acknowledged,
+        "the account matches the table"
+    );
+    emu.shutdown().await;
+}

@@ -17,6 +17,7 @@ use arrow::array::{
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, TimeUnit};
 use arrow_zerobus_sdk_wrapper::convert::{FlightEncoder, RowEncoder, TableSchema};
+use arrow_zerobus_sdk_wrapper::NullCollections;
 use proptest::prelude::*;
 use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value};
 
@@ -694,7 +695,11 @@ fn check(columns: &[Ty], seed: u64) {
     let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
     let table = TableSchema::from_arrow("main.default.prop", &schema).unwrap();
     let md = table.message().clone();
-    let mut encoder = RowEncoder::new(&table, &schema).unwrap();
+    // NULL lists and maps are sent empty here (null_collections 'empty'); their refusal
+    // (the default) is tested in flight.rs and bad_input.rs.
+    let mut encoder = RowEncoder::new(&table, &schema)
+        .unwrap()
+        .with_null_collections(NullCollections::Empty);
     // Encode a slice first: buffers are reused and must not leak between calls, and a
     // sliced batch (non-zero array offsets) must encode like the rows it holds.
     let tail = batch.slice(ROWS / 3, ROWS - ROWS / 3);
@@ -1066,7 +1071,8 @@ fn check_pair(l: Leaf, u: Uc, seed: u64) {
     }];
     let table = TableSchema::from_uc("main.default.pairs", &columns).unwrap();
     check_flight_pair(&table, &schema, &array, l, u);
-    let planned = RowEncoder::new(&table, &schema);
+    let planned =
+        RowEncoder::new(&table, &schema).map(|e| e.with_null_collections(NullCollections::Empty));
     assert_eq!(
         planned.is_ok(),
         plan_ok(l, u),

@@ -14,7 +14,7 @@ use arrow::array::{
     TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema};
-use arrow_zerobus_sdk_wrapper::{Transport, ZerobusError, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{NullCollections, Transport, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota};
 
 const PROTO_TABLE: &str = "main.default.types_proto";
@@ -228,12 +228,32 @@ async fn every_type_lands_the_same_over_flight_as_over_proto() {
     let whole = every_type(0..50_000);
     let big = every_type(40_000..120_000);
     let sliced = big.slice(10_000, 30_000); // ids 50,000..80,000
+                                            // Over proto a NULL ARRAY or MAP is refused unless null_collections says 'empty'.
+    let strict = ZerobusWrapper::new(
+        config(&emu, PROTO_TABLE, dir.path(), Transport::Proto)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let e = strict.send_batch(&whole).await.unwrap_err();
+    assert_eq!(e.kind(), "ConversionError", "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("column 'tags', row 0: the ARRAY is NULL") && e.contains("null_collections"),
+        "{e}"
+    );
+    strict.shutdown().await.unwrap();
     for (table, transport) in [
         (PROTO_TABLE, Transport::Proto),
         (FLIGHT_TABLE, Transport::Flight),
     ] {
-        let w = ZerobusWrapper::new(config(&emu, table, dir.path(), transport).build().unwrap())
-            .unwrap();
+        let w = ZerobusWrapper::new(
+            config(&emu, table, dir.path(), transport)
+                .null_collections(NullCollections::Empty)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let started = Instant::now();
         let input = futures::stream::iter(
             [whole.clone(), sliced.clone()].map(Ok::<_, std::convert::Infallible>),
@@ -253,8 +273,9 @@ async fn every_type_lands_the_same_over_flight_as_over_proto() {
     let flight = table_rows(&emu, FLIGHT_TABLE).await;
     assert_eq!(proto.len(), 80_000);
     assert_eq!(flight.len(), 80_000);
-    // Protobuf has no NULL for a repeated field: over proto a NULL ARRAY or MAP lands
-    // empty; Flight carries the NULL. Every other value lands the same.
+    // Protobuf has no NULL for a repeated field: over proto (null_collections 'empty') a
+    // NULL ARRAY or MAP lands empty; Flight carries the NULL. Every other value lands the
+    // same, a NULL STRUCT as NULL on both.
     for (p, f) in proto.iter().zip(&flight) {
         let f: Vec<String> = f
             .iter()
@@ -277,6 +298,17 @@ async fn every_type_lands_the_same_over_flight_as_over_proto() {
         (20_000, 16_000),
         "NULL lists and maps stay NULL over Flight"
     );
+    let null_structs = |rows: &[Vec<String>]| {
+        rows.iter()
+            .filter(|r| r.contains(&"s=".to_string()))
+            .count()
+    };
+    assert!(null_structs(&flight) > 0);
+    assert_eq!(
+        null_structs(&proto),
+        null_structs(&flight),
+        "a NULL STRUCT lands NULL on both"
+    );
 
     // Spot checks that the reference is what the batch said.
     let row = &flight[7];
@@ -295,8 +327,10 @@ async fn flight_refuses_what_proto_refuses_with_the_same_words() {
         .await
         .unwrap();
     emu.create_table(FLIGHT_TABLE, COLUMNS).await.unwrap();
+    // The batches hold NULL lists, which only proto refuses (unless sent empty).
     let proto = ZerobusWrapper::new(
         config(&emu, FLIGHT_TABLE, dir.path(), Transport::Proto)
+            .null_collections(NullCollections::Empty)
             .build()
             .unwrap(),
     )
@@ -394,22 +428,6 @@ async fn flight_refuses_what_proto_refuses_with_the_same_words() {
         );
         assert!(f.to_string().contains(FLIGHT_TABLE), "{f}");
     }
-    // A value beyond what Flight can carry exactly in a VARIANT.
-    let big = with(
-        "v",
-        Arc::new(StringArray::from_iter_values((0..10).map(|k| {
-            if k == 2 {
-                "18446744073709551615".to_string()
-            } else {
-                "1".to_string()
-            }
-        }))),
-    );
-    let e = flight.send_batch(&big).await.unwrap_err();
-    assert!(
-        matches!(e, ZerobusError::Conversion(_)) && e.to_string().contains("column 'v', row 2"),
-        "{e}"
-    );
     assert_eq!(
         emu.streams_opened(),
         0,
@@ -549,5 +567,112 @@ async fn flight_debug_files_hold_the_batches_and_what_was_sent() {
         &DataType::Utf8,
         "the batch as given"
     );
+    emu.shutdown().await;
+}
+
+/// The same JSON lands the same VARIANT over proto and over Flight: decimals keep their
+/// digits (no trip through f64), big integers every digit, keys sorted, whitespace gone;
+/// an object with a duplicate key is refused with the same words on both transports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variant_json_lands_the_same_on_both_transports() {
+    let docs = [
+        r#"{"price": 19.990}"#,
+        r#"{"b": 1, "a": 2}"#,
+        r#"12345678901234567.5"#,
+        r#"123456789012345678901234567890"#,
+        r#"-9223372036854775808"#,
+        r#"9223372036854775808"#,
+        r#"1E2"#,
+        r#"-0.0"#,
+        r#"0.1"#,
+        r#"1.5e-7"#,
+        r#"[1, 2.50, "x", null, true, false]"#,
+        r#"{"nested": {"z": [], "y": {}, "x": [{"k": 0.000001}]}}"#,
+        r#""\u00e9\ud83d\ude00 tab\t quote\" slash\/""#,
+        r#"  {  "spaced"  :  [ 1 , 2 ]  }  "#,
+        r#"null"#,
+        r#"true"#,
+        r#""""#,
+        r#"{}"#,
+        r#"[]"#,
+        r#"300"#,
+        r#"70000"#,
+        r#"-5000000000"#,
+        r#"99999999999999999999999999999999999999"#,
+        r#"0.00000000000000000000000000000000000001"#,
+        r#"{"emoji 😀": "ok", "é": 1}"#,
+        r#"[[[[[[1]]]]]]"#,
+        r#"{"a": {"a": {"a": 1}}}"#,
+        r#"{"big": 1234567890123456789012345.123456789}"#,
+        r#"3.141592653589793238462643383279"#,
+        r#"{"list": [{"id": 1, "v": 1.10}, {"id": 2, "v": -2.200}]}"#,
+    ];
+    assert_eq!(docs.len(), 30);
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig::new(dir.path().join("wh")))
+        .await
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..docs.len() as i64)),
+            Arc::new(StringArray::from(docs.to_vec())),
+        ],
+    )
+    .unwrap();
+    let duplicate = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![100, 101])),
+            Arc::new(StringArray::from(vec![
+                r#"{"a": 1}"#,
+                r#"{"x": {"k": 1, "k": 2}}"#,
+            ])),
+        ],
+    )
+    .unwrap();
+    let mut refusals = Vec::new();
+    for (table, transport) in [
+        ("main.default.variant_proto", Transport::Proto),
+        ("main.default.variant_flight", Transport::Flight),
+    ] {
+        emu.create_table(table, "id BIGINT NOT NULL, v VARIANT")
+            .await
+            .unwrap();
+        let w = ZerobusWrapper::new(config(&emu, table, dir.path(), transport).build().unwrap())
+            .unwrap();
+        w.send_batch(&batch).await.unwrap();
+        let e = w.send_batch(&duplicate).await.unwrap_err();
+        assert_eq!(e.kind(), "ConversionError");
+        refusals.push(e.to_string());
+        w.shutdown().await.unwrap();
+    }
+    assert!(
+        refusals[0].contains("column 'v', row 1") && refusals[0].contains("duplicate key 'k'"),
+        "{}",
+        refusals[0]
+    );
+    assert_eq!(
+        refusals[0].replace("variant_proto", "T"),
+        refusals[1].replace("variant_flight", "T"),
+        "the same words on both transports"
+    );
+    let proto = table_rows(&emu, "main.default.variant_proto").await;
+    let flight = table_rows(&emu, "main.default.variant_flight").await;
+    assert_eq!(proto.len(), docs.len());
+    for (i, (p, f)) in proto.iter().zip(&flight).enumerate() {
+        assert_eq!(p, f, "document {i} ({}) landed differently", docs[i]);
+    }
+    let landed = |i: usize| proto[i][1].trim_start_matches("v=").to_string();
+    assert_eq!(landed(0), r#"{"price":19.99}"#);
+    assert_eq!(landed(1), r#"{"a":2,"b":1}"#);
+    assert_eq!(landed(2), "12345678901234567.5");
+    assert_eq!(landed(3), "123456789012345678901234567890");
+    assert_eq!(landed(5), "9223372036854775808");
+    assert_eq!(landed(27), r#"{"big":1234567890123456789012345.123456789}"#);
     emu.shutdown().await;
 }

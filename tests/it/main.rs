@@ -12,6 +12,7 @@ mod cli;
 mod datafusion_sink;
 mod encode_props;
 mod flight;
+mod insert_exact;
 mod lanes;
 mod object_stores;
 mod reliability;
