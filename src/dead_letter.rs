@@ -74,7 +74,7 @@ pub fn write_dead_letters(dir: &Path, table: &str, batches: &[RecordBatch]) -> R
     if batches.is_empty() {
         return Err(no_rows());
     }
-    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+    create_private_dir(dir).map_err(|e| fail(dir, e))?;
     let path = dir.join(dead_letter_name(table));
     let file = create_private(&path).map_err(|e| fail(&path, e))?;
     write_ipc(file, table, batches).map_err(|e| fail(&path, e))?;
@@ -112,11 +112,83 @@ pub async fn write_dead_letters_at(
     }
 }
 
-/// Read a dead-letter file: its table and its batches.
+/// Create `dir` (and its parents) owner-only (0700) where it does not exist yet.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Refuse, naming it, a file replay cannot prove is one of our dead-letter files: a
+/// symbolic link, not a regular file, not named `*.dead.arrow`, (on Unix) owned by
+/// another user or writable by group or others (ours are created 0600 by their owner; a
+/// copy the user made, 0644, is theirs).
+/// Another local user could otherwise drop a file that sends rows of their choosing
+/// with the operator's credentials.
+fn refuse_untrusted(path: &Path) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(ZerobusError::Configuration(
+            format!(
+                "{} is not replayed: {why}; dead-letter files are regular files named \
+                 *.dead.arrow, owned and writable only by the user who replays them",
+                path.display()
+            )
+            .into(),
+        ))
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(|e| unreadable(path, e))?;
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link");
+    }
+    if !meta.is_file() {
+        return refuse("it is not a regular file");
+    }
+    if !path.to_string_lossy().ends_with(".dead.arrow") {
+        return refuse("its name does not end with .dead.arrow");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return refuse(&format!(
+                "it is owned by user {}, not by this user",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return refuse(&format!(
+                "its mode {:o} lets group or others write it",
+                meta.mode() & 0o777
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read a dead-letter file: its table and its batches. Refused unless it can be shown to
+/// be one of ours (see `refuse_untrusted`) and names its table.
 pub fn read_dead_letters(path: &Path) -> Result<(Option<String>, Vec<RecordBatch>)> {
+    refuse_untrusted(path)?;
     let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
     let reader = FileReader::try_new(file, None).map_err(|e| unreadable(path, e))?;
-    let table = reader.schema().metadata().get(TABLE_METADATA_KEY).cloned();
+    let Some(table) = reader.schema().metadata().get(TABLE_METADATA_KEY).cloned() else {
+        return Err(ZerobusError::Configuration(
+            format!(
+                "{} is not replayed: it names no table (no '{TABLE_METADATA_KEY}' in its schema \
+                 metadata), so it is not one of our dead-letter files",
+                path.display()
+            )
+            .into(),
+        ));
+    };
+    let table = Some(table);
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| unreadable(path, e))?;
@@ -135,7 +207,7 @@ pub fn dead_letter_files(path: &Path) -> Result<Vec<PathBuf>> {
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".dead.arrow"))
+        .filter(|p| p.to_string_lossy().ends_with(".dead.arrow"))
         .collect();
     files.sort();
     Ok(files)
@@ -143,6 +215,7 @@ pub fn dead_letter_files(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// The table a dead-letter file is for (from its schema metadata), without reading rows.
 pub fn dead_letter_table(path: &Path) -> Result<Option<String>> {
+    refuse_untrusted(path)?;
     let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
     let reader = FileReader::try_new(file, None).map_err(|e| unreadable(path, e))?;
     Ok(reader.schema().metadata().get(TABLE_METADATA_KEY).cloned())

@@ -239,6 +239,19 @@ impl std::fmt::Display for LoadFailure {
 }
 
 impl ZerobusError {
+    /// The first `ZerobusError` in `e`'s chain of sources (`e` itself included): ours,
+    /// carried through another library's error (a DataFusion `External`, say).
+    pub fn find_in(e: &(dyn std::error::Error + 'static)) -> Option<ZerobusError> {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if let Some(ours) = c.downcast_ref::<ZerobusError>() {
+                return Some(ours.clone());
+            }
+            cause = c.source();
+        }
+        None
+    }
+
     /// The kind's name, as the Python exception class is called.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -106,8 +106,19 @@ fn config_error(key: &str, why: impl fmt::Display) -> ZerobusError {
     ZerobusError::Configuration(format!("observability_config['{key}']: {why}").into())
 }
 
-/// Parse `key=value,key2=value2` (the `OTEL_EXPORTER_OTLP_HEADERS` format).
+/// The variable the OTLP exporter reads its headers from when the map has none.
+const HEADERS_VARIABLE: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+
+/// Parse `key=value,key2=value2` (the `OTEL_EXPORTER_OTLP_HEADERS` format). An error
+/// names the entry by its place, never any part of it: it may hold a credential.
 fn parse_headers(raw: &str) -> Result<Vec<(String, String)>> {
+    parse_headers_from(raw, |why| config_error("headers", why))
+}
+
+fn parse_headers_from(
+    raw: &str,
+    error: impl Fn(String) -> ZerobusError,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (i, pair) in raw
         .split(',')
@@ -117,13 +128,10 @@ fn parse_headers(raw: &str) -> Result<Vec<(String, String)>> {
     {
         // The entry itself is not shown: it may hold a credential.
         let Some((k, v)) = pair.split_once('=') else {
-            return Err(config_error(
-                "headers",
-                format!(
-                    "entry {} is not key=value (write key=value,key2=value2)",
-                    i + 1
-                ),
-            ));
+            return Err(error(format!(
+                "entry {} is not key=value (write key=value,key2=value2)",
+                i + 1
+            )));
         };
         let k = k.trim();
         if k.is_empty()
@@ -131,10 +139,11 @@ fn parse_headers(raw: &str) -> Result<Vec<(String, String)>> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
-            return Err(config_error(
-                "headers",
-                format!("'{k}' is not a valid header name"),
-            ));
+            return Err(error(format!(
+                "entry {} does not start with a header name (letters, digits, '-', '_', '.') \
+                 before its '='",
+                i + 1
+            )));
         }
         out.push((k.to_ascii_lowercase(), v.trim().to_string()));
     }
@@ -151,6 +160,14 @@ fn parse_ms(map: &HashMap<String, String>, key: &str) -> Result<Option<Duration>
             )),
         })
         .transpose()
+}
+
+/// Refuse a malformed `OTEL_EXPORTER_OTLP_HEADERS`, naming the variable and the entry.
+fn check_headers_variable(raw: &str) -> Result<()> {
+    parse_headers_from(raw, |why| {
+        ZerobusError::Configuration(format!("{HEADERS_VARIABLE}: {why}").into())
+    })
+    .map(|_| ())
 }
 
 impl ExportSettings {
@@ -202,6 +219,13 @@ impl ExportSettings {
             }
         };
         let headers = map.get("headers").map(|h| parse_headers(h)).transpose()?;
+        if headers.is_none() {
+            // The exporter reads the variable itself and skips an entry it cannot parse:
+            // a mistyped auth header would go missing without a word. Check it here.
+            if let Ok(raw) = std::env::var(HEADERS_VARIABLE) {
+                check_headers_variable(&raw)?;
+            }
+        }
         let service_name = match map.get("service_name").map(|s| s.trim()) {
             Some("") => return Err(config_error("service_name", "is empty")),
             s => s.map(str::to_string),
@@ -727,5 +751,19 @@ mod tests {
         assert!(error_of(&[("timeout_ms", "soon")]).contains("['timeout_ms']"));
         let m = error_of(&[("headers", "Authorization: Bearer s3cr3t")]);
         assert!(m.contains("not key=value") && !m.contains("s3cr3t"), "{m}");
+        // A colon instead of '=' before base64 padding: the name part would be the
+        // credential; nothing of it is echoed.
+        let m = error_of(&[("headers", "x-team=a, Authorization: Basic dXNlcjpwYXNz==")]);
+        assert!(m.contains("entry 2") && !m.contains("dXNlcjpwYXNz"), "{m}");
+        let m = check_headers_variable("Authorization: Basic dXNlcjpwYXNz==")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("OTEL_EXPORTER_OTLP_HEADERS")
+                && m.contains("entry 1")
+                && !m.contains("dXNl"),
+            "{m}"
+        );
+        assert!(check_headers_variable("api-key=abc%3D%3D,x=y").is_ok());
     }
 }

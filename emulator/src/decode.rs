@@ -61,21 +61,19 @@ fn kind_name(kind: &Kind) -> String {
     }
 }
 
+/// Whether a descriptor field of `kind` is the one the service maps a column of `p` to
+/// (the SDK's UC → descriptor mapping): exactly that type, no narrower one. An int32 field
+/// for a TIMESTAMP column would store days or seconds as microseconds.
 fn scalar_compatible(p: Primitive, kind: &Kind) -> bool {
     use Kind::*;
     match p {
         Primitive::String | Primitive::Variant | Primitive::Decimal(..) => matches!(kind, String),
-        Primitive::Long | Primitive::Timestamp | Primitive::TimestampNtz => {
-            matches!(
-                kind,
-                Int64 | Sint64 | Sfixed64 | Int32 | Sint32 | Sfixed32 | Uint32 | Fixed32
-            )
-        }
+        Primitive::Long | Primitive::Timestamp | Primitive::TimestampNtz => matches!(kind, Int64),
         Primitive::Int | Primitive::Short | Primitive::Byte | Primitive::Date => {
-            matches!(kind, Int32 | Sint32 | Sfixed32)
+            matches!(kind, Int32)
         }
         Primitive::Float => matches!(kind, Float),
-        Primitive::Double => matches!(kind, Double | Float),
+        Primitive::Double => matches!(kind, Double),
         Primitive::Boolean => matches!(kind, Bool),
         Primitive::Binary => matches!(kind, Bytes),
     }

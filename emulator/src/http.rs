@@ -23,6 +23,8 @@ pub(crate) struct HttpState {
     pub catalog: Arc<Catalog>,
     pub authority: Authority,
     pub stats: Arc<crate::quota::Stats>,
+    /// The status the token endpoint answers with, and for how many more requests.
+    pub token_fault: Option<(u16, std::sync::atomic::AtomicU32)>,
 }
 
 type Shared = State<Arc<HttpState>>;
@@ -91,6 +93,26 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if let Some((status, left)) = &state.token_fault {
+        use std::sync::atomic::Ordering;
+        let taken = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if taken.is_ok() {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            tracing::info!(
+                status = status.as_u16(),
+                "token request answered with the injected fault"
+            );
+            let mut response = oauth_error(
+                status,
+                "temporarily_unavailable",
+                "the token endpoint is throttled (an injected fault): retry after a moment",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            return response;
+        }
+    }
     let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
     if grant != "client_credentials" {
         return oauth_error(

@@ -68,6 +68,38 @@ pub struct Faults {
     /// Refuse (INVALID_ARGUMENT, as for an invalid record) every ingest request holding a
     /// record that contains these bytes: one bad record among good neighbours, for tests.
     pub refuse_records_containing: Option<Vec<u8>>,
+    /// Answer the first token requests with an HTTP error (429 with `Retry-After: 1`, or
+    /// 5xx), as a throttled or failing token endpoint does.
+    pub token_fault: Option<TokenFault>,
+}
+
+/// `STATUS:COUNT`: the first COUNT token requests are answered with HTTP STATUS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFault {
+    /// The HTTP status (4xx or 5xx).
+    pub status: u16,
+    /// How many requests get it, from the first.
+    pub count: u32,
+}
+
+impl FromStr for TokenFault {
+    type Err = EmulatorError;
+
+    /// `429:5`
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            EmulatorError::Config(format!(
+                "token fault '{s}' must look like STATUS:COUNT with a 4xx or 5xx status, e.g. 429:5"
+            ))
+        };
+        let (status, count) = s.split_once(':').ok_or_else(bad)?;
+        let status: u16 = status.trim().parse().map_err(|_| bad())?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if !(400..600).contains(&status) {
+            return Err(bad());
+        }
+        Ok(TokenFault { status, count })
+    }
 }
 
 /// A table to create at start (kept if it already exists).
@@ -372,6 +404,10 @@ impl Emulator {
             catalog: catalog.clone(),
             authority,
             stats: stats.clone(),
+            token_fault: config
+                .faults
+                .token_fault
+                .map(|f| (f.status, std::sync::atomic::AtomicU32::new(f.count))),
         }));
         let mut http_stop = shutdown_rx;
         let http_task = tokio::spawn(async move {

@@ -170,18 +170,19 @@ def test_insert_is_exact_in_datafusion_python(emu):
     emu.create_table("main.default.df_exact", "id BIGINT NOT NULL, amt DECIMAL(10,2), n INT")
     ctx = session(emu, partitions=1, rows_per_partition=3)
     table = "zerobus.main.default.df_exact"
-    with pytest.raises(zb.ConversionError, match=r"column 'amt', row 2: .*1\.239"):
+    # (Errors cross datafusion-ffi as text: the class is datafusion's, the words ours.)
+    with pytest.raises(Exception, match=r"conversion error: table 'main.default.df_exact': column 'amt', row \d+: .*1\.239"):
         zb.sql(
             ctx,
             f"INSERT INTO {table} (id, amt) SELECT n, "
             "CASE WHEN n = 2 THEN CAST(1.239 AS DECIMAL(10,3)) ELSE CAST(1.5 AS DECIMAL(10,3)) END FROM src",
         ).collect()
-    with pytest.raises(zb.ConversionError, match=r"column 'n', row 0: .*2\.7"):
+    with pytest.raises(Exception, match=r"column 'n', row 0: .*2\.7"):
         zb.sql(ctx, f"INSERT INTO {table} (id, n) SELECT 1, 2.7").collect()
     with pytest.raises(Exception, match="by position"):
         zb.sql(ctx, f"INSERT INTO {table} SELECT n AS n, 1 AS id, NULL AS amt FROM src")
     assert DeltaTable(emu.table_location("main.default.df_exact")).to_pyarrow_table().num_rows == 0
-    assert count(zb.sql(ctx, f"INSERT INTO {table} (id, amt, n) SELECT n, CAST(1.230 AS DECIMAL(10,3)), 2.0 FROM src")) == 3
+    assert count(zb.sql(ctx, f"INSERT INTO {table} (id, amt, n) SELECT n AS id, CAST(1.230 AS DECIMAL(10,3)), 2.0 FROM src")) == 3
     got = landed(emu, "main.default.df_exact")
     assert [str(a) for a in got.column("amt").to_pylist()] == ["1.23"] * 3
     assert got.column("n").to_pylist() == [2, 2, 2]

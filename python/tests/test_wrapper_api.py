@@ -535,3 +535,29 @@ def test_every_default_in_the_python_signatures_is_the_rust_default():
                     checked += 1
     # ZerobusWrapper and register in __init__.py, four signatures in the stubs.
     assert checked >= 30, checked
+
+
+def test_readers_backed_by_python_generators_are_pulled_off_the_runtime(emu, table):
+    """A RecordBatchReader over a slow Python generator is pulled on a blocking thread,
+    not on the runtime's workers: four such sends at once (more than the workers of a
+    2-core machine), each sleeping between batches, all land every row."""
+    import asyncio
+    import time
+
+    def slow(start: int):
+        for k in range(5):
+            time.sleep(0.05)
+            yield ids_batch(start + 100 * k, start + 100 * (k + 1))
+
+    def reader(start: int):
+        return pa.RecordBatchReader.from_batches(ids_batch(0, 1).schema, slow(start))
+
+    async def main():
+        with emu.wrapper(table) as w:
+            results = await asyncio.gather(*(w.send_batch(reader(1_000 * t)) for t in range(4)))
+        return results
+
+    results = asyncio.run(main())
+    assert [r.rows for r in results] == [500] * 4
+    want = sorted(i for t in range(4) for i in range(1_000 * t, 1_000 * t + 500))
+    assert landed_ids(emu, table) == want

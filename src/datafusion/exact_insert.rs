@@ -72,7 +72,15 @@ fn uncast(dml: DmlStatement) -> Result<LogicalPlan> {
     let LogicalPlan::Projection(projection) = dml.input.as_ref() else {
         return Ok(LogicalPlan::Dml(dml));
     };
-    let target = dml.target.schema();
+    // The table columns this INSERT writes from the query (not those it fills with NULL).
+    let written: Vec<String> = projection
+        .expr
+        .iter()
+        .filter_map(|e| match e {
+            Expr::Alias(Alias { expr, name, .. }) if !is_null_literal(expr) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
     let mut exprs = Vec::with_capacity(projection.expr.len());
     for (position, expr) in projection.expr.iter().enumerate() {
         let Expr::Alias(Alias { expr, name, .. }) = expr else {
@@ -90,7 +98,7 @@ fn uncast(dml: DmlStatement) -> Result<LogicalPlan> {
             other => other.clone(),
         };
         if let Expr::Column(column) = &inner {
-            refuse_misplaced(&table, &target, position, name, &column.name)?;
+            refuse_misplaced(&table, &written, position, name, &column.name)?;
         }
         exprs.push(inner.alias(name));
     }
@@ -116,11 +124,11 @@ fn is_null_literal(e: &Expr) -> bool {
 }
 
 /// Refuse a query column written to table column `written_to` (at `position`) whose own
-/// name is that of another table column: the query's columns are in another order than
-/// the table's, and INSERT matches by position.
+/// name is that of another column the INSERT writes (`written`): the query's columns are
+/// in another order than the table's, and INSERT matches by position.
 pub(crate) fn refuse_misplaced(
     table: &str,
-    target: &arrow::datatypes::Schema,
+    written: &[String],
     position: usize,
     written_to: &str,
     query_name: &str,
@@ -128,20 +136,16 @@ pub(crate) fn refuse_misplaced(
     if query_name.eq_ignore_ascii_case(written_to) {
         return Ok(());
     }
-    let Some(other) = target
-        .fields()
-        .iter()
-        .find(|f| f.name().eq_ignore_ascii_case(query_name))
-    else {
+    let Some(other) = written.iter().find(|w| w.eq_ignore_ascii_case(query_name)) else {
         return Ok(());
     };
     Err(DataFusionError::Plan(format!(
         "table '{table}': INSERT matches columns by position, and the query's column {} \
          '{query_name}' would be written to table column '{written_to}', not to '{}'. Select \
-         the columns in the table's order (or name them: INSERT INTO t (col, …) SELECT …), or \
-         use COPY, which matches columns by name",
+         the columns in the table's order, alias each with the name of the column it goes to \
+         (SELECT {query_name} AS {written_to}, …), or use COPY, which matches columns by name",
         position + 1,
-        other.name()
+        other
     )))
 }
 

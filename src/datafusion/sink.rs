@@ -50,6 +50,8 @@ pub struct ZerobusSink {
     config: WrapperConfig,
     schema: SchemaRef,
     metrics: ExecutionPlanMetricsSet,
+    /// The one wrapper the partitions of this write share in this process.
+    shared: SharedWrapper,
     /// Why this process cannot write (a plan decoded where the environment names no
     /// connection): the error of every partition, before anything is contacted.
     unconnected: Option<String>,
@@ -62,6 +64,7 @@ impl ZerobusSink {
             config,
             schema,
             metrics: ExecutionPlanMetricsSet::new(),
+            shared: SharedWrapper::default(),
             unconnected: None,
         }
     }
@@ -105,10 +108,11 @@ impl ZerobusSink {
     }
 
     /// Send `data` (partition `partition` of the `partitions` this process runs at once)
-    /// with a wrapper of its own and return the rows acknowledged. Each partition has
-    /// `max_streams / partitions` lanes (at least one), so the process's streams stay
-    /// within `max_streams` however many partitions write at once. (On Ballista a task
-    /// runs its share of the partitions: `max_streams` holds per task.)
+    /// and return the rows acknowledged. The partitions running at once share one
+    /// wrapper (one table look-up, one token cache, one pool of `max_streams` lanes), so
+    /// the write's streams stay within `max_streams` however many partitions it has; each
+    /// keeps its share of the in-flight bound. (On Ballista each task has its own:
+    /// `max_streams` holds per task.)
     async fn write_partition(
         &self,
         partition: usize,
@@ -135,23 +139,23 @@ impl ZerobusSink {
                 w.report(&table, total);
             }
         };
-        let mut config = self.config.clone();
-        config.connection.max_streams = (config.max_streams / partitions.max(1)).max(1);
         tracing::info!(
             table = %table,
             partition,
             partitions,
-            max_streams = config.max_streams,
+            max_streams = self.config.max_streams,
             "zerobus write partition started"
         );
         let data = exact_input(&table, data, &self.schema);
-        let wrapper = ZerobusWrapper::new(config).map_err(df_error)?;
+        let wrapper = self.shared.acquire(&self.config).map_err(df_error)?;
+        let in_flight =
+            (wrapper.max_in_flight() / partitions.max(1)).max(crate::wrapper::MAX_IN_FLIGHT);
         let span = tracing::info_span!("zerobus.insert", table = %table, partition);
         let sent = wrapper
             .in_span(
                 "zerobus.insert",
                 vec![KeyValue::new("zerobus.partition", partition as i64)],
-                send_stream(&wrapper, data, &report, interrupt.as_deref()),
+                send_stream_within(&wrapper, data, &report, interrupt.as_deref(), in_flight),
                 |r| {
                     let rows = *r.as_ref().unwrap_or(&0) as i64;
                     (
@@ -165,7 +169,11 @@ impl ZerobusSink {
         if let Ok(s) = seen.lock() {
             self.record(partition, &s.0, s.1);
         }
-        let closed = wrapper.shutdown().await;
+        // The last partition of the write to end closes the shared wrapper.
+        let closed = match self.shared.release() {
+            Some(last) => last.shutdown().await,
+            None => Ok(()),
+        };
         let acknowledged = match sent {
             Ok(n) => n,
             // One partition of several: its error carries its own account, so that the
@@ -211,11 +219,52 @@ pub async fn send_stream(
     progress: Progress<'_>,
     interrupt: Option<&Interrupt>,
 ) -> Result<u64> {
+    let limit = wrapper.max_in_flight();
+    send_stream_within(wrapper, data, progress, interrupt, limit).await
+}
+
+/// [`send_stream`] with at most `limit` batches in flight.
+async fn send_stream_within(
+    wrapper: &ZerobusWrapper,
+    data: SendableRecordBatchStream,
+    progress: Progress<'_>,
+    interrupt: Option<&Interrupt>,
+    limit: usize,
+) -> Result<u64> {
     wrapper
-        .send_all_until(data, progress, interrupt)
+        .send_all_within(data, progress, interrupt, limit)
         .await
         .map(|s| s.rows)
         .map_err(df_error)
+}
+
+/// The wrapper the partitions of one write share while any of them runs: made by the
+/// first, shut down by the last.
+#[derive(Default)]
+struct SharedWrapper(Mutex<Option<(ZerobusWrapper, usize)>>);
+
+impl SharedWrapper {
+    fn acquire(&self, config: &WrapperConfig) -> crate::Result<ZerobusWrapper> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((w, users)) = slot.as_mut() {
+            *users += 1;
+            return Ok(w.clone());
+        }
+        let w = ZerobusWrapper::new(config.clone())?;
+        *slot = Some((w.clone(), 1));
+        Ok(w)
+    }
+
+    /// The wrapper to shut down when the caller was its last user.
+    fn release(&self) -> Option<ZerobusWrapper> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, users) = slot.as_mut()?;
+        *users = users.saturating_sub(1);
+        if *users == 0 {
+            return slot.take().map(|(w, _)| w);
+        }
+        None
+    }
 }
 
 /// `data` as batches of the table's types: where a column's type is not the table's
@@ -252,14 +301,7 @@ fn exact_input(
 
 /// The Zerobus error inside a DataFusion error (its source chain), if there is one.
 fn zerobus_error(e: &DataFusionError) -> Option<ZerobusError> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if let Some(ours) = c.downcast_ref::<ZerobusError>() {
-            return Some(ours.clone());
-        }
-        cause = c.source();
-    }
-    None
+    ZerobusError::find_in(e)
 }
 
 /// A partition's failure as a [`LoadFailure`] with the partition's account: a failure
@@ -359,7 +401,8 @@ impl PartitionsProgress {
             .fold(LoadProgress::default(), |t, p| LoadProgress {
                 rows_read: t.rows_read + p.rows_read,
                 rows_acknowledged: t.rows_acknowledged + p.rows_acknowledged,
-                streams_open: t.streams_open + p.streams_open,
+                // The partitions share one wrapper: each reports its lanes.
+                streams_open: t.streams_open.max(p.streams_open),
                 rows_dead_lettered: t.rows_dead_lettered + p.rows_dead_lettered,
                 retries: t.retries + p.retries,
             })
@@ -648,7 +691,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_watch_sees_the_sum_over_the_partitions() {
+    fn a_watch_sees_the_sum_over_the_partitions_and_the_shared_lanes() {
         let all = PartitionsProgress::default();
         let p = |read, acked, streams| LoadProgress {
             rows_read: read,
@@ -659,9 +702,10 @@ mod tests {
         };
         all.report(1, p(10, 5, 2));
         let total = all.report(0, p(7, 7, 1));
+        // Rows add up; the streams are the shared wrapper's, reported by each partition.
         assert_eq!(
             (total.rows_read, total.rows_acknowledged, total.streams_open),
-            (17, 12, 3)
+            (17, 12, 2)
         );
         assert_eq!((total.rows_dead_lettered, total.retries), (2, 4));
         // A partition's later report replaces its earlier one.

@@ -224,6 +224,15 @@ pub fn statement_sql(statement: &DFStatement) -> String {
             }
             text
         }
+        // EXPLAIN's own words as DataFusion prints them, then the statement as above.
+        DFStatement::Explain(e) => {
+            let full = e.to_string();
+            let inner = e.statement.to_string();
+            match full.strip_suffix(&inner) {
+                Some(prefix) => format!("{prefix}{}", statement_sql(&e.statement)),
+                None => full,
+            }
+        }
         other => other.to_string(),
     }
 }

@@ -394,7 +394,7 @@ impl InsertTarget {
             };
             crate::datafusion::refuse_misplaced(
                 &table.config().table_name,
-                &table_schema,
+                &names,
                 position,
                 target.name(),
                 field.name(),

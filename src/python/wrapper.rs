@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use arrow::record_batch::RecordBatchReader;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -37,6 +37,24 @@ fn tuple(r: TransmissionResult) -> ResultTuple {
     )
 }
 
+/// The batches of `reader`, pulled on a blocking thread (a reader backed by a Python
+/// generator, a dataset scan or a database cursor blocks, and takes the GIL: on the
+/// runtime's few worker threads it would stall acknowledgements and timers). Two batches
+/// wait at most; the thread stops when the receiver is dropped.
+fn read_on_a_thread(
+    reader: Box<dyn RecordBatchReader + Send>,
+) -> impl futures::Stream<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        for batch in reader {
+            if tx.blocking_send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
 /// Send every batch of `reader` (a single batch, a Table, a stream: never concatenated)
 /// with [`ZerobusWrapper::send_all`] and sum the results. A failure carries the account of
 /// every row (`LoadIncomplete`, raised as the class of the first failure).
@@ -47,7 +65,7 @@ pub(crate) async fn send_reader(
 ) -> Result<TransmissionResult> {
     let started = Instant::now();
     let summary = wrapper
-        .send_all_until(futures::stream::iter(reader), &|_| {}, interrupt)
+        .send_all_until(read_on_a_thread(reader), &|_| {}, interrupt)
         .await?;
     Ok(TransmissionResult {
         success: true,

@@ -81,6 +81,14 @@ pub(super) fn classify(e: &SdkError) -> Failure {
     };
     let text = e.to_string();
     match e {
+        // The SDK files every 4xx of the token endpoint here; a throttled (429) or
+        // timed-out (408) request is worth another try with backoff, not a verdict on
+        // the credentials.
+        SdkError::InvalidUCTokenError(m)
+            if m.starts_with("Client error (429)") || m.starts_with("Client error (408)") =>
+        {
+            Failure::Token(cause(text))
+        }
         SdkError::InvalidUCTokenError(_) => Failure::Credentials(cause(text)),
         SdkError::TokenFetchError(_) => Failure::Token(cause(text)),
         SdkError::CreateStreamError(s) | SdkError::StreamClosedError(s)

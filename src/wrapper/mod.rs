@@ -445,6 +445,9 @@ impl ZerobusWrapper {
     ) -> Result<TransmissionResult> {
         let started = Instant::now();
         if let Some((rows, range)) = part {
+            if self.inner.closed.load(Ordering::SeqCst) {
+                return Err(self.unsent_after_shutdown(batch, range, outcome).await);
+            }
             return self.send_rows(batch, rows, range, outcome, started).await;
         }
         if batch.num_rows() == 0 && !self.inner.closed.load(Ordering::SeqCst) {
@@ -752,6 +755,28 @@ impl ZerobusWrapper {
 
     /// Write rows `rows.0..rows.1` of `batch` to a new dead-letter file, noting it in
     /// `outcome`; the error text says why the file could not be written.
+    /// A part of a split batch that reached the wrapper after `shutdown`: never sent (no
+    /// stream is opened after shutdown), its rows dead-lettered.
+    async fn unsent_after_shutdown(
+        &self,
+        batch: &RecordBatch,
+        range: (usize, usize),
+        outcome: &mut BatchOutcome,
+    ) -> ZerobusError {
+        let n = range.1 - range.0;
+        let went = match self.dead_letter(batch, range, outcome).await {
+            Ok(p) => format!("written to {}", p.display()),
+            Err(e) => format!("not written to a dead-letter file either ({e})"),
+        };
+        ZerobusError::Transmission(
+            format!(
+                "the wrapper for table '{}' was shut down; {n} rows of a split batch were not sent, {went}",
+                self.table()
+            )
+            .into(),
+        )
+    }
+
     async fn dead_letter(
         &self,
         batch: &RecordBatch,

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 
 use super::ZerobusWrapper;
-use crate::dead_letter::{dead_letter_files, read_dead_letters, write_dead_letters_at};
+use crate::dead_letter::{
+    dead_letter_files, dead_letter_table, read_dead_letters, write_dead_letters_at,
+};
 use crate::error::{LoadFailure, Result, ZerobusError};
 
 impl ZerobusWrapper {
@@ -15,8 +17,35 @@ impl ZerobusWrapper {
     /// file: a replay that fails part-way leaves no file whose rows were both re-sent and
     /// kept (the error names the new files).
     pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
+        let files = dead_letter_files(path)?;
+        // Every file is checked before anything is sent: ours, and for this table.
+        for file in &files {
+            match dead_letter_table(file)? {
+                Some(t) if t.eq_ignore_ascii_case(self.table()) => {}
+                Some(t) => {
+                    return Err(ZerobusError::Configuration(
+                        format!(
+                            "{} holds rows for table '{t}', not '{}'",
+                            file.display(),
+                            self.table()
+                        )
+                        .into(),
+                    ))
+                }
+                None => {
+                    return Err(ZerobusError::Configuration(
+                        format!(
+                            "{} is not replayed: it names no table, so it is not one of our \
+                             dead-letter files",
+                            file.display()
+                        )
+                        .into(),
+                    ))
+                }
+            }
+        }
         let mut rows = 0;
-        for file in dead_letter_files(path)? {
+        for file in files {
             rows += self.replay_file(&file).await?;
         }
         Ok(rows)

@@ -51,6 +51,50 @@ impl Work {
     }
 }
 
+/// The sends of the batch last read that have not started: parts of one batch, in order,
+/// contiguous. Whatever is still here when the load ends — or when the caller drops the
+/// load's future (a cancelled query, an asyncio timeout) — goes to one dead-letter file:
+/// no row taken from the input is ever dropped.
+struct Unsent {
+    queue: std::collections::VecDeque<Work>,
+    wrapper: ZerobusWrapper,
+}
+
+impl Unsent {
+    /// The rows of `batch` the queue still holds (`start..end`).
+    fn take_range(&mut self) -> Option<(RecordBatch, (usize, usize))> {
+        let (first, last) = (self.queue.front()?, self.queue.back()?);
+        let (batch, (start, _)) = first.rows();
+        let (_, (_, end)) = last.rows();
+        let taken = (batch.clone(), (start, end));
+        self.queue.clear();
+        Some(taken)
+    }
+}
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        let Some((batch, range)) = self.take_range() else {
+            return;
+        };
+        let w = self.wrapper.clone();
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(table = %w.table(), rows = range.1 - range.0,
+                "a dropped load left rows unsent and there is no runtime to dead-letter them");
+            return;
+        };
+        handle.spawn(async move {
+            let mut outcome = BatchOutcome::default();
+            match w.dead_letter(&batch, range, &mut outcome).await {
+                Ok(p) => tracing::warn!(table = %w.table(), rows = range.1 - range.0, file = %p.display(),
+                    "the load was dropped before these rows were sent: they are in a dead-letter file"),
+                Err(e) => tracing::error!(table = %w.table(), rows = range.1 - range.0, error = %e,
+                    "the load was dropped before these rows were sent, and they could not be dead-lettered"),
+            }
+        });
+    }
+}
+
 /// Where a load stands, for progress displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadProgress {
@@ -151,14 +195,9 @@ impl Account {
 /// The error of a load whose input failed with `e`: our own error where the input refused
 /// a batch (an INSERT's exact conversion), else "reading the input failed".
 fn input_error(table: &str, e: &(dyn std::error::Error + 'static)) -> ZerobusError {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if let Some(ours) = c.downcast_ref::<ZerobusError>() {
-            return ours.clone();
-        }
-        cause = c.source();
-    }
-    ZerobusError::Conversion(format!("table '{table}': reading the input failed: {e}").into())
+    ZerobusError::find_in(e).unwrap_or_else(|| {
+        ZerobusError::Conversion(format!("table '{table}': reading the input failed: {e}").into())
+    })
 }
 
 fn interrupted(table: &str) -> ZerobusError {
@@ -210,6 +249,24 @@ impl ZerobusWrapper {
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: std::error::Error + 'static,
     {
+        let limit = self.max_in_flight();
+        self.send_all_within(batches, progress, interrupt, limit)
+            .await
+    }
+
+    /// [`Self::send_all_until`] with at most `limit` batches in flight (several loads
+    /// sharing one wrapper each take their share).
+    pub(crate) async fn send_all_within<S, E>(
+        &self,
+        batches: S,
+        progress: Progress<'_>,
+        interrupt: Option<&Interrupt>,
+        limit: usize,
+    ) -> Result<LoadSummary>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>>,
+        E: std::error::Error + 'static,
+    {
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
         let mut batches = std::pin::pin!(batches);
@@ -218,9 +275,12 @@ impl ZerobusWrapper {
         let mut in_flight = FuturesUnordered::new();
         let mut account = Account::default();
         let mut input_complete = false;
-        let limit = self.max_in_flight();
+        let limit = limit.max(1);
         // Sends of the batch last read, not started yet.
-        let mut pending = std::collections::VecDeque::new();
+        let mut pending = Unsent {
+            queue: std::collections::VecDeque::new(),
+            wrapper: self.clone(),
+        };
         loop {
             while in_flight.len() >= limit {
                 if let Some(done) = in_flight.next().await {
@@ -235,7 +295,7 @@ impl ZerobusWrapper {
                 account.first_error = Some(interrupted(self.table()));
                 break;
             }
-            if let Some(work) = pending.pop_front() {
+            if let Some(work) = pending.queue.pop_front() {
                 let w = self.clone();
                 let cx = cx.clone();
                 // A JoinHandle that is dropped detaches its task rather than abort it.
@@ -274,14 +334,14 @@ impl ZerobusWrapper {
                     progress(account.progress(self));
                     let n = batch.num_rows();
                     if n <= PART_ROWS || self.config().max_streams == 1 {
-                        pending.push_back(Work::Whole(batch));
+                        pending.queue.push_back(Work::Whole(batch));
                         continue;
                     }
                     let mut outcome = BatchOutcome::default();
                     match self.encode_checked(&batch, &mut outcome).await {
                         Ok(rows) => {
                             let rows = Arc::new(rows);
-                            pending.extend((0..n).step_by(PART_ROWS).map(|s| {
+                            pending.queue.extend((0..n).step_by(PART_ROWS).map(|s| {
                                 Work::Part(batch.clone(), rows.clone(), (s, (s + PART_ROWS).min(n)))
                             }));
                         }
@@ -296,12 +356,10 @@ impl ZerobusWrapper {
         }
         // Sends not started (the load stopped) are all of one batch, contiguous: their rows
         // go to one dead-letter file, so that every row read is accounted for.
-        if let (Some(first), Some(last)) = (pending.front(), pending.back()) {
-            let (batch, (start, _)) = first.rows();
-            let (_, (_, end)) = last.rows();
+        if let Some((batch, range)) = pending.take_range() {
             let mut outcome = BatchOutcome::default();
             // A failed write is logged and leaves the rows unaccounted (counted below).
-            let _ = self.dead_letter(batch, (start, end), &mut outcome).await;
+            let _ = self.dead_letter(&batch, range, &mut outcome).await;
             account.dead_lettered += outcome.dead_lettered as u64;
             account.dead_letters.extend(outcome.dead_letter);
             progress(account.progress(self));
@@ -318,7 +376,11 @@ impl ZerobusWrapper {
         };
         tracing::error!(table = %self.table(), read = account.read, acknowledged = account.acknowledged,
             dead_lettered = account.dead_lettered, "load failed: {source}");
-        if account.acknowledged == 0 && account.dead_letters.is_empty() && input_complete {
+        // Nothing sent, and nothing read that was not refused with it: the failure alone.
+        if account.acknowledged == 0
+            && account.dead_letters.is_empty()
+            && (input_complete || account.read == 0)
+        {
             return Err(source);
         }
         Err(ZerobusError::LoadIncomplete(Box::new(LoadFailure {

@@ -276,8 +276,8 @@ async fn an_insert_on_a_cluster_is_written_by_both_executors() {
         written.iter().all(|&n| n > 0),
         "an executor wrote nothing: {written:?}"
     );
-    // Each partition opened its own stream(s): at least one per partition.
-    assert!(streams >= 8, "{streams} streams for 8 partitions");
+    // Each executor wrote through its own wrapper: a stream at least on each.
+    assert!(streams >= 2, "{streams} streams for 2 executors");
     emu.shutdown().await;
 }
 

@@ -697,3 +697,58 @@ fn every_connection_option_is_a_flag_and_an_environment_variable() {
     }
     assert!(!help.contains("hush-hush-value"), "{help}");
 }
+
+/// The issue's own session: a lossy INSERT is refused naming table, column, row and
+/// value, an exact one lands; EXPLAIN and EXPLAIN ANALYZE work for COPY as for INSERT.
+#[test]
+fn a_lossy_insert_is_refused_and_explain_copy_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("warehouse");
+    let create =
+        "CREATE TABLE zerobus.main.default.d (id BIGINT NOT NULL, amt DECIMAL(10,2), n INT)";
+    let (ok, _, err) = run(
+        dir,
+        &[
+            "-c",
+            create,
+            "-c",
+            "INSERT INTO zerobus.main.default.d SELECT 1 AS id, CAST(1.239 AS DECIMAL(10,3)) AS amt, 2 AS n",
+        ],
+    );
+    assert!(!ok, "the lossy INSERT must fail");
+    assert!(
+        err.contains("main.default.d")
+            && err.contains("column 'amt', row 0")
+            && err.contains("1.239")
+            && err.contains("CAST"),
+        "{err}"
+    );
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "-c",
+            "INSERT INTO zerobus.main.default.d SELECT 1 AS id, CAST(1.230 AS DECIMAL(10,3)) AS amt, 2.0 AS n",
+            "-c",
+            "EXPLAIN COPY (SELECT 2 AS id) TO 'zerobus://main.default.d'",
+            "-c",
+            "EXPLAIN ANALYZE COPY (SELECT 3 AS id) TO 'zerobus://main.default.d'",
+            "-c",
+            "SELECT id, amt, n FROM main.default.d ORDER BY id",
+        ],
+    );
+    assert!(ok, "{err}\n{out}");
+    assert!(
+        out.contains("ZerobusWriteExec"),
+        "EXPLAIN COPY shows the write: {out}"
+    );
+    assert!(
+        out.contains("rows_read=1"),
+        "EXPLAIN ANALYZE COPY ran it: {out}"
+    );
+    assert!(out.contains("1,1.23,2"), "{out}");
+    assert!(
+        out.contains("3,,"),
+        "the EXPLAIN ANALYZE row landed, EXPLAIN's did not: {out}"
+    );
+    assert!(!out.contains("2,,"), "{out}");
+}

@@ -121,6 +121,7 @@ async fn a_lossy_implicit_cast_is_refused_naming_column_row_and_value() {
         let e = run(&ctx, &format!("INSERT INTO {NAME} {rest}"))
             .await
             .expect_err(rest);
+        println!("| INSERT INTO t {rest} | {e} |");
         for w in *wanted {
             assert!(e.contains(w), "{rest}: '{w}' not in: {e}");
         }
@@ -188,6 +189,7 @@ async fn a_reordered_source_is_refused_not_swapped() {
     )
     .await
     .unwrap_err();
+    println!("| INSERT INTO t (id, s) SELECT s, id FROM src | {e} |");
     assert!(
         e.contains("by position") && e.contains("'s'") && e.contains("COPY"),
         "{e}"

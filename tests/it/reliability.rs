@@ -403,6 +403,12 @@ async fn fault_matrix() {
             Kill::ThenHealthy,
         ),
         (
+            "token endpoint answers 429 to its first 6 requests",
+            vec!["--token-fault", "429:6"],
+            fast,
+            Kill::No,
+        ),
+        (
             "token TTL 2 s (ingest paced over > 4 s)",
             vec!["--token-ttl-secs", "2"],
             Duration::from_millis(450),

@@ -231,6 +231,50 @@ async fn streams_closed_every_20000_records_lose_nothing() {
     .await;
 }
 
+/// A throttled token endpoint (HTTP 429 with Retry-After) is retried with backoff, not
+/// taken for wrong credentials: every row lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_token_endpoint_is_retried_and_loses_nothing() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            token_fault: Some(zerobus_emulator::TokenFault {
+                status: 429,
+                count: 6,
+            }),
+            ..Faults::default()
+        })
+    })
+    .await;
+    // The fault is there: one request sees it (5 are left for the wrapper).
+    let answer = reqwest::Client::new()
+        .post(format!("{}/oidc/v1/token", emu.http_url()))
+        .basic_auth(emu.client_id(), Some(emu.client_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 429);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    // The schema from the batch: the SDK's own token requests (stream creation) are the
+    // ones throttled, which it files as a 4xx "client error".
+    let wrapper = ZerobusWrapper::new(
+        config(&emu, dir.path())
+            .schema_source(arrow_zerobus_sdk_wrapper::SchemaSource::ArrowSchema)
+            .retry_max_attempts(10)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let sent = wrapper.send_batch(&batch(0..10_000)).await.unwrap();
+    wrapper.shutdown().await.unwrap();
+    let (total, distinct, _, missing) = landed(&emu, 10_000).await;
+    println!("token 429 x5: {total} rows, attempts {}", sent.attempts);
+    assert_eq!((distinct, missing), (10_000, 0));
+    emu.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_unavailable_loses_nothing() {
     survive(
@@ -985,5 +1029,209 @@ async fn a_dropped_load_still_lands_the_batches_it_had_in_flight() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    emu.shutdown().await;
+}
+
+/// The ids in the dead-letter files under `dir`.
+fn dead_lettered_ids(dir: &Path) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return ids;
+    };
+    for e in entries.flatten() {
+        let (_, batches) =
+            arrow_zerobus_sdk_wrapper::dead_letter::read_dead_letters(&e.path()).unwrap();
+        for b in batches {
+            let id = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+            ids.extend(id.values().iter().copied());
+        }
+    }
+    ids
+}
+
+/// Every id of 0..n landed or in a dead-letter file under `dir` (waiting up to 60 s for
+/// sends still finishing); returns (landed, dead-lettered).
+async fn every_id_accounted(emu: &EmulatorHandle, dir: &Path, n: i64) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, distinct, _, _) = landed(emu, n).await;
+        let dead = dead_lettered_ids(dir);
+        let batches = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+            .await
+            .unwrap();
+        let mut seen: std::collections::HashSet<i64> = dead.iter().copied().collect();
+        for b in &batches {
+            seen.extend(
+                b.column_by_name("id")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter(),
+            );
+        }
+        if (0..n).all(|i| seen.contains(&i)) {
+            return (distinct, dead.len());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} rows neither landed nor dead-lettered",
+            (0..n).filter(|i| !seen.contains(i)).count()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One large batch is split into parts, of which only some can be in flight: when the
+/// caller drops the load (an asyncio timeout, a cancelled query), the parts not started
+/// go to a dead-letter file instead of nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_load_dead_letters_the_parts_it_had_not_started() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            ack_delay: Duration::from_millis(500),
+            ..Faults::default()
+        })
+    })
+    .await;
+    let n = 800_000; // 40 parts of 20,000 rows, more than can be in flight
+    let big = batch(0..n);
+    let wrapper =
+        ZerobusWrapper::new(config(&emu, dir.path()).max_streams(2).build().unwrap()).unwrap();
+    assert!(wrapper.max_in_flight() < 40);
+    let input = futures::stream::iter([Ok::<_, std::convert::Infallible>(big)]);
+    let load = wrapper.send_all(input, &|_| {});
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), load)
+            .await
+            .is_err(),
+        "the load was still running when it was dropped"
+    );
+    let (landed_ids, dead) = every_id_accounted(&emu, &dir.path().join("dead"), n).await;
+    println!("dropped load: {landed_ids} rows landed, {dead} dead-lettered");
+    assert!(dead > 0, "parts were left unsent by the drop");
+    emu.shutdown().await;
+}
+
+/// `shutdown` while a split batch is being sent: the parts not yet sent are not sent
+/// (no stream opens after shutdown) but dead-lettered, and the load's account adds up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_of_a_split_batch_are_not_sent_after_shutdown() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| {
+        c.with_faults(Faults {
+            ack_delay: Duration::from_millis(500),
+            ..Faults::default()
+        })
+    })
+    .await;
+    let n = 800_000;
+    let big = batch(0..n);
+    let wrapper =
+        ZerobusWrapper::new(config(&emu, dir.path()).max_streams(2).build().unwrap()).unwrap();
+    let w = wrapper.clone();
+    let load = tokio::spawn(async move {
+        let input = futures::stream::iter([Ok::<_, std::convert::Infallible>(big)]);
+        w.send_all(input, &|_| {}).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wrapper.shutdown().await.unwrap();
+    let opened = emu.streams_opened();
+    let e = load.await.unwrap().unwrap_err();
+    let ZerobusError::LoadIncomplete(f) = &e else {
+        panic!("not a load account: {e}");
+    };
+    println!("{e}");
+    assert_eq!(f.rows_read, n as u64);
+    assert_eq!(
+        f.rows_acknowledged + f.rows_dead_lettered,
+        n as u64,
+        "every row read is acknowledged or dead-lettered: {e}"
+    );
+    assert!(f.rows_dead_lettered > 0, "{e}");
+    assert_eq!(
+        emu.streams_opened(),
+        opened,
+        "no stream opened after shutdown"
+    );
+    every_id_accounted(&emu, &dir.path().join("dead"), n).await;
+    emu.shutdown().await;
+}
+
+/// Replay sends only files it can show are ours: a symbolic link, a file writable by
+/// others, a file named otherwise or an Arrow file naming no table is refused by name,
+/// and nothing of it is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_refuses_files_it_cannot_trust() {
+    use std::os::unix::fs::PermissionsExt;
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path(), |c| c).await;
+    let wrapper = ZerobusWrapper::new(config(&emu, dir.path()).build().unwrap()).unwrap();
+    let good = arrow_zerobus_sdk_wrapper::dead_letter::write_dead_letters(
+        &dir.path().join("dead"),
+        TABLE,
+        &[batch(0..10)],
+    )
+    .unwrap();
+    let mode = std::fs::metadata(dir.path().join("dead"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the directory is created owner-only");
+    let planted = dir.path().join("planted");
+    std::fs::create_dir(&planted).unwrap();
+    // A symbolic link to a real dead-letter file.
+    let link = planted.join("link.dead.arrow");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    // A copy that others may write.
+    let open = planted.join("open.dead.arrow");
+    std::fs::copy(&good, &open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // An Arrow IPC file without the table in its metadata.
+    let foreign = planted.join("foreign.dead.arrow");
+    {
+        let file = std::fs::File::create(&foreign).unwrap();
+        let b = batch(0..10);
+        let mut w = arrow::ipc::writer::FileWriter::try_new(file, &b.schema()).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+    }
+    // Another name.
+    let named = planted.join("rows.arrow");
+    std::fs::copy(&good, &named).unwrap();
+    for (path, says) in [
+        (&link, "symbolic link"),
+        (&open, "lets group or others write it"),
+        (&foreign, "names no table"),
+        (&named, "does not end with .dead.arrow"),
+    ] {
+        let e = wrapper
+            .replay_dead_letters(path)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains(says),
+            "{e}"
+        );
+    }
+    // A directory of them: the first untrusted one stops the replay before any send.
+    assert!(wrapper.replay_dead_letters(&planted).await.is_err());
+    assert_eq!(emu.streams_opened(), 0, "nothing was sent");
+    // The real one, and a copy the user made (0644), replay.
+    let copy = dir.path().join("dead").join("copy.dead.arrow");
+    std::fs::copy(&good, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        wrapper
+            .replay_dead_letters(&dir.path().join("dead"))
+            .await
+            .unwrap(),
+        20
+    );
+    wrapper.shutdown().await.unwrap();
     emu.shutdown().await;
 }

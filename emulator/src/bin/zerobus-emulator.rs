@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use zerobus_emulator::{Emulator, EmulatorConfig, Faults, StreamQuota, TableSpec};
+use zerobus_emulator::{Emulator, EmulatorConfig, Faults, StreamQuota, TableSpec, TokenFault};
 
 // mimalloc: with glibc malloc a long Delta load grew RSS without bound (per-thread arenas
 // holding freed memory) while the heap stayed flat (heaptrack: 325 MB peak, 348 KB leaked).
@@ -54,6 +54,9 @@ struct Args {
     /// Fault: probability (0..1) that a stream creation or ingest request gets UNAVAILABLE.
     #[arg(long, default_value_t = 0.0)]
     unavailable_rate: f64,
+    /// Fault: answer the first COUNT token requests with HTTP STATUS ('429:5').
+    #[arg(long)]
+    token_fault: Option<TokenFault>,
     /// Fault: delay each acknowledgement by N milliseconds.
     #[arg(long, default_value_t = 0)]
     ack_delay_ms: u64,
@@ -112,6 +115,7 @@ async fn run(args: Args) -> ExitCode {
             unavailable_rate: args.unavailable_rate,
             ack_delay: Duration::from_millis(args.ack_delay_ms),
             refuse_records_containing: args.refuse_records_containing.map(String::into_bytes),
+            token_fault: args.token_fault,
         },
         discard: args.discard,
         stream_quota: StreamQuota {

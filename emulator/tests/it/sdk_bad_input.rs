@@ -75,6 +75,19 @@ async fn stream_creation_refuses_unknown_tables_and_incompatible_descriptors() {
         "field 'w' has protobuf type string but the column is int",
     );
 
+    // A narrower wire type than the service maps the column to: int32 for a BIGINT.
+    let mut narrower = good.clone();
+    for f in &mut narrower.field {
+        if f.name() == "id" {
+            f.r#type = Some(Type::Int32 as i32);
+        }
+    }
+    let err = build_with(&t, TABLE, narrower)
+        .await
+        .err()
+        .expect("int32 for a BIGINT column");
+    assert_final(&err, "field 'id' has protobuf type int32 but the column is");
+
     let mut extra = good.clone();
     let mut f = extra.field[2].clone();
     f.name = Some("surprise".into());
