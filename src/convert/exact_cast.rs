@@ -258,30 +258,25 @@ fn cast_column(
         return Ok(cast);
     }
     // A value the cast could not make (overflow, text that does not parse) became null.
-    if let Some(row) = first_new_null(column, &cast) {
-        let what = if kind(from) == Kind::Text {
-            "does not parse"
-        } else {
-            "does not fit"
-        };
-        return Err(fail(row, what));
-    }
-    if kind(from) == Kind::Text {
-        return match text_changes(column, &cast, to, &safe)? {
-            Some(row) => Err(fail(row, "would change")),
-            None => Ok(cast),
-        };
-    }
-    if kind(to) == Kind::Text || widens(from, to) {
-        return Ok(cast);
-    }
-    // Back to the query's type: a value that comes back different was rounded, truncated
-    // or wrapped on the way.
-    let back = cast_with_options(&cast, from, &safe)
-        .map_err(|e| refused(table, format!("column '{name}': {e}")))?;
-    match first_difference(column, &back) {
-        Some(row) => Err(fail(row, "would change")),
-        None => Ok(cast),
+    let lost = first_new_null(column, &cast);
+    let changed = if kind(from) == Kind::Text {
+        text_changes(column, &cast, to, &safe)?
+    } else if kind(to) == Kind::Text || widens(from, to) {
+        None
+    } else {
+        // Back to the query's type: a value that comes back different was rounded,
+        // truncated or wrapped on the way.
+        let back = cast_with_options(&cast, from, &safe)
+            .map_err(|e| refused(table, format!("column '{name}': {e}")))?;
+        first_difference(column, &back)
+    };
+    // The first row that does not survive, whichever way.
+    match (lost, changed) {
+        (None, None) => Ok(cast),
+        (Some(l), Some(c)) if c < l => Err(fail(c, "would change")),
+        (Some(l), _) if kind(from) == Kind::Text => Err(fail(l, "does not parse")),
+        (Some(l), _) => Err(fail(l, "does not fit")),
+        (None, Some(c)) => Err(fail(c, "would change")),
     }
 }
 

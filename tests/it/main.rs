@@ -13,6 +13,7 @@ mod datafusion_sink;
 mod encode_props;
 mod flight;
 mod insert_exact;
+mod insert_props;
 mod lanes;
 mod object_stores;
 mod reliability;
