@@ -25,6 +25,7 @@ mod files;
 pub mod options;
 #[cfg(feature = "python")]
 mod python;
+pub mod secret_refs;
 pub mod store;
 pub mod telemetry;
 pub mod unity_catalog;

@@ -431,11 +431,25 @@ pub fn with_options<'a>(
     let mut config = template.clone();
     let mut own_id = false;
     let mut own_secret = false;
+    // A secret written as a reference (crate::secret_refs) and the hosts written with it.
+    let (mut reference, mut endpoint, mut uc) = (None, None, None);
     for (key, value) in options {
         let lower = normal_key(key);
         own_id |= lower == "client_id";
         own_secret |= lower == "client_secret";
+        match lower.as_str() {
+            "client_secret" if crate::secret_refs::is_reference(value) => {
+                reference = Some(value);
+                continue;
+            }
+            "endpoint" => endpoint = Some(value),
+            "unity_catalog_url" => uc = Some(value),
+            _ => {}
+        }
         apply(&mut config, &lower, value)?;
+    }
+    if let Some(r) = reference {
+        config.client_secret = Some(crate::secret_refs::resolve(r, endpoint, uc)?);
     }
     let moved = |what: &str, before: Option<url::Url>, after: Option<url::Url>| {
         let (before, after) = (origin(before), origin(after));

@@ -147,6 +147,54 @@ async fn no_secret_or_token_in_logs_errors_debug_prints_or_files() {
     .unwrap();
     texts.push(format!("{out:?}"));
 
+    // A secret written in OPTIONS of COPY and CREATE EXTERNAL TABLE: the plans, EXPLAIN
+    // (plain, VERBOSE, ANALYZE) and the TRACE logs of planning and running them.
+    let options = format!(
+        "OPTIONS ('endpoint' '{}', 'unity_catalog_url' '{}', 'client_id' '{}', 'client_secret' '{secret}')",
+        emu.grpc_url(),
+        emu.http_url(),
+        emu.client_id()
+    );
+    let query = "(SELECT CAST(7000 AS BIGINT) AS id, 'copy' AS body)";
+    for statement in [
+        format!("EXPLAIN COPY {query} TO 'zerobus://{TABLE}' {options}"),
+        format!("EXPLAIN VERBOSE COPY {query} TO 'zerobus://{TABLE}' {options}"),
+        format!("EXPLAIN ANALYZE COPY {query} TO 'zerobus://{TABLE}' {options}"),
+        format!("COPY {query} TO 'zerobus://{TABLE}' {options}"),
+        format!("CREATE EXTERNAL TABLE with_secret STORED AS ZEROBUS LOCATION '{TABLE}' {options}"),
+        "INSERT INTO with_secret SELECT CAST(7001 AS BIGINT) AS id, 'ext' AS body".to_string(),
+    ] {
+        let df = arrow_zerobus_sdk_wrapper::datafusion::sql(&ctx, &statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        texts.push(format!("{:?}", df.logical_plan()));
+        texts.push(df.logical_plan().display_indent().to_string());
+        let out = df.collect().await.unwrap();
+        texts.push(
+            arrow::util::pretty::pretty_format_batches(&out)
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let landed = zerobus_emulator::storage::read_table(&emu.table_location(TABLE).unwrap())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = landed
+        .iter()
+        .flat_map(|b| {
+            use arrow::array::AsArray;
+            b.column_by_name("id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert!(
+        ids.contains(&7000) && ids.contains(&7001),
+        "the COPY and the INSERT with secrets in OPTIONS landed"
+    );
+
     // Errors: wrong secret (authentication), and a vanished service (dead letters).
     let mut wrong = config.clone();
     wrong.client_secret = Some(arrow_zerobus_sdk_wrapper::Secret::new(format!(

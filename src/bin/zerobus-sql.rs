@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arrow_zerobus_sdk_wrapper::datafusion::{
-    create_zerobus_table, fold_zerobus_names, register, send_stream, statement_sql,
+    create_zerobus_table, fold_zerobus_names, hide_option_secrets, register, send_stream,
+    statement_sql,
 };
 use arrow_zerobus_sdk_wrapper::options::{self, OptionKind, CONNECTION_KEYS, OPTIONS};
 use arrow_zerobus_sdk_wrapper::wrapper::{Interrupt, LoadProgress, LoadWatch};
@@ -466,6 +467,7 @@ impl Shell {
             for original in parsed {
                 let mut statement = original.clone();
                 fold_zerobus_names(&mut statement, std::slice::from_ref(&self.catalog));
+                hide_option_secrets(&mut statement);
                 changed |= statement != original;
                 folded.push(statement);
             }

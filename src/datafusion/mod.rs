@@ -37,7 +37,7 @@ pub use table::{arrow_schema_from_uc, ZerobusTable};
 #[cfg(feature = "cli")]
 pub use sink::send_stream;
 #[cfg(any(feature = "cli", feature = "python"))]
-pub use sql::{create_zerobus_table, fold_zerobus_names, statement_sql};
+pub use sql::{create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql};
 
 use datafusion::error::DataFusionError;
 

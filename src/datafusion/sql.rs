@@ -194,6 +194,45 @@ pub fn fold_zerobus_names(statement: &mut DFStatement, catalogs: &[String]) {
     }
 }
 
+/// Replace each `client_secret` written in the OPTIONS of a COPY or CREATE EXTERNAL TABLE
+/// (also under EXPLAIN) with a reference to it ([`crate::secret_refs`]), so that no plan,
+/// EXPLAIN output or plan log holds the secret.
+pub fn hide_option_secrets(statement: &mut DFStatement) {
+    use datafusion::sql::sqlparser::ast::Value;
+    fn text(v: &Value) -> String {
+        match v {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    fn hide(options: &mut [(String, Value)]) {
+        let key = |k: &str| crate::options::find(k).map(|o| o.key);
+        let written = |name: &str| {
+            options
+                .iter()
+                .find(|(k, _)| key(k) == Some(name))
+                .map(|(_, v)| text(v))
+        };
+        let (endpoint, uc) = (written("endpoint"), written("unity_catalog_url"));
+        for (k, v) in options.iter_mut() {
+            let secret = text(v);
+            if key(k) == Some("client_secret") && !crate::secret_refs::is_reference(&secret) {
+                *v = Value::SingleQuotedString(crate::secret_refs::keep(
+                    &secret,
+                    endpoint.as_deref(),
+                    uc.as_deref(),
+                ));
+            }
+        }
+    }
+    match statement {
+        DFStatement::CopyTo(copy) => hide(&mut copy.options),
+        DFStatement::CreateExternalTable(create) => hide(&mut create.options),
+        DFStatement::Explain(e) => hide_option_secrets(&mut e.statement),
+        _ => {}
+    }
+}
+
 /// SQL text of `statement` that parses back to it. DataFusion's own printing of COPY
 /// drops the quotes around the target; this one keeps them.
 #[cfg(any(feature = "cli", feature = "python"))]
@@ -253,6 +292,7 @@ pub async fn sql(ctx: &SessionContext, query: &str) -> Result<DataFrame> {
         .ok_or_else(|| DataFusionError::Plan("empty SQL".into()))?;
     let names: Vec<String> = zerobus_catalogs(ctx).into_iter().map(|(n, _)| n).collect();
     fold_zerobus_names(&mut statement, &names);
+    hide_option_secrets(&mut statement);
     if create_zerobus_table(ctx, &statement).await? {
         return ctx.read_empty();
     }

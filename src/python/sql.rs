@@ -30,7 +30,7 @@ use super::errors::{df_to_py, to_py};
 use super::keywords;
 use super::{block_on, runtime};
 use crate::connection::{SchemaSource, ZerobusConnection};
-use crate::datafusion::{fold_zerobus_names, statement_sql};
+use crate::datafusion::{fold_zerobus_names, hide_option_secrets, statement_sql};
 
 const CODEC_CAPSULE: &std::ffi::CStr = c"datafusion_logical_extension_codec";
 
@@ -436,6 +436,7 @@ pub fn fold_sql(query: &str, catalogs: Vec<String>) -> PyResult<String> {
     for mut statement in statements {
         let original = statement.clone();
         fold_zerobus_names(&mut statement, &catalogs);
+        hide_option_secrets(&mut statement);
         if let DFStatement::CopyTo(copy) = &statement {
             if copy
                 .stored_as
