@@ -401,6 +401,21 @@ pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<ZerobusC
 }
 
 /// scheme://host:port of a URL as the client would use it.
+/// `scheme://host:port` of `url` (host lower-cased, default port made explicit), or the
+/// text itself when it does not parse: two URLs of one origin compare equal.
+pub(crate) fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    let with_scheme = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    };
+    match origin(url::Url::parse(&with_scheme).ok()) {
+        Some((scheme, host, port)) => format!("{scheme}://{host}:{}", port.unwrap_or(0)),
+        None => url.trim().to_ascii_lowercase(),
+    }
+}
+
 fn origin(url: Option<url::Url>) -> Option<(String, String, Option<u16>)> {
     let u = url?;
     Some((

@@ -298,14 +298,14 @@ async fn run(
     shell.refresh_local_tables();
     let mut result = Ok(());
     if let Some(Action::Copy { file, table }) = &args.action {
-        result = guarded(&interrupt, &board, shell.copy(file, table))
+        result = guarded(Session::Batch, &interrupt, &board, shell.copy(file, table))
             .await
             .map_err(|e| e.to_string());
     } else if let Some(Action::Replay { paths }) = &args.action {
         result = shell.replay(paths).await;
     } else if !args.commands.is_empty() || !args.files.is_empty() {
         for c in &args.commands {
-            if let Err(e) = guarded(&interrupt, &board, shell.run_text(c)).await {
+            if let Err(e) = guarded(Session::Batch, &interrupt, &board, shell.run_text(c)).await {
                 result = Err(e.to_string());
                 break;
             }
@@ -314,7 +314,9 @@ async fn run(
             for f in &args.files {
                 let text = std::fs::read_to_string(f)
                     .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                if let Err(e) = guarded(&interrupt, &board, shell.run_text(&text)).await {
+                if let Err(e) =
+                    guarded(Session::Batch, &interrupt, &board, shell.run_text(&text)).await
+                {
                     result = Err(format!("{}: {e}", f.display()));
                     break;
                 }
@@ -461,6 +463,10 @@ impl Shell {
     /// to datafusion-cli as written, a folded one as its re-printed SQL.
     async fn run_text(&mut self, text: &str) -> Result<()> {
         for chunk in statements_of(text) {
+            // A Ctrl-C during an earlier statement of this text stops the rest.
+            if self.interrupt.is_set() {
+                return Err(not_run());
+            }
             let parsed = DFParser::parse_sql(&chunk)?;
             let mut folded = Vec::with_capacity(parsed.len());
             let mut changed = false;
@@ -610,7 +616,9 @@ impl Shell {
                         let _ = rl.add_history_entry(buffer.trim());
                         let interrupt = self.interrupt.clone();
                         let board = self.board.clone();
-                        if let Err(e) = guarded(&interrupt, &board, self.run_text(&buffer)).await {
+                        if let Err(e) =
+                            guarded(Session::Repl, &interrupt, &board, self.run_text(&buffer)).await
+                        {
                             eprintln!("{e}");
                         }
                         buffer.clear();
@@ -792,19 +800,52 @@ impl Board {
     }
 }
 
+/// The error of statements a Ctrl-C kept from running.
+fn not_run() -> DataFusionError {
+    DataFusionError::Execution(
+        "interrupted (Ctrl-C): the statements after this point were not run".into(),
+    )
+}
+
+/// How a Ctrl-C that the statement outlived is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Session {
+    /// `-c`, `-f`, `copy`: it stops everything after (exit non-zero), also when it came
+    /// between two statements or while the statement was finishing anyway.
+    Batch,
+    /// The REPL: the next statement typed runs.
+    Repl,
+}
+
 /// Run `statement` with the live progress line of its loads; once `interrupt` is set, give
 /// it [`SETTLE`] to stop and report (a Zerobus load returns its account), then give up on it.
 async fn guarded<T>(
+    session: Session,
     interrupt: &Interrupt,
     board: &Board,
     statement: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    interrupt.clear();
+    match session {
+        Session::Batch if interrupt.is_set() => return Err(not_run()),
+        Session::Batch => {}
+        Session::Repl => interrupt.clear(),
+    }
     board.start();
     let (bar, ticker) = board.show();
     let result = settled(interrupt, statement).await;
     board.finish(bar, ticker);
-    result
+    let fired = interrupt.is_set();
+    if session == Session::Repl {
+        interrupt.clear();
+    }
+    match result {
+        Ok(_) if fired && session == Session::Batch => Err(DataFusionError::Execution(
+            "interrupted (Ctrl-C) while the statement was finishing: it completed, and the \
+             statements after it were not run"
+                .into(),
+        )),
+        other => other,
+    }
 }
 
 /// `statement`, stopped as [`guarded`] says.
@@ -823,7 +864,6 @@ async fn settled<T>(
             ))),
         },
     };
-    interrupt.clear();
     result
 }
 

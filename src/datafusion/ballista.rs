@@ -76,6 +76,13 @@ struct ZerobusNode {
     schema: Option<datafusion_proto::protobuf::Schema>,
     #[prost(map = "string, string", tag = "4")]
     options: HashMap<String, String>,
+    /// Where the statement was planned to write (no secret): the endpoint and the Unity
+    /// Catalog URL of the planning process's connection for the table. A process whose
+    /// own connection points elsewhere refuses to write (see [`ZerobusNode::config`]).
+    #[prost(string, optional, tag = "5")]
+    endpoint: Option<String>,
+    #[prost(string, optional, tag = "6")]
+    unity_catalog_url: Option<String>,
 }
 
 impl ZerobusNode {
@@ -85,11 +92,14 @@ impl ZerobusNode {
             .filter(|o| !LOCAL_KEYS.contains(&o.key))
             .filter_map(|o| Some((o.key.to_string(), options::option_value(config, o.key)?)))
             .collect();
+        let written = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Ok(ZerobusNode {
             kind: kind as i32,
             table: config.table_name.clone(),
             schema: Some(schema.try_into()?),
             options,
+            endpoint: written(&config.endpoint),
+            unity_catalog_url: config.unity_catalog_url.as_deref().and_then(written),
         })
     }
 
@@ -119,20 +129,71 @@ impl ZerobusNode {
         Ok(Arc::new(proto.try_into()?))
     }
 
+    /// The hosts the statement was planned for, as a connection without credentials.
+    fn planned_connection(&self) -> ZerobusConnection {
+        let mut c = ZerobusConnection::new(self.endpoint.clone().unwrap_or_default());
+        c.unity_catalog_url = self.unity_catalog_url.clone();
+        c
+    }
+
+    /// Where the statement was planned to write, for messages.
+    fn planned_hosts(&self) -> String {
+        format!(
+            "endpoint {}, Unity Catalog {}",
+            self.endpoint.as_deref().unwrap_or("(not recorded)"),
+            self.unity_catalog_url
+                .as_deref()
+                .unwrap_or("(not recorded)")
+        )
+    }
+
+    /// Why `connection` is not the one the statement was planned for (another endpoint
+    /// or workspace host), if it is not.
+    fn elsewhere(&self, connection: &ZerobusConnection) -> Option<String> {
+        let differs = |planned: &Option<String>, own: Option<&str>| match (planned, own) {
+            (Some(p), Some(o)) => options::origin_of(p) != options::origin_of(o),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        (differs(&self.endpoint, Some(&connection.endpoint))
+            || differs(
+                &self.unity_catalog_url,
+                connection.unity_catalog_url.as_deref(),
+            ))
+        .then(|| {
+            format!(
+                "table '{}' was planned for {}, but this process's Zerobus connection is for \
+                 endpoint {}, Unity Catalog {}: rows go only where the statement named; give \
+                 this executor the environment of that workspace",
+                self.table,
+                self.planned_hosts(),
+                connection.endpoint,
+                connection.unity_catalog_url.as_deref().unwrap_or("(none)")
+            )
+        })
+    }
+
     /// This process's connection (`given`, else the environment's) for the node's table
-    /// with the node's settings, or why there is none (the environment does not name an
-    /// endpoint and credentials).
+    /// with the node's settings, or why there is none: the environment names no endpoint
+    /// and credentials, or names another host than the statement was planned for. Without
+    /// a usable connection the configuration keeps the planned hosts (no credentials), so
+    /// that a plan re-encoded here (a scheduler) still says where it goes.
     fn config(&self, given: Option<&ZerobusConnection>) -> (WrapperConfig, Option<String>) {
         let from_env = || given.cloned().map_or_else(ZerobusConnection::from_env, Ok);
         let (mut connection, unconnected) = match from_env() {
-            Ok(c) => (c, None),
+            Ok(c) => match self.elsewhere(&c) {
+                None => (c, None),
+                Some(why) => (self.planned_connection(), Some(why)),
+            },
             Err(e) => (
-                ZerobusConnection::new(String::new()),
+                self.planned_connection(),
                 Some(format!(
-                    "this process has no Zerobus connection for '{}' ({e}): on a Ballista \
-                     cluster each executor takes ZEROBUS_ENDPOINT, DATABRICKS_HOST, \
-                     DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET from its own environment",
-                    self.table
+                    "this process has no Zerobus connection for '{}' ({e}), which was planned \
+                     for {}: on a Ballista cluster each executor takes ZEROBUS_ENDPOINT, \
+                     DATABRICKS_HOST, DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET from its \
+                     own environment",
+                    self.table,
+                    self.planned_hosts()
                 )),
             ),
         };
@@ -370,6 +431,8 @@ impl PhysicalExtensionCodec for ZerobusPhysicalCodec {
                 table: String::new(),
                 schema: None,
                 options: HashMap::new(),
+                endpoint: None,
+                unity_catalog_url: None,
             };
             node.encode_into(buf);
             return Ok(());

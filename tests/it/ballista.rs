@@ -436,6 +436,27 @@ async fn the_plan_travels_without_secrets_and_writes_with_the_executors_connecti
         "{err}"
     );
 
+    // An executor whose own connection is for another workspace: refused, naming the
+    // table and the host the statement was planned for; nothing is sent there.
+    let elsewhere = ZerobusConnection::new("http://127.0.0.1:9")
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .unity_catalog_url("http://127.0.0.1:9");
+    let wrong = physical_plan_from_bytes_with_extension_codec(
+        &stage,
+        &SessionContext::new().task_ctx(),
+        &ZerobusPhysicalCodec::with_connection(elsewhere),
+    )
+    .unwrap();
+    let err = datafusion::physical_plan::collect(wrong, scheduler.task_ctx())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(TABLE) && err.contains(&emu.grpc_url()) && err.contains("planned for"),
+        "{err}"
+    );
+
     // An executor with its own connection (here given in code; on a cluster, its
     // environment): the OPTIONS came along, the rows land.
     let own = ZerobusConnection::new(emu.grpc_url())

@@ -752,3 +752,43 @@ fn a_lossy_insert_is_refused_and_explain_copy_works() {
     );
     assert!(!out.contains("2,,"), "{out}");
 }
+
+/// A Ctrl-C that the running statement outlives (it finished anyway, or the signal came
+/// between two statements) still stops the `-c` statements after it: exit non-zero, the
+/// next statement not run.
+#[test]
+fn a_ctrl_c_stops_the_statements_after_the_one_it_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("warehouse");
+    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(&dir)
+        .args(["--format", "csv", "--quiet"])
+        .env_remove("ZEROBUS_ENDPOINT")
+        .args([
+            "-c",
+            // Not a Zerobus load: nothing in it watches the interrupt, it runs to its end.
+            "SELECT count(*) FROM generate_series(1, 400000000)",
+            "-c",
+            "CREATE TABLE zerobus.main.default.after_ctrl_c (id BIGINT NOT NULL)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    let (ok, _, err) = run(
+        &dir,
+        &["-c", "SELECT count(*) FROM main.default.after_ctrl_c"],
+    );
+    assert!(!ok, "the statement after the Ctrl-C was not run: {err}");
+}
