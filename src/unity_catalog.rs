@@ -42,13 +42,44 @@ async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Resu
         .map(|s| s.expose())
         .unwrap_or_default();
     let token_url = format!("{}/oidc/v1/token", uc_base(config)?);
-    let resp = http
-        .post(&token_url)
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
-        .send()
-        .await
-        .map_err(|e| connection("the token request", &token_url, e))?;
+    // A throttled (429), timed-out (408) or failing (5xx) token endpoint is asked again
+    // with backoff, waiting at least what its Retry-After says, within the retry budget.
+    let backoff = crate::wrapper::Backoff {
+        base: std::time::Duration::from_millis(config.retry_base_delay_ms),
+        max: std::time::Duration::from_millis(config.retry_max_delay_ms),
+    };
+    let mut attempt = 1u32;
+    let resp = loop {
+        let resp = http
+            .post(&token_url)
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
+            .send()
+            .await
+            .map_err(|e| connection("the token request", &token_url, e))?;
+        let status = resp.status();
+        let again = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::REQUEST_TIMEOUT
+            || status.is_server_error();
+        if !again || attempt >= config.retry_max_attempts.max(1) {
+            break resp;
+        }
+        let asked = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+            .unwrap_or_default()
+            .min(backoff.max);
+        tracing::warn!(
+            status = status.as_u16(),
+            attempt,
+            "token endpoint asked to retry"
+        );
+        tokio::time::sleep(backoff.delay(attempt).max(asked)).await;
+        attempt += 1;
+    };
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ZerobusError::Authentication(format!(

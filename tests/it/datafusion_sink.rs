@@ -808,3 +808,26 @@ async fn max_streams_bounds_an_insert_of_many_partitions() {
     assert!(opened <= 2, "{opened} streams for max_streams 2");
     emu.shutdown().await;
 }
+
+/// A throttled token endpoint while the INSERT is planned (the catalog's Unity Catalog
+/// look-up) is asked again with backoff and its Retry-After: the statement runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_planned_while_the_token_endpoint_throttles_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults {
+        token_fault: Some(zerobus_emulator::TokenFault {
+            status: 429,
+            count: 2,
+        }),
+        ..Faults::default()
+    };
+    let (emu, ctx) = setup(dir.path(), faults).await;
+    source(&ctx, 1_000, 1);
+    let count = inserted_count(
+        &ctx,
+        "INSERT INTO zerobus.main.default.sink_t (id) SELECT n FROM src",
+    )
+    .await;
+    assert_eq!(count, 1_000);
+    emu.shutdown().await;
+}
