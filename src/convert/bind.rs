@@ -441,6 +441,10 @@ pub(super) fn refuse_null_collections(
         let Some(array) = columns.get(plan.index) else {
             continue;
         };
+        // Scalars hold no collection: nothing to look at (the encoder's hot path).
+        if matches!(plan.target, Target::Scalar(..)) {
+            continue;
+        }
         let own = array.logical_nulls();
         match &plan.target {
             Target::Repeated(_) | Target::Map(..) => {

@@ -299,15 +299,10 @@ fn exact_input(
     Box::pin(RecordBatchStreamAdapter::new(out, converted))
 }
 
-/// The Zerobus error inside a DataFusion error (its source chain), if there is one.
-fn zerobus_error(e: &DataFusionError) -> Option<ZerobusError> {
-    ZerobusError::find_in(e)
-}
-
 /// A partition's failure as a [`LoadFailure`] with the partition's account: a failure
 /// that reports none (a refused batch, nothing of it sent) is given `last`.
 fn with_account(e: DataFusionError, last: &LoadProgress) -> DataFusionError {
-    match zerobus_error(&e) {
+    match ZerobusError::find_in(&e) {
         Some(ZerobusError::LoadIncomplete(_)) | None => e,
         Some(source) => df_error(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
             source,
@@ -343,7 +338,7 @@ impl WriteTotal {
         }
         let mut accounts = Vec::new();
         for e in &self.failures {
-            match zerobus_error(e) {
+            match ZerobusError::find_in(e) {
                 Some(ZerobusError::LoadIncomplete(f)) => accounts.push(*f),
                 Some(other) => accounts.push(LoadFailure {
                     source: other,
