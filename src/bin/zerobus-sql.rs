@@ -64,6 +64,11 @@ struct Args {
     /// and OTEL_SERVICE_NAME variables); the same as --observability-enabled.
     #[arg(long, env = "ZEROBUS_OTEL")]
     otel: bool,
+    /// After Ctrl-C, how many seconds the batches in flight may take to be acknowledged;
+    /// then the rows still unacknowledged are written to dead-letter files instead and the
+    /// account is printed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    settle_secs: u64,
     /// Run statements on a Ballista cluster (its scheduler's df://HOST:PORT): a Zerobus
     /// INSERT is written by the executors, each input partition on its own streams, with
     /// the connection in each executor's environment. Needs --endpoint / ZEROBUS_ENDPOINT.
@@ -234,8 +239,20 @@ async fn run(
     // Ctrl-C: the first stops the running load (its batches in flight settle and it reports
     // what landed), a second exits at once. Every Zerobus INSERT/COPY of the session obeys
     // the signal through the session config.
+    let _ = SETTLE.set(std::time::Duration::from_secs(args.settle_secs));
     let interrupt = Interrupt::new();
     let signal = interrupt.clone();
+    // Under --ballista the executors do the reading and writing: a Ctrl-C cancels the
+    // session's cluster jobs on the scheduler.
+    #[cfg(feature = "ballista")]
+    let cluster_jobs = args.ballista.as_deref().map(|url| {
+        arrow_zerobus_sdk_wrapper::datafusion::ballista::ClusterJobs::new(format!(
+            "http://{}",
+            url.trim_start_matches("df://")
+        ))
+    });
+    #[cfg(feature = "ballista")]
+    let jobs = cluster_jobs.clone();
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
             if signal.is_set() {
@@ -247,6 +264,12 @@ async fn run(
                  to settle (Ctrl-C again exits at once)"
             );
             signal.set();
+            #[cfg(feature = "ballista")]
+            if let Some(jobs) = &jobs {
+                for line in jobs.cancel_running().await {
+                    eprintln!("zerobus-sql: {line}");
+                }
+            }
         }
     });
     // Every Zerobus INSERT/COPY reports to the board: a live line on a terminal, a summary.
@@ -269,7 +292,14 @@ async fn run(
                 );
             }
             let config = arrow_zerobus_sdk_wrapper::datafusion::ballista::ballista_session_config();
-            on_ballista(url, shell_config(config), runtime()?).await?
+            let ctx = on_ballista(url, shell_config(config), runtime()?).await?;
+            match &cluster_jobs {
+                Some(jobs) => SessionContext::new_with_state(
+                    jobs.track(ctx.state())
+                        .map_err(|e| format!("--ballista {url}: {e}"))?,
+                ),
+                None => ctx,
+            }
         }
         None => SessionContext::new_with_config_rt(shell_config(Default::default()), runtime()?),
     };
@@ -679,8 +709,17 @@ fn planned_here(statement: &DFStatement) -> bool {
     }
 }
 
-/// How long an interrupted statement may take to settle its batches in flight and report.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long an interrupted statement may take to settle its batches in flight and report
+/// (`--settle-secs`, set once at start).
+static SETTLE: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+fn settle_time() -> std::time::Duration {
+    *SETTLE.get_or_init(|| std::time::Duration::from_secs(60))
+}
+
+/// How long, after giving up on the batches in flight, their dead-letter files may take
+/// to be written (an object store far away) before the statement is abandoned.
+const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Rows of a Parquet file, from its footer; `None` for other files or an unreadable one.
 fn parquet_rows(file: &Path) -> Option<u64> {
@@ -818,7 +857,8 @@ enum Session {
 }
 
 /// Run `statement` with the live progress line of its loads; once `interrupt` is set, give
-/// it [`SETTLE`] to stop and report (a Zerobus load returns its account), then give up on it.
+/// it [`SETTLE`] to stop and report (a Zerobus load returns its account), then give up on
+/// its batches in flight (their unacknowledged rows are dead-lettered and it reports).
 async fn guarded<T>(
     session: Session,
     interrupt: &Interrupt,
@@ -856,12 +896,26 @@ async fn settled<T>(
     tokio::pin!(statement);
     let result = tokio::select! {
         r = &mut statement => r,
-        _ = interrupt.wait() => match tokio::time::timeout(SETTLE, &mut statement).await {
+        _ = interrupt.wait() => match tokio::time::timeout(settle_time(), &mut statement).await {
             Ok(r) => r,
-            Err(_) => Err(DataFusionError::Execution(format!(
-                "interrupted; the statement did not stop within {} s",
-                SETTLE.as_secs()
-            ))),
+            Err(_) => {
+                eprintln!(
+                    "zerobus-sql: the batches in flight did not settle within {} s; writing \
+                     their unacknowledged rows to dead-letter files",
+                    settle_time().as_secs()
+                );
+                interrupt.give_up();
+                match tokio::time::timeout(GIVE_UP, &mut statement).await {
+                    Ok(r) => r,
+                    Err(_) => Err(DataFusionError::Execution(format!(
+                        "interrupted; the statement did not stop within {} s, nor {} s after \
+                         giving up on its batches in flight: rows it read may be neither \
+                         acknowledged nor dead-lettered",
+                        settle_time().as_secs(),
+                        GIVE_UP.as_secs()
+                    ))),
+                }
+            }
         },
     };
     result

@@ -33,6 +33,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use prost::Message;
 
+pub use super::cluster_jobs::ClusterJobs;
 use super::sink::{ZerobusSink, ZerobusTotalExec, ZerobusWriteExec};
 use super::table::ZerobusTable;
 use crate::config::WrapperConfig;

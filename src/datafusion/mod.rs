@@ -14,6 +14,8 @@
 #[cfg(feature = "ballista")]
 pub mod ballista;
 mod catalog;
+#[cfg(feature = "ballista")]
+mod cluster_jobs;
 mod copy;
 mod exact_insert;
 mod factory;

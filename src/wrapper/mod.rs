@@ -84,6 +84,8 @@ struct Inner {
     /// Where dead letters go (`dead_letter_path`, a directory or an object-store prefix).
     dead_letters: crate::store::Place,
     closed: AtomicBool,
+    /// Set by [`ZerobusWrapper::give_up`]: sends stop waiting and dead-letter.
+    gave_up: Interrupt,
     backoff: Backoff,
     telemetry: Option<Telemetry>,
     sends: sends::Sends,
@@ -188,6 +190,7 @@ impl ZerobusWrapper {
                 debug,
                 dead_letters,
                 closed: AtomicBool::new(false),
+                gave_up: Interrupt::new(),
                 backoff,
                 telemetry,
                 sends: sends::Sends::default(),
@@ -305,7 +308,7 @@ impl ZerobusWrapper {
             .find(|(_, r)| r.len() > MAX_RECORD_BYTES)
         {
             return Err(ZerobusError::Conversion(format!(
-                "table '{}', row {i}: the record is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
+                "table '{}', row {i}: the row is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
                 self.table(),
                 r.len()
             ).into()));
@@ -444,6 +447,10 @@ impl ZerobusWrapper {
         outcome: &mut BatchOutcome,
     ) -> Result<TransmissionResult> {
         let started = Instant::now();
+        if self.inner.gave_up.is_set() {
+            let range = part.map_or((0, batch.num_rows()), |(_, range)| range);
+            return Err(self.given_up(batch, range, outcome).await);
+        }
         if let Some((rows, range)) = part {
             if self.inner.closed.load(Ordering::SeqCst) {
                 return Err(self.unsent_after_shutdown(batch, range, outcome).await);
@@ -544,52 +551,68 @@ impl ZerobusWrapper {
         // accepted, it was a neighbour's, and this batch lands.
         let mut isolated = false;
         loop {
+            let pending = |first_unacked: usize| {
+                (chunks.get(first_unacked).map_or(range.1, |c| c.0), range.1)
+            };
+            if self.inner.gave_up.is_set() {
+                outcome.acknowledged = pending(first_unacked).0 - range.0;
+                return Err(self.given_up(batch, pending(first_unacked), outcome).await);
+            }
             attempt += 1;
             let todo = &chunks[first_unacked..];
-            let sent = if isolated {
-                match self.open_stream(-1, None).await {
-                    Err(e) => Err(classify(&e)),
-                    Ok(mut stream) => {
-                        let r = self
+            let attempted = async {
+                if isolated {
+                    match self.open_stream(-1, None).await {
+                        Err(e) => Err(classify(&e)),
+                        Ok(mut stream) => {
+                            let r = self
+                                .send_chunks(
+                                    &stream,
+                                    (None, attempt),
+                                    rows,
+                                    todo,
+                                    &mut first_unacked,
+                                    &mut last_offset,
+                                )
+                                .await;
+                            if let Err(e) = stream.close().await {
+                                tracing::debug!(error = %e, "closing a private stream");
+                            }
+                            r.map_err(|e| classify(&e))
+                        }
+                    }
+                } else {
+                    match self.current_stream(lane).await {
+                        Err(e) => Err(classify(&e)),
+                        Ok(current) => match self
                             .send_chunks(
-                                &stream,
-                                (None, attempt),
+                                &current.stream,
+                                (Some(lane.index), attempt),
                                 rows,
                                 todo,
                                 &mut first_unacked,
                                 &mut last_offset,
                             )
-                            .await;
-                        if let Err(e) = stream.close().await {
-                            tracing::debug!(error = %e, "closing a private stream");
-                        }
-                        r.map_err(|e| classify(&e))
+                            .await
+                        {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                self.retire(lane, current.generation).await;
+                                Err(match classify(&e) {
+                                    Failure::Final(m) => Failure::Isolate(m),
+                                    other => other,
+                                })
+                            }
+                        },
                     }
                 }
-            } else {
-                match self.current_stream(lane).await {
-                    Err(e) => Err(classify(&e)),
-                    Ok(current) => match self
-                        .send_chunks(
-                            &current.stream,
-                            (Some(lane.index), attempt),
-                            rows,
-                            todo,
-                            &mut first_unacked,
-                            &mut last_offset,
-                        )
-                        .await
-                    {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            self.retire(lane, current.generation).await;
-                            Err(match classify(&e) {
-                                Failure::Final(m) => Failure::Isolate(m),
-                                other => other,
-                            })
-                        }
-                    },
-                }
+            };
+            // Given up (Ctrl-C twice over): the attempt is dropped where it stands, the
+            // rows it had acknowledged stay counted, the rest is dead-lettered above.
+            let sent = tokio::select! {
+                biased;
+                sent = attempted => sent,
+                _ = self.inner.gave_up.wait() => continue,
             };
             let failure = match sent {
                 Ok(()) => {
@@ -605,7 +628,7 @@ impl ZerobusWrapper {
                 }
                 Err(f) => f,
             };
-            let pending = (chunks.get(first_unacked).map_or(range.1, |c| c.0), range.1);
+            let pending = pending(first_unacked);
             let remaining = pending.1 - pending.0;
             match failure {
                 Failure::Isolate(m) => {
@@ -684,14 +707,29 @@ impl ZerobusWrapper {
         Ok(())
     }
 
+    /// Stop waiting: the sends in progress stop retrying and waiting for
+    /// acknowledgements, and write the rows not acknowledged to dead-letter files (rows that
+    /// were sent may land as well: at-least-once); sends that begin later write theirs at
+    /// once. What `zerobus-sql` does when the batches in flight have not settled a while
+    /// after Ctrl-C ([`Interrupt::give_up`] reaches the wrappers of the loads watching it).
+    /// The wrapper is shut down for further use; [`Self::shutdown`] then closes the streams
+    /// without waiting for them.
+    pub fn give_up(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.gave_up.give_up();
+    }
+
     /// Flush, close every lane's stream and the debug files. Later `send_batch` calls
-    /// fail.
+    /// fail. After [`Self::give_up`] the streams are dropped without a flush.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.sends.wait_for_earlier().await;
         let mut result = Ok(());
         for c in self.inner.lanes.take_all().await {
             self.metric(|m, a| m.streams_open.add(-1, a));
+            if self.inner.gave_up.is_set() {
+                continue;
+            }
             if let Err(e) = c.stream.flush().await {
                 let text = format!("shutdown of table '{}': flush failed: {e}", self.table());
                 result = Err(ZerobusError::Transmission(Detail::new(text).caused_by(e)));
@@ -727,7 +765,7 @@ impl ZerobusWrapper {
                 e,
                 ZerobusError::Connection(_) | ZerobusError::TokenRefresh(_)
             );
-            if transient && attempt < max {
+            if transient && attempt < max && !self.inner.gave_up.is_set() {
                 tracing::warn!(table = %self.table(), attempt, error = %e, "table schema unavailable; retrying");
                 let wait = self.inner.backoff.delay(attempt);
                 self.backoff_span(attempt, "table_schema", &e.to_string(), wait)
@@ -753,8 +791,29 @@ impl ZerobusWrapper {
         }
     }
 
-    /// Write rows `rows.0..rows.1` of `batch` to a new dead-letter file, noting it in
-    /// `outcome`; the error text says why the file could not be written.
+    /// Rows `range` of `batch` that a send given up on ([`Self::give_up`]) had not seen
+    /// acknowledged: dead-lettered, and the error says where.
+    async fn given_up(
+        &self,
+        batch: &RecordBatch,
+        range: (usize, usize),
+        outcome: &mut BatchOutcome,
+    ) -> ZerobusError {
+        let n = range.1 - range.0;
+        let went = match self.dead_letter(batch, range, outcome).await {
+            Ok(p) => format!("written to {}", p.display()),
+            Err(e) => format!("not written to a dead-letter file either ({e})"),
+        };
+        ZerobusError::Transmission(
+            format!(
+                "table '{}': gave up waiting for the batches in flight after the interrupt; {n} \
+                 rows not acknowledged were {went} (those already sent may land as well)",
+                self.table()
+            )
+            .into(),
+        )
+    }
+
     /// A part of a split batch that reached the wrapper after `shutdown`: never sent (no
     /// stream is opened after shutdown), its rows dead-lettered.
     async fn unsent_after_shutdown(
@@ -777,6 +836,8 @@ impl ZerobusWrapper {
         )
     }
 
+    /// Write rows `rows.0..rows.1` of `batch` to a new dead-letter file, noting it in
+    /// `outcome`; the error text says why the file could not be written.
     async fn dead_letter(
         &self,
         batch: &RecordBatch,
@@ -804,26 +865,19 @@ impl ZerobusWrapper {
 /// Rows `range` of a batch, already encoded.
 type Part<'a> = (&'a Payload, (usize, usize));
 
-/// Refuse a row of a Flight batch whose text and binary columns alone are over the
-/// service's message limit ([`MAX_RECORD_BYTES`]): no message could carry it.
+/// Refuse a row of a Flight batch that no message could carry: its values, over every
+/// column and nesting level ([`crate::convert::row_bytes`]), over [`MAX_RECORD_BYTES`] —
+/// the limit the protobuf transport applies to its records, with the same words.
 fn check_row_sizes(table: &str, batch: &RecordBatch) -> Result<()> {
-    use arrow::array::AsArray;
-    let mut sizes: Option<Vec<usize>> = None;
-    for column in batch.columns() {
-        let offsets = match column.data_type() {
-            arrow::datatypes::DataType::LargeUtf8 => column.as_string::<i64>().value_offsets(),
-            arrow::datatypes::DataType::LargeBinary => column.as_binary::<i64>().value_offsets(),
-            _ => continue,
-        };
-        let sizes = sizes.get_or_insert_with(|| vec![0; batch.num_rows()]);
-        for (size, w) in sizes.iter_mut().zip(offsets.windows(2)) {
-            *size += (w[1] - w[0]) as usize;
-        }
-    }
-    match sizes.and_then(|s| s.iter().position(|n| *n > MAX_RECORD_BYTES).map(|i| (i, s[i]))) {
+    let sizes = crate::convert::row_bytes(batch);
+    match sizes.iter().position(|n| *n > MAX_RECORD_BYTES) {
         None => Ok(()),
-        Some((i, n)) => Err(ZerobusError::Conversion(
-            format!("table '{table}', row {i}: the row holds {n} bytes of text and binary, over Zerobus's {MAX_RECORD_BYTES}-byte message limit").into(),
+        Some(i) => Err(ZerobusError::Conversion(
+            format!(
+                "table '{table}', row {i}: the row is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
+                sizes[i]
+            )
+            .into(),
         )),
     }
 }

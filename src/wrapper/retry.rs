@@ -57,7 +57,11 @@ impl super::ZerobusWrapper {
                 "failure",
                 vec![KeyValue::new("exception.message", error.to_string())],
             );
-            tokio::time::sleep(wait).await;
+            // A give-up ends the wait: the caller then dead-letters instead of retrying.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.inner.gave_up.wait() => {}
+            }
         };
         self.in_span("zerobus.retry", attrs, waited, |_| (None, vec![]))
             .await;

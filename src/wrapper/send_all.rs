@@ -95,6 +95,16 @@ impl Drop for Unsent {
     }
 }
 
+/// The task that passes an [`Interrupt::give_up`] on to the wrapper while a load runs;
+/// it ends with the load.
+struct GiveUpWatch(tokio::task::JoinHandle<()>);
+
+impl Drop for GiveUpWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Where a load stands, for progress displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadProgress {
@@ -269,6 +279,15 @@ impl ZerobusWrapper {
     {
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
+        // A give-up reaches the sends in flight through the wrapper (they are tasks of
+        // their own): they stop waiting and dead-letter what is not acknowledged.
+        let _give_up = GiveUpWatch(tokio::spawn({
+            let (interrupt, w) = (interrupt.clone(), self.clone());
+            async move {
+                interrupt.wait_given_up().await;
+                w.give_up();
+            }
+        }));
         let mut batches = std::pin::pin!(batches);
         // Each batch's span is a child of the caller's (e.g. the INSERT's) span.
         let cx = self.otel_context();

@@ -107,6 +107,7 @@ fn conversion_cases() -> Vec<Case> {
     )
     .unwrap();
     let huge = "x".repeat(11 * 1024 * 1024);
+    let mib = "y".repeat(1024 * 1024);
     vec![
         Case {
             name: "Time64 column",
@@ -299,6 +300,19 @@ fn conversion_cases() -> Vec<Case> {
                 "name",
                 Arc::new(StringArray::from(vec!["small", huge.as_str()])),
             ),
+            kind: "ConversionError",
+            says: vec!["row 1"],
+        },
+        Case {
+            // Eleven 1 MiB strings in one row's ARRAY<STRING>: no column alone is over
+            // the limit, the row is (Flight measured only top-level text before).
+            name: "row over 10 MiB in an ARRAY<STRING>",
+            batch: with_column("tags", {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                b.append_value([Some("small")]);
+                b.append_value(std::iter::repeat_n(Some(mib.as_str()), 11));
+                Arc::new(b.finish())
+            }),
             kind: "ConversionError",
             says: vec!["row 1"],
         },

@@ -349,6 +349,75 @@ async fn an_executor_killed_mid_insert_loses_no_row() {
     emu.shutdown().await;
 }
 
+/// Ctrl-C under `zerobus-sql --ballista` cancels the job on the cluster: the executors stop
+/// their tasks, and rows stop landing well short of the whole input (before, the job went on
+/// to the end after the client had stopped waiting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_the_cluster_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // 16 files of 1,000 rows, one stream per partition at 500 records/s: each partition
+    // takes 2 s, the whole input at least 8 s on two executors.
+    let emu = emulator(dir.path(), 500).await;
+    let input = parquet_files(dir.path(), 16, 1_000).await;
+    let cluster = Cluster::start(&emu, dir.path(), 2);
+    let insert = format!(
+        "INSERT INTO zerobus.{TABLE} SELECT * FROM '{}/*.parquet'",
+        input.display()
+    );
+    let client = cluster.zerobus_sql(
+        &emu,
+        &["--max-streams", "1"],
+        &["SET datafusion.execution.target_partitions = 16", &insert],
+    );
+    let acknowledged = || {
+        emu.stats()
+            .get(TABLE)
+            .map(|s| s.records_acknowledged)
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged() < 500 {
+        assert!(Instant::now() < deadline, "the insert did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &client.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let at_interrupt = acknowledged();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || finish(client))
+        .await
+        .unwrap();
+    assert!(!ok, "the interrupted insert succeeded: {out}");
+    assert!(
+        err.contains("cancelled cluster job"),
+        "{err}\n{at_interrupt} acknowledged at the interrupt, {} now\nscheduler:\n{}",
+        acknowledged(),
+        cluster.log(0)
+    );
+    // What was in flight on the executors settles; then nothing more lands.
+    let mut last = acknowledged();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = acknowledged();
+        if now == last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rows kept landing: {now}");
+        last = now;
+    }
+    println!("rows landed after Ctrl-C and cancel: {last} of 16000; client said: {err}");
+    assert!(last < 16_000, "the whole input landed after Ctrl-C: {last}");
+    assert!(
+        cluster.log(0).contains("cancellation request for job"),
+        "scheduler:\n{}",
+        cluster.log(0)
+    );
+    emu.shutdown().await;
+}
+
 /// The plan of an INSERT as it travels: client → scheduler (logical, ZerobusLogicalCodec)
 /// and scheduler → executor (physical, ZerobusPhysicalCodec). No byte of either holds the
 /// client's secret or client id; the table's OPTIONS travel; the executor connects with its

@@ -554,12 +554,14 @@ fn an_insert_shows_its_progress_on_a_terminal_and_a_summary() {
     );
 }
 
-/// A second Ctrl-C exits at once (status 130), without waiting for the load to settle:
-/// against the emulator program with acknowledgements 3 s late, so that settling is slow.
-#[test]
-fn a_second_ctrl_c_exits_at_once() {
+/// The emulator program (built beside the test binaries) on free ports with one table
+/// `main.default.t (id BIGINT NOT NULL)` and acknowledgements `ack_delay_ms` late; returns
+/// it and its endpoint and Unity Catalog URL.
+fn slow_emulator_program(
+    warehouse: &Path,
+    ack_delay_ms: u64,
+) -> (std::process::Child, String, String) {
     use std::io::BufRead;
-    let tmp = tempfile::tempdir().unwrap();
     // target/<profile>/deps/cli-… → target/<profile>/zerobus-emulator
     let emulator_bin = std::env::current_exe()
         .unwrap()
@@ -569,13 +571,9 @@ fn a_second_ctrl_c_exits_at_once() {
         .join("zerobus-emulator");
     let mut emulator = Command::new(emulator_bin)
         .arg("--warehouse")
-        .arg(tmp.path().join("warehouse"))
-        .args([
-            "--table",
-            "main.default.t:id BIGINT NOT NULL",
-            "--ack-delay-ms",
-            "3000",
-        ])
+        .arg(warehouse)
+        .args(["--table", "main.default.t:id BIGINT NOT NULL"])
+        .args(["--ack-delay-ms", &ack_delay_ms.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -591,8 +589,18 @@ fn a_second_ctrl_c_exits_at_once() {
             .unwrap_or_else(|| panic!("no {key} in {ready}"))
             .to_string()
     };
+    let (grpc, http) = (url("grpc="), url("http="));
+    (emulator, grpc, http)
+}
+
+/// A second Ctrl-C exits at once (status 130), without waiting for the load to settle:
+/// against the emulator program with acknowledgements 3 s late, so that settling is slow.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut emulator, grpc, http) = slow_emulator_program(&tmp.path().join("warehouse"), 3000);
     let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
-        .args(["--quiet", "--endpoint", &url("grpc="), "--unity-catalog-url", &url("http=")])
+        .args(["--quiet", "--endpoint", &grpc, "--unity-catalog-url", &http])
         .args(["--client-id", "local", "--client-secret", "local-secret"])
         .args([
             "-c",
@@ -791,4 +799,75 @@ fn a_ctrl_c_stops_the_statements_after_the_one_it_interrupted() {
         &["-c", "SELECT count(*) FROM main.default.after_ctrl_c"],
     );
     assert!(!ok, "the statement after the Ctrl-C was not run: {err}");
+}
+
+/// Ctrl-C against a service that never acknowledges: after `--settle-secs` the rows still
+/// unacknowledged go to dead-letter files, and the account adds up (read = acknowledged +
+/// dead-lettered), with the dead-letter files holding exactly the rows it says.
+#[test]
+fn a_ctrl_c_that_does_not_settle_dead_letters_what_is_unacknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Acknowledgements ten minutes late: nothing in flight settles by itself.
+    let (mut emulator, grpc, http) = slow_emulator_program(&tmp.path().join("warehouse"), 600_000);
+    let dead_dir = tmp.path().join("dead");
+    let child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .args(["--quiet", "--endpoint", &grpc, "--unity-catalog-url", &http])
+        .args(["--client-id", "local", "--client-secret", "local-secret"])
+        .arg("--dead-letter-dir")
+        .arg(&dead_dir)
+        .args(["--settle-secs", "2"])
+        .args([
+            "-c",
+            "INSERT INTO zerobus.main.default.t SELECT value AS id FROM generate_series(1, 5000000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let interrupted = std::time::Instant::now();
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let took = interrupted.elapsed();
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!("stopped {took:?} after Ctrl-C: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not settle within 2 s"), "{err}");
+    // "... the load stopped: R rows read, A acknowledged, D dead-lettered ..."
+    let account = &err[err.find("the load stopped:").expect("an account")..];
+    let number_before = |word: &str| -> u64 {
+        let at = account
+            .find(word)
+            .unwrap_or_else(|| panic!("no '{word}' in {err}"));
+        account[..at]
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number before '{word}' in {err}"))
+    };
+    let (read, acked, dead) = (
+        number_before(" rows read"),
+        number_before(" acknowledged"),
+        number_before(" dead-lettered"),
+    );
+    assert!(read > 0 && dead > 0, "{err}");
+    assert_eq!(acked + dead, read, "{err}");
+    // The files hold exactly the rows the account calls dead-lettered.
+    let mut in_files = 0;
+    for entry in std::fs::read_dir(&dead_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".dead.arrow") {
+            let file = std::fs::File::open(&path).unwrap();
+            let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+            in_files += reader.map(|b| b.unwrap().num_rows() as u64).sum::<u64>();
+        }
+    }
+    assert_eq!(in_files, dead, "{err}");
 }
