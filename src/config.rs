@@ -78,6 +78,13 @@ pub struct WrapperConfigBuilder {
     config: WrapperConfig,
 }
 
+impl ZerobusConnection {
+    /// This connection with a table: a validated [`WrapperConfig`].
+    pub fn for_table(&self, table_name: impl Into<String>) -> Result<WrapperConfig> {
+        WrapperConfig::from_parts(self.clone(), table_name.into())
+    }
+}
+
 impl WrapperConfig {
     /// Start a configuration with the defaults of [`ZerobusConnection::new`].
     pub fn builder(

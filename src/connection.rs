@@ -192,19 +192,6 @@ impl ZerobusConnection {
         }
     }
 
-    /// From the environment: each option's variable of [`crate::options::OPTIONS`]
-    /// (`ZEROBUS_ENDPOINT`, `DATABRICKS_HOST`, `DATABRICKS_CLIENT_ID`,
-    /// `DATABRICKS_CLIENT_SECRET`, `ZEROBUS_MAX_STREAMS`, `ZEROBUS_RETRY_MAX_ATTEMPTS`, …),
-    /// blank ones ignored. Validated.
-    pub fn from_env() -> Result<ZerobusConnection> {
-        crate::options::from_vars(&|key| std::env::var(key).ok())
-    }
-
-    /// This connection with a table: a validated [`crate::WrapperConfig`].
-    pub fn for_table(&self, table_name: impl Into<String>) -> Result<crate::WrapperConfig> {
-        crate::WrapperConfig::from_parts(self.clone(), table_name.into())
-    }
-
     /// Check every field; the first problem is reported with the field's name.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, why: String| {

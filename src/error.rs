@@ -279,3 +279,12 @@ impl ZerobusError {
         }
     }
 }
+
+/// A DataFusion error that carries ours (its kind, message and source), so that our front
+/// ends find it again ([`ZerobusError::find_in`]).
+#[cfg(feature = "datafusion")]
+impl From<ZerobusError> for datafusion::error::DataFusionError {
+    fn from(e: ZerobusError) -> Self {
+        datafusion::error::DataFusionError::External(Box::new(e))
+    }
+}

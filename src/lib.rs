@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod backoff;
 pub mod config;
 pub mod connection;
 pub mod convert;

@@ -44,7 +44,7 @@ async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Resu
     let token_url = format!("{}/oidc/v1/token", uc_base(config)?);
     // A throttled (429), timed-out (408) or failing (5xx) token endpoint is asked again
     // with backoff, waiting at least what its Retry-After says, within the retry budget.
-    let backoff = crate::wrapper::Backoff {
+    let backoff = crate::backoff::Backoff {
         base: std::time::Duration::from_millis(config.retry_base_delay_ms),
         max: std::time::Duration::from_millis(config.retry_max_delay_ms),
     };

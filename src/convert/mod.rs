@@ -19,7 +19,6 @@ pub use decimal::decimal_args;
 pub use descriptor::{descriptor_from_arrow, descriptor_from_uc, proto_identifier, MAX_COLUMNS};
 pub use encode::{EncodedRows, RowEncoder};
 pub use exact_cast::{cast_batch_exactly, check_insert_types, insert_schema};
-pub(crate) use flight::{compact_part, flight_parts};
 pub use flight::{flight_schema, flight_type, FlightEncoder};
 pub use row_bytes::row_bytes;
 pub use sql_type::{columns_from_arrow, columns_from_uc, SqlField, SqlType};

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 
-use super::df_error;
 use super::table::ZerobusTable;
 use crate::connection::ZerobusConnection;
 
@@ -115,12 +114,15 @@ impl SchemaProvider for ZerobusSchema {
                 }
             }
         }
-        let config = self.connection.for_table(&full).map_err(df_error)?;
+        let config = self
+            .connection
+            .for_table(&full)
+            .map_err(DataFusionError::from)?;
         // A table UC does not have is an answer, not an error: DataFusion reports the
         // table as unknown.
         let Some(t) = ZerobusTable::find_in_unity_catalog(config)
             .await
-            .map_err(df_error)?
+            .map_err(DataFusionError::from)?
         else {
             return Ok(None);
         };

@@ -39,7 +39,6 @@ use datafusion::physical_plan::{ExecutionPlan, Statistics};
 use datafusion_datasource::file::FileSource;
 use datafusion_datasource::TableSchema;
 
-use super::df_error;
 use super::sink::{write_plan, ZerobusSink};
 use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::convert::{RowEncoder, TableSchema as ZerobusTableSchema};
@@ -81,7 +80,7 @@ impl FileFormatFactory for ZerobusFormatFactory {
             .iter()
             .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("execution."))
             .map(|(k, v)| (k.as_str(), v.as_str()));
-        let connection = with_options(&self.connection, options).map_err(df_error)?;
+        let connection = with_options(&self.connection, options).map_err(DataFusionError::from)?;
         Ok(Arc::new(ZerobusFormat { connection }))
     }
 
@@ -183,15 +182,19 @@ impl FileFormat for ZerobusFormat {
                 "COPY into Zerobus table '{table}' cannot use PARTITIONED BY: the Delta table's own layout applies"
             )));
         }
-        let config = self.connection.for_table(&table).map_err(df_error)?;
+        let config = self
+            .connection
+            .for_table(&table)
+            .map_err(DataFusionError::from)?;
         let schema = input.schema();
         // The query's columns against the table's, now rather than at the first batch.
         if config.schema_source == SchemaSource::UnityCatalog {
             let columns = crate::unity_catalog::table_columns(&config)
                 .await
-                .map_err(df_error)?;
-            let table_schema = ZerobusTableSchema::from_uc(&table, &columns).map_err(df_error)?;
-            RowEncoder::new(&table_schema, &schema).map_err(df_error)?;
+                .map_err(DataFusionError::from)?;
+            let table_schema =
+                ZerobusTableSchema::from_uc(&table, &columns).map_err(DataFusionError::from)?;
+            RowEncoder::new(&table_schema, &schema).map_err(DataFusionError::from)?;
         }
         let sink = ZerobusSink::new(config, schema);
         Ok(write_plan(input, sink))

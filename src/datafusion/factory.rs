@@ -12,7 +12,6 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::CreateExternalTable;
 
-use super::df_error;
 use super::table::ZerobusTable;
 use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::options::with_options;
@@ -56,18 +55,22 @@ impl ZerobusTableFactory {
             &self.connection,
             cmd.options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
-        .map_err(df_error)?;
+        .map_err(DataFusionError::from)?;
         let columns = cmd.schema.as_arrow();
         if columns.fields().is_empty() {
-            let config = connection.for_table(location).map_err(df_error)?;
+            let config = connection
+                .for_table(location)
+                .map_err(DataFusionError::from)?;
             Ok(Arc::new(
                 ZerobusTable::from_unity_catalog(config)
                     .await
-                    .map_err(df_error)?,
+                    .map_err(DataFusionError::from)?,
             ))
         } else {
             connection.schema_source = SchemaSource::ArrowSchema;
-            let config = connection.for_table(location).map_err(df_error)?;
+            let config = connection
+                .for_table(location)
+                .map_err(DataFusionError::from)?;
             Ok(Arc::new(ZerobusTable::new(
                 config,
                 Arc::new(columns.clone()),

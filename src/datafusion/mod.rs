@@ -40,11 +40,3 @@ pub use table::{arrow_schema_from_uc, ZerobusTable};
 pub use sink::send_stream;
 #[cfg(any(feature = "cli", feature = "python"))]
 pub use sql::{create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql};
-
-use datafusion::error::DataFusionError;
-
-use crate::error::ZerobusError;
-
-pub(crate) fn df_error(e: ZerobusError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}

@@ -39,7 +39,6 @@ use futures::StreamExt;
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
-use super::df_error;
 use crate::config::WrapperConfig;
 use crate::error::{LoadFailure, ZerobusError};
 use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
@@ -147,7 +146,10 @@ impl ZerobusSink {
             "zerobus write partition started"
         );
         let data = exact_input(&table, data, &self.schema);
-        let wrapper = self.shared.acquire(&self.config).map_err(df_error)?;
+        let wrapper = self
+            .shared
+            .acquire(&self.config)
+            .map_err(DataFusionError::from)?;
         let in_flight =
             (wrapper.max_in_flight() / partitions.max(1)).max(crate::wrapper::MAX_IN_FLIGHT);
         let span = tracing::info_span!("zerobus.insert", table = %table, partition);
@@ -184,7 +186,7 @@ impl ZerobusSink {
             }
             Err(e) => return Err(e),
         };
-        closed.map_err(df_error)?;
+        closed.map_err(DataFusionError::from)?;
         tracing::info!(
             table = %table,
             partition,
@@ -235,7 +237,7 @@ async fn send_stream_within(
         .send_all_within(data, progress, interrupt, limit)
         .await
         .map(|s| s.rows)
-        .map_err(df_error)
+        .map_err(DataFusionError::from)
 }
 
 /// The wrapper the partitions of one write share while any of them runs: made by the
@@ -292,7 +294,8 @@ fn exact_input(
         let first = *row;
         let batch = batch.and_then(|b| {
             *row += b.num_rows() as u64;
-            crate::convert::cast_batch_exactly(&table, &b, &target, first).map_err(df_error)
+            crate::convert::cast_batch_exactly(&table, &b, &target, first)
+                .map_err(DataFusionError::from)
         });
         futures::future::ready(Some(batch))
     });
@@ -304,15 +307,17 @@ fn exact_input(
 fn with_account(e: DataFusionError, last: &LoadProgress) -> DataFusionError {
     match ZerobusError::find_in(&e) {
         Some(ZerobusError::LoadIncomplete(_)) | None => e,
-        Some(source) => df_error(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
-            source,
-            rows_read: last.rows_read,
-            rows_acknowledged: last.rows_acknowledged,
-            rows_dead_lettered: last.rows_dead_lettered,
-            rows_unaccounted: 0,
-            dead_letters: Vec::new(),
-            input_complete: true,
-        }))),
+        Some(source) => {
+            DataFusionError::from(ZerobusError::LoadIncomplete(Box::new(LoadFailure {
+                source,
+                rows_read: last.rows_read,
+                rows_acknowledged: last.rows_acknowledged,
+                rows_dead_lettered: last.rows_dead_lettered,
+                rows_unaccounted: 0,
+                dead_letters: Vec::new(),
+                input_complete: true,
+            })))
+        }
     }
 }
 
@@ -373,7 +378,9 @@ impl WriteTotal {
             total.dead_letters.extend(a.dead_letters);
             total.input_complete &= a.input_complete;
         }
-        Err(df_error(ZerobusError::LoadIncomplete(Box::new(total))))
+        Err(DataFusionError::from(ZerobusError::LoadIncomplete(
+            Box::new(total),
+        )))
     }
 }
 

@@ -18,7 +18,6 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::catalog::ZerobusCatalog;
 use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
-use super::df_error;
 use super::exact_insert::{ExactInsert, EXACT_INSERT};
 use super::factory::ZerobusTableFactory;
 use crate::connection::ZerobusConnection;
@@ -117,11 +116,13 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
             "CREATE TABLE for Zerobus table '{table}' needs a column list"
         )));
     }
-    let config = connection.for_table(&table).map_err(df_error)?;
+    let config = connection
+        .for_table(&table)
+        .map_err(DataFusionError::from)?;
     if create.if_not_exists {
         let existing = crate::unity_catalog::find_table_columns(&config)
             .await
-            .map_err(df_error)?;
+            .map_err(DataFusionError::from)?;
         if existing.is_some() {
             return Ok(true);
         }
@@ -140,7 +141,7 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
         .collect();
     crate::unity_catalog::create_table_on_emulator(&config, &columns)
         .await
-        .map_err(df_error)?;
+        .map_err(DataFusionError::from)?;
     Ok(true)
 }
 

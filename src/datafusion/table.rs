@@ -60,7 +60,9 @@ impl ZerobusTable {
         })
     }
 
-    /// The same table, whose writes fail with `why` when it is set.
+    /// The same table, whose writes fail with `why` when it is set (a Ballista executor
+    /// without the table's connection).
+    #[cfg(feature = "ballista")]
     pub(crate) fn with_unconnected(mut self, why: Option<String>) -> Self {
         self.unconnected = why;
         self
@@ -138,7 +140,7 @@ impl TableProvider for ZerobusTable {
         // exact_insert.rs): refuse what would be reinterpreted, convert the rest exactly
         // batch by batch (sink.rs). Elsewhere it arrives cast already.
         crate::convert::check_insert_types(&self.config.table_name, &input.schema(), &self.schema)
-            .map_err(super::df_error)?;
+            .map_err(DataFusionError::from)?;
         // Each input partition writes on its own, then one node totals (see sink.rs).
         // No stream is opened here (planning may run twice).
         let sink = ZerobusSink::new(self.config.clone(), self.schema.clone())

@@ -10,8 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota};
 
-use super::block_on;
-use super::runtime;
+use super::runtime::{block_on, runtime};
 
 fn emulator_error(e: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(format!("zerobus emulator: {e}"))

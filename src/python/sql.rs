@@ -28,7 +28,7 @@ use pyo3::types::{PyCapsule, PyDict};
 
 use super::errors::{df_to_py, to_py};
 use super::keywords;
-use super::{block_on, runtime};
+use super::runtime::{block_on, runtime};
 use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::datafusion::{fold_zerobus_names, hide_option_secrets, statement_sql};
 

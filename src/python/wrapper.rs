@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use super::arrow_input::batches;
 use super::errors::to_py;
 use super::keywords;
-use super::{block_on, runtime};
+use super::runtime::{block_on, runtime};
 use crate::error::Result;
 use crate::wrapper::{Interrupt, TransmissionResult, ZerobusWrapper};
 

@@ -6,38 +6,13 @@ use std::time::Duration;
 use databricks_zerobus_ingest_sdk::{ProtoBytes, ZerobusError as SdkError};
 use opentelemetry::KeyValue;
 
+use super::payload::compact_part;
 use super::payload::Payload;
-use super::streams::SdkStream;
+use super::sdk_stream::SdkStream;
 use super::ZerobusWrapper;
-use crate::convert::{compact_part, EncodedRows};
 
-/// Target size of one ingest request.
-const CHUNK_BYTES: usize = 4 * 1024 * 1024;
-/// Most records in one ingest request.
-const CHUNK_ROWS: usize = 20_000;
 /// The SDK's acknowledgement timeout when `ack_timeout_ms` is not set.
 const SDK_ACK_TIMEOUT_MS: u64 = 60_000;
-
-/// Rows `range` of `rows` cut into ingest requests of at most [`CHUNK_BYTES`] bytes and
-/// [`CHUNK_ROWS`] rows (a larger record goes alone).
-pub(super) fn chunk(rows: &EncodedRows, range: (usize, usize)) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = range.0;
-    let mut bytes = 0;
-    for i in range.0..range.1 {
-        let len = rows.row(i).len();
-        if i > start && (bytes + len > CHUNK_BYTES || i - start >= CHUNK_ROWS) {
-            out.push((start, i));
-            start = i;
-            bytes = 0;
-        }
-        bytes += len;
-    }
-    if start < range.1 {
-        out.push((start, range.1));
-    }
-    out
-}
 
 impl ZerobusWrapper {
     /// Send `chunks` of `payload` (span `zerobus.ingest`) and wait for their acknowledgements in order

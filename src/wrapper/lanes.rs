@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::streams::SdkStream;
+use super::sdk_stream::SdkStream;
 
 /// A lane counts as saturated with this many sends waiting on it (one waiting for its
 /// acknowledgements, one queued behind it).

@@ -16,6 +16,7 @@ mod lanes;
 mod payload;
 mod replay;
 mod retry;
+mod sdk_stream;
 mod send_all;
 mod sends;
 mod streams;
@@ -35,13 +36,13 @@ use tracing::Instrument;
 use classify::{classify, Cause, Failure};
 pub use interrupt::Interrupt;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
-pub(crate) use retry::Backoff;
+use sdk_stream::close_stream;
 pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
-use streams::close_stream;
 #[doc(hidden)] // for the benchmark's official-SDK contender (examples/official_sdk.rs)
 pub use tls::PlainText;
 pub use watch::LoadWatch;
 
+use crate::backoff::Backoff;
 use crate::config::{SchemaSource, Transport, WrapperConfig};
 use crate::convert::{EncodedRows, FlightEncoder, RowEncoder, TableSchema};
 use crate::dead_letter::write_dead_letters_at;
