@@ -32,7 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::catalog::Table;
 use crate::decode::MAX_REQUEST_BYTES;
 use crate::flight_batch::FlightPlan;
-use crate::grpc::{
+use crate::ingest::{
     acknowledge, admit, close_fault_due, injected_interruption, out_of_order, stream_table,
     AckEvent, Lifetime, Shared, CLOSE_FAULT, CLOSE_GRACE,
 };

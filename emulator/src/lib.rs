@@ -31,6 +31,7 @@ mod flight;
 pub mod flight_batch;
 mod grpc;
 mod http;
+mod ingest;
 pub mod quota;
 pub mod storage;
 pub mod types;
@@ -362,7 +363,7 @@ impl Emulator {
         let streams_opened = Arc::new(AtomicU64::new(0));
         let stats = Arc::new(quota::Stats::default());
         let service = grpc::ZerobusService {
-            shared: Arc::new(grpc::Shared {
+            shared: Arc::new(ingest::Shared {
                 catalog: catalog.clone(),
                 authority: authority.clone(),
                 faults: config.faults.clone(),
@@ -393,7 +394,7 @@ impl Emulator {
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = grpc_stop.wait_for(|s| *s).await;
                     // Sessions announce their close and end after the grace period.
-                    tokio::time::sleep(grpc::CLOSE_GRACE).await;
+                    tokio::time::sleep(ingest::CLOSE_GRACE).await;
                 })
                 .await;
             if let Err(e) = result {
@@ -510,7 +511,7 @@ impl EmulatorHandle {
     /// Announce a close on every stream, acknowledge what is committed, stop serving.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let limit = grpc::CLOSE_GRACE + Duration::from_secs(10);
+        let limit = ingest::CLOSE_GRACE + Duration::from_secs(10);
         if tokio::time::timeout(limit, self.grpc_task).await.is_err() {
             tracing::warn!("gRPC server did not stop within {limit:?}");
         }

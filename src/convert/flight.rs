@@ -20,7 +20,7 @@ use arrow::array::{
     RecordBatchOptions, StructArray, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use parquet_variant::VariantBuilder;
 
 use super::bind::{
@@ -28,67 +28,12 @@ use super::bind::{
     refuse_null_map_values, row_of_element,
 };
 use super::encode::plan_batch;
+use super::flight_schema::{flight_fields, flight_schema, flight_type, map_kv, variant_fields};
 use super::plan::{FieldPlan, Rule, Scalar, Target};
 use super::sql_type::{SqlField, SqlType};
 use super::table_schema::TableSchema;
 use super::values::{conversion, decimal_text, int_values, parse_variant_json, RowOf};
 use crate::error::Result;
-
-/// The Arrow type Arrow Flight ingest carries a column of table type `ty` as.
-///
-/// ```
-/// use arrow::datatypes::DataType;
-/// use arrow_zerobus_sdk_wrapper::convert::{flight_type, SqlType};
-/// let decimal = SqlType::Decimal { precision: 10, scale: 2 };
-/// assert_eq!(flight_type(&decimal), DataType::LargeUtf8);
-/// assert_eq!(flight_type(&SqlType::Int), DataType::Int32);
-/// ```
-pub fn flight_type(ty: &SqlType) -> DataType {
-    match ty {
-        SqlType::Decimal { .. } => DataType::LargeUtf8,
-        SqlType::Variant => DataType::Struct(variant_fields()),
-        SqlType::Array(e) => DataType::List(Arc::new(Field::new("item", flight_type(e), true))),
-        SqlType::Map(k, v) => DataType::Map(map_entries(flight_type(k), flight_type(v)), false),
-        SqlType::Struct(fields) => DataType::Struct(flight_fields(fields)),
-        primitive => primitive.arrow_type(),
-    }
-}
-
-fn variant_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("metadata", DataType::LargeBinary, false),
-        Field::new("value", DataType::LargeBinary, false),
-    ])
-}
-
-/// The key and value fields of a map's entries.
-fn map_kv(key: DataType, value: DataType) -> Fields {
-    Fields::from(vec![
-        Field::new("keys", key, false),
-        Field::new("values", value, true),
-    ])
-}
-
-fn map_entries(key: DataType, value: DataType) -> FieldRef {
-    Arc::new(Field::new(
-        "entries",
-        DataType::Struct(map_kv(key, value)),
-        false,
-    ))
-}
-
-fn flight_fields(fields: &[SqlField]) -> Fields {
-    fields
-        .iter()
-        .map(|f| Field::new(&f.name, flight_type(&f.ty), f.nullable))
-        .collect()
-}
-
-/// The schema of every batch sent to a table with `columns` over Arrow Flight (the one
-/// the SDK's `arrow_schema_from_uc_columns` builds).
-pub fn flight_schema(columns: &[SqlField]) -> Schema {
-    Schema::new(flight_fields(columns))
-}
 
 /// Converts batches of one schema into batches of the table's Flight schema.
 ///
@@ -541,7 +486,7 @@ fn variant_array(
 mod tests {
     use super::*;
     use arrow::array::{Date64Array, Decimal128Array, Float32Array, TimestampNanosecondArray};
-    use arrow::datatypes::TimeUnit;
+    use arrow::datatypes::{Schema, TimeUnit};
 
     fn table(fields: Vec<Field>) -> TableSchema {
         TableSchema::from_arrow("main.default.t", &Schema::new(fields)).unwrap()

@@ -34,7 +34,8 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use prost::Message;
 
 pub use super::cluster_jobs::ClusterJobs;
-use super::sink::{ZerobusSink, ZerobusTotalExec, ZerobusWriteExec};
+use super::exec::{ZerobusTotalExec, ZerobusWriteExec};
+use super::sink::ZerobusSink;
 use super::table::ZerobusTable;
 use crate::config::WrapperConfig;
 use crate::connection::ZerobusConnection;

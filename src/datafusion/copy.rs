@@ -39,7 +39,8 @@ use datafusion::physical_plan::{ExecutionPlan, Statistics};
 use datafusion_datasource::file::FileSource;
 use datafusion_datasource::TableSchema;
 
-use super::sink::{write_plan, ZerobusSink};
+use super::exec::write_plan;
+use super::sink::ZerobusSink;
 use crate::connection::{SchemaSource, ZerobusConnection};
 use crate::convert::{RowEncoder, TableSchema as ZerobusTableSchema};
 use crate::options::with_options;

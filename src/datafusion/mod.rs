@@ -18,6 +18,7 @@ mod catalog;
 mod cluster_jobs;
 mod copy;
 mod exact_insert;
+mod exec;
 mod factory;
 mod sink;
 mod sql;
@@ -29,8 +30,9 @@ pub use copy::{ZerobusFormat, ZerobusFormatFactory};
 #[cfg(feature = "python")]
 pub(crate) use exact_insert::refuse_misplaced;
 pub use exact_insert::{ExactInsert, EXACT_INSERT};
+pub use exec::{write_plan, ZerobusTotalExec, ZerobusWriteExec};
 pub use factory::ZerobusTableFactory;
-pub use sink::{write_plan, ZerobusSink, ZerobusTotalExec, ZerobusWriteExec};
+pub use sink::ZerobusSink;
 pub use sql::{register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 

@@ -12,7 +12,8 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::sink::{write_plan, ZerobusSink};
+use super::exec::write_plan;
+use super::sink::ZerobusSink;
 use crate::config::WrapperConfig;
 use crate::convert::TableSchema;
 

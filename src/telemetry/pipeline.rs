@@ -34,74 +34,13 @@ pub(super) struct Pipeline {
 }
 
 impl Pipeline {
+    /// The exporters, the providers and the instruments for `settings`.
     pub(super) fn build(settings: &ExportSettings) -> Result<Pipeline> {
         let rt = export_runtime()?;
         // tonic's channel spawns its worker when it is built.
         let _entered = rt.enter();
-        let signal_url = |path: &str| {
-            settings.endpoint.as_ref().map(|e| match settings.protocol {
-                Protocol::Grpc => e.clone(),
-                Protocol::HttpProtobuf => format!("{e}{path}"),
-            })
-        };
-        let http_client = || {
-            reqwest::Client::builder()
-                .build()
-                .map(HttpClient)
-                .map_err(|e| build_error("HTTP", e))
-        };
-        let headers = match &settings.headers {
-            Some(h) => Some(header_map(h)?),
-            None => None,
-        };
-
-        let spans = match settings.protocol {
-            Protocol::Grpc => with_tonic(
-                opentelemetry_otlp::SpanExporter::builder().with_tonic(),
-                settings,
-                signal_url("/v1/traces"),
-                headers.as_ref(),
-            )
-            .build(),
-            Protocol::HttpProtobuf => with_http(
-                opentelemetry_otlp::SpanExporter::builder().with_http(),
-                settings,
-                signal_url("/v1/traces"),
-                http_client()?,
-            )
-            .build(),
-        }
-        .map_err(|e| build_error("span", e))?;
-        let metrics = match settings.protocol {
-            Protocol::Grpc => with_tonic(
-                opentelemetry_otlp::MetricExporter::builder().with_tonic(),
-                settings,
-                signal_url("/v1/metrics"),
-                headers.as_ref(),
-            )
-            .build(),
-            Protocol::HttpProtobuf => with_http(
-                opentelemetry_otlp::MetricExporter::builder().with_http(),
-                settings,
-                signal_url("/v1/metrics"),
-                http_client()?,
-            )
-            .build(),
-        }
-        .map_err(|e| build_error("metric", e))?;
-
-        let service_name = settings.service_name.clone().or_else(|| {
-            match std::env::var("OTEL_SERVICE_NAME") {
-                Ok(s) if !s.trim().is_empty() => None, // the resource detector reads it
-                _ => Some("arrow-zerobus".to_string()),
-            }
-        });
-        let mut resource = Resource::builder();
-        if let Some(name) = service_name {
-            resource = resource.with_service_name(name);
-        }
-        let resource = resource.build();
-
+        let (spans, metrics) = exporters(settings)?;
+        let resource = resource(settings);
         let tracer_provider = SdkTracerProvider::builder()
             .with_batch_exporter(OnExportRuntime(spans))
             .with_resource(resource.clone())
@@ -114,12 +53,100 @@ impl Pipeline {
             .with_reader(reader.build())
             .with_resource(resource)
             .build();
-
         let scope = opentelemetry::InstrumentationScope::builder("arrow-zerobus")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let tracer = tracer_provider.tracer_with_scope(scope.clone());
-        let meter = meter_provider.meter_with_scope(scope);
+        let instruments = Instruments::new(&meter_provider.meter_with_scope(scope));
+        Ok(Pipeline {
+            tracer_provider,
+            meter_provider,
+            tracer,
+            instruments,
+        })
+    }
+}
+
+/// The span and metric exporters of `settings` (OTLP over gRPC or HTTP).
+fn exporters(
+    settings: &ExportSettings,
+) -> Result<(
+    opentelemetry_otlp::SpanExporter,
+    opentelemetry_otlp::MetricExporter,
+)> {
+    let signal_url = |path: &str| {
+        settings.endpoint.as_ref().map(|e| match settings.protocol {
+            Protocol::Grpc => e.clone(),
+            Protocol::HttpProtobuf => format!("{e}{path}"),
+        })
+    };
+    let http_client = || {
+        reqwest::Client::builder()
+            .build()
+            .map(HttpClient)
+            .map_err(|e| build_error("HTTP", e))
+    };
+    let headers = match &settings.headers {
+        Some(h) => Some(header_map(h)?),
+        None => None,
+    };
+
+    let spans = match settings.protocol {
+        Protocol::Grpc => with_tonic(
+            opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+            settings,
+            signal_url("/v1/traces"),
+            headers.as_ref(),
+        )
+        .build(),
+        Protocol::HttpProtobuf => with_http(
+            opentelemetry_otlp::SpanExporter::builder().with_http(),
+            settings,
+            signal_url("/v1/traces"),
+            http_client()?,
+        )
+        .build(),
+    }
+    .map_err(|e| build_error("span", e))?;
+    let metrics = match settings.protocol {
+        Protocol::Grpc => with_tonic(
+            opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+            settings,
+            signal_url("/v1/metrics"),
+            headers.as_ref(),
+        )
+        .build(),
+        Protocol::HttpProtobuf => with_http(
+            opentelemetry_otlp::MetricExporter::builder().with_http(),
+            settings,
+            signal_url("/v1/metrics"),
+            http_client()?,
+        )
+        .build(),
+    }
+    .map_err(|e| build_error("metric", e))?;
+    Ok((spans, metrics))
+}
+
+/// The resource: `service.name` from the settings, else `OTEL_SERVICE_NAME` (which the
+/// resource detector reads), else `arrow-zerobus`.
+fn resource(settings: &ExportSettings) -> Resource {
+    let service_name = settings.service_name.clone().or_else(|| {
+        match std::env::var("OTEL_SERVICE_NAME") {
+            Ok(s) if !s.trim().is_empty() => None, // the resource detector reads it
+            _ => Some("arrow-zerobus".to_string()),
+        }
+    });
+    let mut resource = Resource::builder();
+    if let Some(name) = service_name {
+        resource = resource.with_service_name(name);
+    }
+    resource.build()
+}
+
+impl Instruments {
+    /// Every instrument, made by `meter`.
+    fn new(meter: &opentelemetry::metrics::Meter) -> Instruments {
         let rows = |name: &'static str, doc: &'static str| {
             meter
                 .u64_counter(name)
@@ -127,7 +154,7 @@ impl Pipeline {
                 .with_description(doc)
                 .build()
         };
-        let instruments = Instruments {
+        Instruments {
             rows_sent: rows(
                 "zerobus.rows.sent",
                 "Rows handed to the Zerobus stream (resends after a failure count again)",
@@ -180,12 +207,6 @@ impl Pipeline {
                 "zerobus.rows.dead_lettered",
                 "Rows written to a dead-letter file",
             ),
-        };
-        Ok(Pipeline {
-            tracer_provider,
-            meter_provider,
-            tracer,
-            instruments,
-        })
+        }
     }
 }

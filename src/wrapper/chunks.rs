@@ -6,15 +6,15 @@ use std::time::Duration;
 use databricks_zerobus_ingest_sdk::{ProtoBytes, ZerobusError as SdkError};
 use opentelemetry::KeyValue;
 
+use super::inner::Inner;
 use super::payload::compact_part;
 use super::payload::Payload;
 use super::sdk_stream::SdkStream;
-use super::ZerobusWrapper;
 
 /// The SDK's acknowledgement timeout when `ack_timeout_ms` is not set.
 const SDK_ACK_TIMEOUT_MS: u64 = 60_000;
 
-impl ZerobusWrapper {
+impl Inner {
     /// Send `chunks` of `payload` (span `zerobus.ingest`) and wait for their acknowledgements in order
     /// (span `zerobus.flush`); `acked` counts the chunks acknowledged so far (acks are
     /// cumulative, so the unacknowledged ones are a suffix).
@@ -76,8 +76,7 @@ impl ZerobusWrapper {
         // every ack is later than its timeout: our own deadline turns that into a retry
         // (and, when attempts run out, a dead-letter file) instead of a wait forever.
         let deadline = Duration::from_millis(
-            self.inner
-                .config
+            self.config
                 .ack_timeout_ms
                 .unwrap_or(SDK_ACK_TIMEOUT_MS)
                 .saturating_mul(3),

@@ -4,19 +4,19 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 
-use super::ZerobusWrapper;
+use super::inner::Inner;
 use crate::dead_letter::{
     dead_letter_files, dead_letter_table, read_dead_letters, write_dead_letters_at,
 };
 use crate::error::{LoadFailure, Result, ZerobusError};
 
-impl ZerobusWrapper {
+impl Inner {
     /// Send the rows of a dead-letter file again — or of every `*.dead.arrow` file of a
     /// directory — and return the rows acknowledged. A replayed file is renamed with a
     /// `.replayed` suffix once each of its rows is acknowledged or in a new dead-letter
     /// file: a replay that fails part-way leaves no file whose rows were both re-sent and
     /// kept (the error names the new files).
-    pub async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
+    pub(super) async fn replay_dead_letters(&self, path: &Path) -> Result<usize> {
         let files = dead_letter_files(path)?;
         // Every file is checked before anything is sent: ours, and for this table.
         for file in &files {
@@ -96,7 +96,7 @@ impl ZerobusWrapper {
             let rest_rows: usize = rest.iter().map(|b| b.num_rows()).sum();
             if !rest.is_empty() {
                 let written =
-                    write_dead_letters_at(&self.inner.dead_letters, self.table(), &rest)
+                    write_dead_letters_at(&self.dead_letters, self.table(), &rest)
                         .await
                         .map_err(|we| {
                             ZerobusError::Configuration(format!(

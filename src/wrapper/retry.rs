@@ -1,12 +1,13 @@
 //! The wait between attempts of a send, in its own span: [`crate::backoff::Backoff`]
 //! chooses it; a give-up ends it early.
 
+use super::inner::Inner;
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 
-impl super::ZerobusWrapper {
+impl Inner {
     /// Wait `wait` before attempt `attempt + 1`, in a `zerobus.retry` span (with the failure
     /// as an event), and count it.
     pub(super) async fn backoff_span(
@@ -33,7 +34,7 @@ impl super::ZerobusWrapper {
             // A give-up ends the wait: the caller then dead-letters instead of retrying.
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.inner.gave_up.wait() => {}
+                _ = self.gave_up.wait() => {}
             }
         };
         self.in_span("zerobus.retry", attrs, waited, |_| (None, vec![]))

@@ -1,7 +1,7 @@
-//! [`ZerobusWrapper::send_all`]: the one bounded sender of many batches, used by INSERT,
+//! [`crate::ZerobusWrapper::send_all`]: the one bounded sender of many batches, used by INSERT,
 //! COPY, `zerobus-sql copy` and Python's Table/stream input.
 //!
-//! At most [`ZerobusWrapper::max_in_flight`] batches are in flight, spread over the
+//! At most [`crate::ZerobusWrapper::max_in_flight`] batches are in flight, spread over the
 //! wrapper's lanes (streams) as they saturate. A slot is free before the next batch
 //! is pulled, so no batch is ever taken from the input and then dropped. After the first
 //! failure nothing more is read; the batches already in flight are settled (acknowledged
@@ -12,6 +12,7 @@
 //! a cancelled asyncio task), the batches in flight still finish — acknowledged, or in a
 //! dead-letter file — instead of being aborted halfway.
 
+use super::inner::Inner;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,14 +20,16 @@ use arrow::array::RecordBatch;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
-use super::{BatchOutcome, Interrupt, Payload, TransmissionResult, ZerobusWrapper};
+use super::interrupt::Interrupt;
+use super::outcome::{BatchOutcome, TransmissionResult};
+use super::payload::Payload;
 use crate::error::{Detail, LoadFailure, Result, ZerobusError};
 use crate::telemetry::in_context;
 
 /// Fewest batches in flight at once: enough to keep a stream busy while earlier batches
 /// wait for their acknowledgement, few enough that memory stays bounded whatever the input
 /// size. With many lanes the bound grows to keep each of them fed (see
-/// [`ZerobusWrapper::max_in_flight`]).
+/// [`crate::ZerobusWrapper::max_in_flight`]).
 pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Rows of the largest piece `send_all` sends as one send: a larger batch is encoded and
@@ -57,7 +60,7 @@ impl Work {
 /// no row taken from the input is ever dropped.
 struct Unsent {
     queue: std::collections::VecDeque<Work>,
-    wrapper: ZerobusWrapper,
+    wrapper: Arc<Inner>,
 }
 
 impl Unsent {
@@ -191,7 +194,7 @@ impl Account {
         }
     }
 
-    fn progress(&self, w: &ZerobusWrapper) -> LoadProgress {
+    fn progress(&self, w: &Inner) -> LoadProgress {
         LoadProgress {
             rows_read: self.read,
             rows_acknowledged: self.acknowledged,
@@ -217,57 +220,17 @@ fn interrupted(table: &str) -> ZerobusError {
     )
 }
 
-impl ZerobusWrapper {
+impl Inner {
     /// Batches [`Self::send_all`] keeps in flight: [`MAX_IN_FLIGHT`], or enough to give
     /// every lane a backlog (`LANE_BACKLOG × max_streams + 2`), whichever is more.
-    pub fn max_in_flight(&self) -> usize {
-        MAX_IN_FLIGHT.max(super::LANE_BACKLOG * self.config().max_streams + 2)
+    pub(super) fn max_in_flight(&self) -> usize {
+        MAX_IN_FLIGHT.max(super::lanes::LANE_BACKLOG * self.config().max_streams + 2)
     }
 
-    /// Send every batch of `batches` (never concatenated), at most
-    /// [`Self::max_in_flight`] at once, over as many lanes as keep up, and return the
-    /// totals once every row is acknowledged.
-    ///
-    /// On failure: [`ZerobusError::LoadIncomplete`] (of the first failure's kind) with the
-    /// account of every row, unless nothing was sent at all (then the failure itself, e.g.
-    /// the `Conversion` error of a single bad batch).
-    ///
-    /// ```no_run
-    /// # async fn demo(w: arrow_zerobus_sdk_wrapper::ZerobusWrapper, batches: Vec<arrow::array::RecordBatch>) -> arrow_zerobus_sdk_wrapper::Result<()> {
-    /// let input = futures::stream::iter(batches.into_iter().map(Ok::<_, std::convert::Infallible>));
-    /// let summary = w.send_all(input, &|p| eprintln!("{} rows acknowledged", p.rows_acknowledged)).await?;
-    /// println!("{} rows in {} batches", summary.rows, summary.batches);
-    /// # Ok(()) }
-    /// ```
-    pub async fn send_all<S, E>(&self, batches: S, progress: Progress<'_>) -> Result<LoadSummary>
-    where
-        S: Stream<Item = std::result::Result<RecordBatch, E>>,
-        E: std::error::Error + 'static,
-    {
-        self.send_all_until(batches, progress, None).await
-    }
-
-    /// [`Self::send_all`] that also stops when `interrupt` is set: nothing more is read,
-    /// the batches in flight are settled, and the error gives the account.
-    pub async fn send_all_until<S, E>(
-        &self,
-        batches: S,
-        progress: Progress<'_>,
-        interrupt: Option<&Interrupt>,
-    ) -> Result<LoadSummary>
-    where
-        S: Stream<Item = std::result::Result<RecordBatch, E>>,
-        E: std::error::Error + 'static,
-    {
-        let limit = self.max_in_flight();
-        self.send_all_within(batches, progress, interrupt, limit)
-            .await
-    }
-
-    /// [`Self::send_all_until`] with at most `limit` batches in flight (several loads
+    /// [`crate::ZerobusWrapper::send_all_until`] with at most `limit` batches in flight (several loads
     /// sharing one wrapper each take their share).
-    pub(crate) async fn send_all_within<S, E>(
-        &self,
+    pub(super) async fn send_all_within<S, E>(
+        self: &Arc<Self>,
         batches: S,
         progress: Progress<'_>,
         interrupt: Option<&Interrupt>,
@@ -279,15 +242,7 @@ impl ZerobusWrapper {
     {
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
-        // A give-up reaches the sends in flight through the wrapper (they are tasks of
-        // their own): they stop waiting and dead-letter what is not acknowledged.
-        let _give_up = GiveUpWatch(tokio::spawn({
-            let (interrupt, w) = (interrupt.clone(), self.clone());
-            async move {
-                interrupt.wait_given_up().await;
-                w.give_up();
-            }
-        }));
+        let _give_up = self.give_up_with(interrupt);
         let mut batches = std::pin::pin!(batches);
         // Each batch's span is a child of the caller's (e.g. the INSERT's) span.
         let cx = self.otel_context();
@@ -298,7 +253,7 @@ impl ZerobusWrapper {
         // Sends of the batch last read, not started yet.
         let mut pending = Unsent {
             queue: std::collections::VecDeque::new(),
-            wrapper: self.clone(),
+            wrapper: Arc::clone(self),
         };
         loop {
             while in_flight.len() >= limit {
@@ -315,20 +270,7 @@ impl ZerobusWrapper {
                 break;
             }
             if let Some(work) = pending.queue.pop_front() {
-                let w = self.clone();
-                let cx = cx.clone();
-                // A JoinHandle that is dropped detaches its task rather than abort it.
-                in_flight.push(tokio::spawn(async move {
-                    let sent = async {
-                        match &work {
-                            Work::Whole(b) => w.send_batch_counted(b).await,
-                            Work::Part(b, rows, range) => {
-                                w.send_part_counted(b, rows, *range).await
-                            }
-                        }
-                    };
-                    in_context(cx.as_ref(), sent).await
-                }));
+                in_flight.push(self.start(work, cx.clone()));
                 continue;
             }
             let next = tokio::select! {
@@ -351,21 +293,7 @@ impl ZerobusWrapper {
                 Some(Ok(batch)) => {
                     account.read += batch.num_rows() as u64;
                     progress(account.progress(self));
-                    let n = batch.num_rows();
-                    if n <= PART_ROWS || self.config().max_streams == 1 {
-                        pending.queue.push_back(Work::Whole(batch));
-                        continue;
-                    }
-                    let mut outcome = BatchOutcome::default();
-                    match self.encode_checked(&batch, &mut outcome).await {
-                        Ok(rows) => {
-                            let rows = Arc::new(rows);
-                            pending.queue.extend((0..n).step_by(PART_ROWS).map(|s| {
-                                Work::Part(batch.clone(), rows.clone(), (s, (s + PART_ROWS).min(n)))
-                            }));
-                        }
-                        Err(e) => account.settle(Ok((Err(e), outcome))),
-                    }
+                    self.queue(batch, &mut pending, &mut account).await;
                 }
             }
         }
@@ -383,6 +311,64 @@ impl ZerobusWrapper {
             account.dead_letters.extend(outcome.dead_letter);
             progress(account.progress(self));
         }
+        self.summary(account, input_complete)
+    }
+
+    /// A give-up of `interrupt` passed on to this wrapper while the returned watch lives:
+    /// the sends in flight are tasks of their own, they learn it from the wrapper (they
+    /// stop waiting and dead-letter what is not acknowledged).
+    fn give_up_with(self: &Arc<Self>, interrupt: &Interrupt) -> GiveUpWatch {
+        let (interrupt, w) = (interrupt.clone(), Arc::clone(self));
+        GiveUpWatch(tokio::spawn(async move {
+            interrupt.wait_given_up().await;
+            w.give_up();
+        }))
+    }
+
+    /// `work` sent as a task of its own, in the caller's span `cx`: a JoinHandle that is
+    /// dropped detaches its task rather than abort it.
+    fn start(
+        self: &Arc<Self>,
+        work: Work,
+        cx: Option<opentelemetry::Context>,
+    ) -> tokio::task::JoinHandle<(Result<TransmissionResult>, BatchOutcome)> {
+        let w = Arc::clone(self);
+        tokio::spawn(async move {
+            let sent = async {
+                match &work {
+                    Work::Whole(b) => w.send_batch_counted(b).await,
+                    Work::Part(b, rows, range) => w.send_part_counted(b, rows, *range).await,
+                }
+            };
+            in_context(cx.as_ref(), sent).await
+        })
+    }
+
+    /// `batch`, read, queued as its sends: whole, or (larger than [`PART_ROWS`] with lanes
+    /// to spread over) encoded and checked whole, then cut into parts. A batch refused by
+    /// the check is settled as failed.
+    async fn queue(&self, batch: RecordBatch, pending: &mut Unsent, account: &mut Account) {
+        let n = batch.num_rows();
+        if n <= PART_ROWS || self.config().max_streams == 1 {
+            pending.queue.push_back(Work::Whole(batch));
+            return;
+        }
+        let mut outcome = BatchOutcome::default();
+        match self.encode_checked(&batch, &mut outcome).await {
+            Ok(rows) => {
+                let rows = Arc::new(rows);
+                pending.queue.extend(
+                    (0..n).step_by(PART_ROWS).map(|s| {
+                        Work::Part(batch.clone(), rows.clone(), (s, (s + PART_ROWS).min(n)))
+                    }),
+                );
+            }
+            Err(e) => account.settle(Ok((Err(e), outcome))),
+        }
+    }
+
+    /// The load's result from its account: the totals, or ONE error with every row.
+    fn summary(&self, mut account: Account, input_complete: bool) -> Result<LoadSummary> {
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {
                 rows: account.acknowledged,

@@ -8,13 +8,13 @@ use databricks_zerobus_ingest_sdk::ZerobusError as SdkError;
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
+use super::inner::Inner;
 use super::lanes::{self, Current};
 use super::sdk_stream::{close_stream, SdkStream};
-use super::ZerobusWrapper;
 use crate::config::Transport;
 use crate::convert::flight_schema;
 
-impl ZerobusWrapper {
+impl Inner {
     /// The stream of `lane`, opened (again) if it has none or its stream closed.
     pub(super) async fn current_stream(
         &self,
@@ -28,7 +28,7 @@ impl ZerobusWrapper {
         }
         // Closed: the lane has no stream until a new one is open (opening may fail).
         self.set_lane_stream(lane, &mut guard, None);
-        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let stream = self
             .open_stream(generation as i64, Some(lane.index))
             .await?;
@@ -50,7 +50,7 @@ impl ZerobusWrapper {
     ) {
         let change = i64::from(new.is_some()) - i64::from(slot.is_some());
         *slot = new;
-        self.inner.lanes.set_open(lane.index, slot.is_some());
+        self.lanes.set_open(lane.index, slot.is_some());
         if change != 0 {
             self.metric(|m, a| m.streams_open.add(change, a));
         }
@@ -75,11 +75,10 @@ impl ZerobusWrapper {
         lane: Option<usize>,
     ) -> std::result::Result<SdkStream, SdkError> {
         let schema = self
-            .inner
             .schema
             .get()
             .ok_or_else(|| SdkError::InvalidStateError("schema not resolved".into()))?;
-        let cfg = &self.inner.config;
+        let cfg = &self.config;
         let span =
             tracing::info_span!("zerobus.create_stream", table = %cfg.table_name, lane = ?lane);
         let attrs = vec![
@@ -87,7 +86,6 @@ impl ZerobusWrapper {
             KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
         ];
         let builder = self
-            .inner
             .sdk
             .stream_builder()
             .table(cfg.table_name.as_str())
@@ -149,7 +147,7 @@ impl ZerobusWrapper {
     }
 
     /// Streams the wrapper has open now (lanes with a stream).
-    pub fn streams_open(&self) -> usize {
-        self.inner.lanes.open_count()
+    pub(super) fn streams_open(&self) -> usize {
+        self.lanes.open_count()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::LoadProgress;
+use super::send_all::LoadProgress;
 
 /// Called with the table and where its load stands, as batches are read and acknowledged.
 /// Put it in the session config (`SessionConfig::with_extension(Arc::new(watch))`) and

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_zerobus_sdk_wrapper::datafusion::{register, sql};
+use arrow_zerobus_sdk_wrapper::wrapper::Interrupt;
 use arrow_zerobus_sdk_wrapper::{Transport, WrapperConfig, ZerobusWrapper};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 const TABLE: &str = "main.default.reliable";
 const COLUMNS: &str = "id BIGINT NOT NULL, body STRING";
@@ -143,21 +144,35 @@ enum Path2 {
     Insert,
 }
 
+/// What a load handed over: the errors met (a failed batch is not retried here: the
+/// wrapper retried it and dead-lettered it) and the id ranges it handed to the wrapper or
+/// whose statement read them.
+type Handed = (Vec<String>, Vec<std::ops::Range<i64>>);
+
 /// Send ids 0..ROWS: four tasks of 5,000-row batches (wrapper) or 5,000-row INSERTs two at
-/// a time, sleeping `pace` after each. Returns the errors met (a failed batch is not
-/// retried here: the wrapper retried it and dead-lettered it).
-async fn ingest(path: Path2, config: WrapperConfig, pace: Duration) -> Vec<String> {
+/// a time, sleeping `pace` after each. `stop` (Ctrl-C as zerobus-sql has it): once set,
+/// nothing more is handed over; once given up, the sends in flight stop waiting.
+async fn ingest(path: Path2, config: WrapperConfig, pace: Duration, stop: Interrupt) -> Handed {
     let lanes = if path == Path2::Insert { 2 } else { 4 };
     let wrapper = ZerobusWrapper::new(config.clone()).unwrap();
+    let give_up = {
+        let (stop, wrapper) = (stop.clone(), wrapper.clone());
+        tokio::spawn(async move {
+            stop.wait_given_up().await;
+            wrapper.give_up();
+        })
+    };
     let mut tasks = Vec::new();
     for lane in 0..lanes {
-        let (wrapper, config) = (wrapper.clone(), config.clone());
+        let (wrapper, config, stop) = (wrapper.clone(), config.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let ctx = SessionContext::new();
+            let session = SessionConfig::new().with_extension(Arc::new(stop.clone()));
+            let ctx = SessionContext::new_with_config(session);
             register(&ctx, "zerobus", config.connection);
             let mut errors = Vec::new();
+            let mut handed = Vec::new();
             let mut start = lane * CHUNK;
-            while start < ROWS {
+            while start < ROWS && !stop.is_set() {
                 let end = (start + CHUNK).min(ROWS);
                 let result = match path {
                     Path2::Wrapper | Path2::Flight => wrapper
@@ -182,21 +197,33 @@ async fn ingest(path: Path2, config: WrapperConfig, pace: Duration) -> Vec<Strin
                     .await
                     .map_err(|e| e.to_string()),
                 };
+                // A statement that read nothing before it was interrupted handed nothing.
+                let read = match &result {
+                    Err(e) if path == Path2::Insert => !e.contains("interrupted") || e.contains(" rows read"),
+                    _ => true,
+                };
+                if read {
+                    handed.push(start..end);
+                }
                 if let Err(e) = result {
                     errors.push(e);
                 }
                 tokio::time::sleep(pace).await;
                 start += CHUNK * lanes;
             }
-            errors
+            (errors, handed)
         }));
     }
     let mut errors = Vec::new();
+    let mut handed = Vec::new();
     for t in tasks {
-        errors.extend(t.await.unwrap());
+        let (e, h) = t.await.unwrap();
+        errors.extend(e);
+        handed.extend(h);
     }
+    give_up.abort();
     let _ = wrapper.shutdown().await;
-    errors
+    (errors, handed)
 }
 
 /// Count of each id in the table (read from the Delta files, no server needed).
@@ -250,6 +277,8 @@ fn dead_letters(dead: &Path) -> (Vec<i64>, Vec<PathBuf>) {
 struct Row {
     case: &'static str,
     path: &'static str,
+    /// Rows handed over (all ROWS but where the load was interrupted).
+    sent: usize,
     in_table: usize,
     distinct: usize,
     duplicates: usize,
@@ -274,6 +303,10 @@ enum Kill {
     /// Run the faulty service for 2.5 s, then restart it on the same warehouse and ports
     /// without the fault's arguments.
     ThenHealthy,
+    /// Ctrl-C as `zerobus-sql` takes it, against a service that stopped acknowledging:
+    /// interrupt at 1.5 s, give up 1 s later; then a healthy restart and a replay of the
+    /// dead letters.
+    GiveUp,
 }
 
 async fn run_case(
@@ -296,7 +329,8 @@ async fn run_case(
         config.transport = Transport::Flight;
     }
     let started = Instant::now();
-    let sending = tokio::spawn(ingest(path, config.clone(), pace));
+    let stop = Interrupt::new();
+    let sending = tokio::spawn(ingest(path, config.clone(), pace, stop.clone()));
     let mut note = String::new();
     match kill {
         Kill::No => {}
@@ -317,11 +351,36 @@ async fn run_case(
             server = Server::start(&warehouse, grpc, http, &[]);
             note = "ack timeout 1,000 ms; healthy service from 2.5 s on".into();
         }
+        Kill::GiveUp => {
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            stop.set();
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            stop.give_up();
+        }
     }
-    let errors = sending.await.unwrap();
+    let (errors, handed) = sending.await.unwrap();
+    let handed: Vec<i64> = handed.into_iter().flatten().collect();
     let secs = started.elapsed().as_secs_f64();
     let (dl_ids, dl_files) = dead_letters(&dead);
-    if matches!(kill, Kill::Forever) {
+    if matches!(kill, Kill::GiveUp) {
+        // What landed while nothing was acknowledged, and the dead letters: together every
+        // row handed over; rows in both were sent and then given up on (at-least-once).
+        let before = landed(&warehouse).await;
+        let in_both = dl_ids.iter().filter(|i| before.contains_key(i)).count();
+        note = format!(
+            "interrupted at 1.5 s, given up 1 s later; {} rows handed over, {} landed before, {} dead-lettered, {in_both} in both; replayed after a healthy restart",
+            handed.len(),
+            before.len(),
+            dl_ids.len()
+        );
+        server.kill();
+        server = Server::start(&warehouse, grpc, http, &[]);
+        let replayer = ZerobusWrapper::new(config).unwrap();
+        for f in &dl_files {
+            replayer.replay_dead_letters(f).await.unwrap();
+        }
+        replayer.shutdown().await.unwrap();
+    } else if matches!(kill, Kill::Forever) {
         // The table as the killed service left it, and the dead letters: together every
         // row, and no row in both (the dead-letter file holds only unacknowledged rows).
         let before = landed(&warehouse).await;
@@ -348,13 +407,23 @@ async fn run_case(
     server.stop();
     let counts = landed(&warehouse).await;
     let in_table: usize = counts.values().sum();
-    let missing = (0..ROWS).filter(|i| !counts.contains_key(i)).count();
+    // Every row handed over is in the table (a given-up load hands over only part of them).
+    let missing = if matches!(kill, Kill::GiveUp) {
+        handed.iter().filter(|i| !counts.contains_key(i)).count()
+    } else {
+        (0..ROWS).filter(|i| !counts.contains_key(i)).count()
+    };
     Row {
         case,
         path: match path {
             Path2::Wrapper => "wrapper",
             Path2::Flight => "wrapper, flight",
             Path2::Insert => "INSERT",
+        },
+        sent: if matches!(kill, Kill::GiveUp) {
+            handed.len()
+        } else {
+            ROWS as usize
         },
         in_table,
         distinct: counts.len(),
@@ -426,6 +495,12 @@ async fn fault_matrix() {
             paced,
             Kill::Forever,
         ),
+        (
+            "Ctrl-C give-up: acknowledgements stop, interrupted, given up 1 s later",
+            vec!["--ack-delay-ms", "600000"],
+            paced,
+            Kill::GiveUp,
+        ),
     ];
     let mut rows = Vec::new();
     for (case, args, pace, kill) in &cases {
@@ -456,9 +531,10 @@ async fn fault_matrix() {
     );
     for r in &rows {
         md.push_str(&format!(
-            "| {} | {} | {ROWS} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
             r.case,
             r.path,
+            r.sent,
             r.in_table,
             r.distinct,
             r.duplicates,

@@ -1,10 +1,4 @@
-//! Unity Catalog column types: parsed from DDL text (`BIGINT`, `ARRAY<STRUCT<a: INT>>`,
-//! `DECIMAL(10,2)`) or from UC's `type_json`, printed back in the three forms the UC tables
-//! API reports (`type_name`, `type_text`, `type_json`), and mapped to Delta.
-//!
-//! `VARIANT` columns are stored in Delta as STRING holding the JSON text (delta-rs has no
-//! variant writer); the UC type survives in the Delta field metadata under
-//! [`UC_TYPE_METADATA_KEY`], so the tables API reports `VARIANT` after a restart.
+//! The types themselves and their printed, JSON and Delta forms.
 
 use std::fmt;
 
@@ -17,7 +11,7 @@ use serde_json::{json, Value as JsonValue};
 pub const UC_TYPE_METADATA_KEY: &str = "zerobus_emulator.uc_type";
 
 /// Maximum nesting of STRUCT/ARRAY/MAP accepted from user text, to bound recursion.
-const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// A UC primitive type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +75,10 @@ pub struct UcField {
 #[error("{0}")]
 pub struct TypeError(pub String);
 
-type Result<T> = std::result::Result<T, TypeError>;
+pub(super) type Result<T> = std::result::Result<T, TypeError>;
 
 impl Primitive {
-    fn from_keyword(word: &str) -> Option<Primitive> {
+    pub(super) fn from_keyword(word: &str) -> Option<Primitive> {
         Some(match word.to_ascii_uppercase().as_str() {
             "STRING" | "VARCHAR" | "CHAR" | "TEXT" => Primitive::String,
             "BIGINT" | "LONG" => Primitive::Long,
@@ -163,7 +157,7 @@ impl Primitive {
     }
 }
 
-fn parse_decimal_args(rest: &str) -> Result<Primitive> {
+pub(super) fn parse_decimal_args(rest: &str) -> Result<Primitive> {
     let rest = rest.trim();
     if rest.is_empty() {
         return Ok(Primitive::Decimal(10, 0));
@@ -201,27 +195,6 @@ fn parse_decimal_args(rest: &str) -> Result<Primitive> {
 }
 
 impl UcType {
-    /// Parse DDL type text, case-insensitively: `BIGINT`, `DECIMAL(10,2)`,
-    /// `ARRAY<STRING>`, `MAP<STRING, BIGINT>`, `STRUCT<a: INT, b STRING NOT NULL>`.
-    ///
-    /// ```
-    /// use zerobus_emulator::types::{Primitive, UcType};
-    /// let t = UcType::parse("array<decimal(5,2)>").unwrap();
-    /// assert_eq!(t, UcType::Array(Box::new(UcType::Primitive(Primitive::Decimal(5, 2)))));
-    /// ```
-    pub fn parse(text: &str) -> Result<UcType> {
-        let mut p = Parser { s: text, pos: 0 };
-        let ty = p.parse_type(0)?;
-        p.skip_ws();
-        if p.pos != p.s.len() {
-            return Err(TypeError(format!(
-                "unexpected '{}' after type in '{text}'",
-                &p.s[p.pos..]
-            )));
-        }
-        Ok(ty)
-    }
-
     /// The UC `type_name` (top level only): `LONG`, `STRUCT`, `ARRAY`, …
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -526,272 +499,4 @@ pub fn validate_identifier(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Parse a column list: `id BIGINT NOT NULL, name STRING, tags ARRAY<STRING>`.
-///
-/// ```
-/// use zerobus_emulator::types::parse_columns;
-/// let cols = parse_columns("id BIGINT NOT NULL, s STRUCT<a: INT, b: MAP<STRING, DOUBLE>>").unwrap();
-/// assert_eq!(cols.len(), 2);
-/// assert!(!cols[0].nullable);
-/// ```
-pub fn parse_columns(text: &str) -> Result<Vec<UcField>> {
-    let mut p = Parser { s: text, pos: 0 };
-    let mut out = Vec::new();
-    loop {
-        p.skip_ws();
-        if p.pos == p.s.len() {
-            break;
-        }
-        let field = p.parse_field(0, false)?;
-        validate_identifier(&field.name)?;
-        field.ty.validate(&field.name)?;
-        out.push(field);
-        p.skip_ws();
-        if !p.eat(',') {
-            break;
-        }
-    }
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(TypeError(format!(
-            "unexpected '{}' in column list",
-            &p.s[p.pos..]
-        )));
-    }
-    if out.is_empty() {
-        return Err(TypeError("the column list is empty".into()));
-    }
-    Ok(out)
-}
-
-struct Parser<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn skip_ws(&mut self) {
-        while let Some(c) = self.s[self.pos..].chars().next() {
-            if c.is_whitespace() {
-                self.pos += c.len_utf8();
-            } else {
-                break;
-            }
-        }
-    }
-
-    fn eat(&mut self, c: char) -> bool {
-        self.skip_ws();
-        if self.s[self.pos..].starts_with(c) {
-            self.pos += c.len_utf8();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn expect(&mut self, c: char) -> Result<()> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(TypeError(format!(
-                "expected '{c}' at '{}' in '{}'",
-                &self.s[self.pos..],
-                self.s
-            )))
-        }
-    }
-
-    fn ident(&mut self) -> Result<String> {
-        self.skip_ws();
-        let rest = &self.s[self.pos..];
-        if let Some(quoted) = rest.strip_prefix('`') {
-            let end = quoted
-                .find('`')
-                .ok_or_else(|| TypeError(format!("unclosed ` in '{}'", self.s)))?;
-            self.pos += end + 2;
-            return Ok(quoted[..end].to_string());
-        }
-        let len = rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        if len == 0 {
-            return Err(TypeError(format!(
-                "expected a name at '{rest}' in '{}'",
-                self.s
-            )));
-        }
-        self.pos += len;
-        Ok(rest[..len].to_string())
-    }
-
-    fn keyword(&mut self, word: &str) -> bool {
-        self.skip_ws();
-        let rest = &self.s[self.pos..];
-        if rest.len() >= word.len()
-            && rest[..word.len()].eq_ignore_ascii_case(word)
-            && !rest[word.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-        {
-            self.pos += word.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn parse_field(&mut self, depth: usize, in_struct: bool) -> Result<UcField> {
-        let name = self.ident()?;
-        if in_struct {
-            self.eat(':');
-        }
-        let ty = self.parse_type(depth + 1)?;
-        let mut nullable = true;
-        if self.keyword("NOT") {
-            if !self.keyword("NULL") {
-                return Err(TypeError(format!("expected NULL after NOT for '{name}'")));
-            }
-            nullable = false;
-        }
-        if self.keyword("COMMENT") {
-            self.skip_ws();
-            let rest = &self.s[self.pos..];
-            let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"');
-            let Some(q) = quote else {
-                return Err(TypeError(format!(
-                    "COMMENT for '{name}' needs a quoted string"
-                )));
-            };
-            let end = rest[1..]
-                .find(q)
-                .ok_or_else(|| TypeError(format!("unclosed COMMENT for '{name}'")))?;
-            self.pos += end + 2;
-        }
-        Ok(UcField { name, ty, nullable })
-    }
-
-    fn parse_type(&mut self, depth: usize) -> Result<UcType> {
-        if depth > MAX_DEPTH {
-            return Err(TypeError(format!("type nesting deeper than {MAX_DEPTH}")));
-        }
-        let word = self.ident()?;
-        match word.to_ascii_uppercase().as_str() {
-            "ARRAY" => {
-                self.expect('<')?;
-                let e = self.parse_type(depth + 1)?;
-                self.expect('>')?;
-                Ok(UcType::Array(Box::new(e)))
-            }
-            "MAP" => {
-                // MAP<K, V> (Spark, UC) or MAP(K, V) (how SQL parsers print it).
-                let close = if self.eat('(') {
-                    ')'
-                } else {
-                    self.expect('<')?;
-                    '>'
-                };
-                let k = self.parse_type(depth + 1)?;
-                self.expect(',')?;
-                let v = self.parse_type(depth + 1)?;
-                self.expect(close)?;
-                Ok(UcType::Map(Box::new(k), Box::new(v)))
-            }
-            "STRUCT" => {
-                self.expect('<')?;
-                let mut fields = Vec::new();
-                if !self.eat('>') {
-                    loop {
-                        fields.push(self.parse_field(depth, true)?);
-                        if self.eat('>') {
-                            break;
-                        }
-                        self.expect(',')?;
-                    }
-                }
-                Ok(UcType::Struct(fields))
-            }
-            "DECIMAL" | "DEC" | "NUMERIC" => {
-                self.skip_ws();
-                if self.s[self.pos..].starts_with('(') {
-                    let end = self.s[self.pos..]
-                        .find(')')
-                        .ok_or_else(|| TypeError(format!("unclosed DECIMAL( in '{}'", self.s)))?;
-                    let args = &self.s[self.pos..self.pos + end + 1];
-                    self.pos += end + 1;
-                    Ok(UcType::Primitive(parse_decimal_args(args)?))
-                } else {
-                    Ok(UcType::Primitive(Primitive::Decimal(10, 0)))
-                }
-            }
-            "VARCHAR" | "CHAR" => {
-                // VARCHAR(n) / CHAR(n) are STRING with a length the service does not enforce.
-                self.skip_ws();
-                if self.s[self.pos..].starts_with('(') {
-                    let end = self.s[self.pos..]
-                        .find(')')
-                        .ok_or_else(|| TypeError(format!("unclosed ( in '{}'", self.s)))?;
-                    self.pos += end + 1;
-                }
-                Ok(UcType::Primitive(Primitive::String))
-            }
-            _ => Primitive::from_keyword(&word)
-                .map(UcType::Primitive)
-                .ok_or_else(|| TypeError(format!("unknown type '{word}' in '{}'", self.s))),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_nested_ddl_and_round_trips_through_json() {
-        let cols = parse_columns(
-            "id BIGINT NOT NULL, price DECIMAL(12, 3), tags ARRAY<STRING>, \
-             attrs MAP(STRING, BIGINT), s STRUCT<a: INT NOT NULL, b STRUCT<c: DATE>>, v VARIANT",
-        )
-        .unwrap();
-        assert_eq!(cols.len(), 6);
-        assert!(!cols[0].nullable);
-        assert_eq!(cols[1].ty, UcType::Primitive(Primitive::Decimal(12, 3)));
-        for c in &cols {
-            let back = UcType::from_json(&c.to_json()).unwrap();
-            assert_eq!(back, c.ty, "json round trip of {}", c.name);
-            let reparsed = UcType::parse(&c.ty.type_text()).unwrap();
-            assert_eq!(reparsed, c.ty, "text round trip of {}", c.name);
-            let delta = c.to_delta().unwrap();
-            assert_eq!(
-                UcField::from_delta(&delta).unwrap(),
-                *c,
-                "delta round trip of {}",
-                c.name
-            );
-        }
-        assert_eq!(
-            cols[4].ty.type_text(),
-            "struct<a:int not null,b:struct<c:date>>"
-        );
-        assert_eq!(cols[0].ty.type_name(), "LONG");
-    }
-
-    #[test]
-    fn refuses_bad_definitions_with_the_reason() {
-        let err = parse_columns("id BIGINT, m MAP<DOUBLE, STRING>").unwrap_err();
-        assert!(err.0.contains("map keys"), "{err}");
-        let err = parse_columns("a ARRAY<ARRAY<INT>>").unwrap_err();
-        assert!(err.0.contains("nested arrays"), "{err}");
-        let err = parse_columns("bad-name INT").unwrap_err();
-        assert!(
-            err.0.contains("bad-name") || err.0.contains("unexpected"),
-            "{err}"
-        );
-        let err = parse_columns("x WIDGET").unwrap_err();
-        assert!(err.0.contains("WIDGET"), "{err}");
-        let err = UcType::parse("DECIMAL(40,2)").unwrap_err();
-        assert!(err.0.contains("out of range"), "{err}");
-    }
 }
