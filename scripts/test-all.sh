@@ -12,6 +12,9 @@ venv="${ZEROBUS_TEST_VENV:-.venv}"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== module graph (no import cycle, no module importing its parent)"
+python3 scripts/module-cycles.py
+
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 
