@@ -12,11 +12,13 @@
 //! `close_stream_duration_ms` and end the call cleanly after the grace period. Errors are
 //! the status codes of the protobuf path (see [`crate::grpc`]).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -32,12 +34,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::catalog::Table;
 use crate::decode::MAX_REQUEST_BYTES;
 use crate::flight_batch::FlightPlan;
-use crate::ingest::{
-    acknowledge, admit, close_fault_due, injected_interruption, out_of_order, stream_table,
-    AckEvent, Lifetime, Shared, CLOSE_FAULT, CLOSE_GRACE,
-};
-use crate::quota::Pacer;
-use crate::storage;
+use crate::ingest::{self, admit, stream_table, Protocol, Rows, Shared, Step, Taken, CLOSE_GRACE};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -152,16 +149,15 @@ impl FlightService for FlightIngest {
             })?;
         let (tx, rx) = mpsc::channel(256);
         let _ = tx.send(Ok(put_result(-1, 0, None))).await;
-        let session = Session {
-            shared,
-            tx,
-            table,
+        let stream = FlightStream {
+            inbound,
             plan,
-            token_deadline: Instant::now() + claims.remaining,
-            acked_offset: Arc::new(AtomicI64::new(-1)),
-            acked_records: Arc::new(AtomicU64::new(0)),
+            name: table.full_name.clone(),
+            marker: shared.faults.refuse_records_containing.clone(),
+            acked: Arc::new((AtomicI64::new(-1), AtomicU64::new(0))),
         };
-        tokio::spawn(session.run(inbound));
+        let token_deadline = Instant::now() + claims.remaining;
+        tokio::spawn(stream.serve(shared, table, token_deadline, tx));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
@@ -237,190 +233,125 @@ fn unimplemented(what: &str) -> Status {
     ))
 }
 
-struct Session {
-    shared: Arc<Shared>,
-    tx: mpsc::Sender<Result<PutResult, Status>>,
-    table: Arc<Table>,
+/// The record batches of one `DoPut` after its schema.
+struct FlightStream {
+    inbound: FlightDataDecoder,
     plan: FlightPlan,
-    token_deadline: Instant,
+    name: String,
+    marker: Option<Vec<u8>>,
     /// The last acknowledgement sent, for the close signal to repeat.
-    acked_offset: Arc<AtomicI64>,
-    acked_records: Arc<AtomicU64>,
+    acked: Arc<(AtomicI64, AtomicU64)>,
 }
 
-impl Session {
-    async fn run(self, mut inbound: FlightDataDecoder) {
-        let n = self.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
-        let open = self.shared.stats.open(&self.table.full_name);
-        let mut pacer = Pacer::new(self.shared.quota);
-        tracing::info!(table = %self.table.full_name, stream = n, "arrow flight stream ready");
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let (acked_offset, acked_records) = (self.acked_offset.clone(), self.acked_records.clone());
-        let acker = tokio::spawn(acknowledge(
-            ack_rx,
-            self.tx.clone(),
-            self.shared.faults.ack_delay,
-            open.0.clone(),
-            move |offset, records| {
-                acked_offset.store(offset, Ordering::Relaxed);
-                acked_records.store(records, Ordering::Relaxed);
-                put_result(offset, records, None)
-            },
-        ));
-        let mut lifetime = Lifetime::new(&self.shared, self.token_deadline);
-        let mut next_offset: i64 = 0;
-        let mut records: u64 = 0;
-        let mut closing: Option<Instant> = None;
-        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        let name = self.table.full_name.clone();
-        loop {
-            let planned = closing.is_none();
-            tokio::select! {
-                biased;
-                why = lifetime.planned_close(), if planned => {
-                    closing = Some(self.signal_close(why).await);
+impl FlightStream {
+    /// Serve the stream until it ends.
+    async fn serve(
+        self,
+        shared: Arc<Shared>,
+        table: Arc<Table>,
+        token_deadline: Instant,
+        tx: mpsc::Sender<Result<PutResult, Status>>,
+    ) {
+        let n = shared.streams_opened.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(table = %table.full_name, stream = n, "arrow flight stream ready");
+        let records = ingest::run(&shared, &table, token_deadline, tx, self).await;
+        tracing::info!(table = %table.full_name, records, "arrow flight stream ended");
+    }
+}
+
+impl Protocol for FlightStream {
+    type Request = (RecordBatch, usize);
+    type Out = PutResult;
+
+    fn next(
+        &mut self,
+        next_offset: i64,
+    ) -> impl Future<Output = Step<(RecordBatch, usize)>> + Send {
+        async move {
+            let name = &self.name;
+            let decoded = match self.inbound.next().await {
+                Some(Ok(d)) => d,
+                None => return Step::Finished,
+                Some(Err(FlightError::Tonic(status))) => {
+                    tracing::debug!(table = %name, ?status, "client went away");
+                    return Step::Gone;
                 }
-                _ = tokio::time::sleep_until(closing.unwrap_or(far)), if !planned => {
-                    let _ = ack_tx.send(AckEvent::Close);
-                    break;
+                Some(Err(e)) => {
+                    return Step::Refuse(Status::invalid_argument(format!(
+                        "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
+                        next_offset - 1
+                    )))
                 }
-                msg = inbound.next() => {
-                    let decoded = match msg {
-                        Some(Ok(d)) => d,
-                        None => {
-                            let _ = ack_tx.send(AckEvent::Close);
-                            break;
-                        }
-                        Some(Err(FlightError::Tonic(status))) => {
-                            tracing::debug!(table = %name, ?status, "client went away");
-                            break;
-                        }
-                        Some(Err(e)) => {
-                            let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(format!(
-                                "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
-                                next_offset - 1
-                            ))));
-                            break;
-                        }
-                    };
-                    let wire = decoded.inner.data_header.len() + decoded.inner.data_body.len();
-                    let batch = match decoded.payload {
-                        DecodedPayload::RecordBatch(b) => b,
-                        DecodedPayload::None => continue,
-                        DecodedPayload::Schema(_) => {
-                            let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(
-                                "a stream's schema is sent once, first: open a new stream for another schema",
-                            )));
-                            break;
-                        }
-                    };
-                    let offset = match offset_of(&decoded.inner.app_metadata) {
-                        Ok(o) => o,
-                        Err(e) => {
-                            let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument(format!("table '{name}': {e}"))));
-                            break;
-                        }
-                    };
-                    if let Some(refusal) = out_of_order(offset, next_offset) {
-                        let _ = ack_tx.send(AckEvent::Fail(refusal));
-                        break;
-                    }
-                    if let Some(fault) = injected_interruption(&self.shared) {
-                        let _ = self.tx.send(Err(fault)).await;
-                        break;
-                    }
-                    next_offset += 1;
-                    let event = self.take(&batch, wire, offset, &mut pacer, open.counters()).await;
-                    let failed = matches!(event, AckEvent::Fail(_));
-                    records += batch.num_rows() as u64;
-                    let _ = ack_tx.send(event);
-                    if failed {
-                        break;
-                    }
-                    if close_fault_due(&self.shared, records) {
-                        self.signal_close(CLOSE_FAULT).await;
-                        let _ = ack_tx.send(AckEvent::Close);
-                        break;
-                    }
-                }
+            };
+            // Bytes as they came (the IPC message, compressed if the client compressed
+            // it): a decoded batch's buffers share the message's allocation, so their
+            // memory size would count it once per column.
+            let wire = decoded.inner.data_header.len() + decoded.inner.data_body.len();
+            let batch = match decoded.payload {
+                DecodedPayload::RecordBatch(b) => b,
+                DecodedPayload::None => return Step::Nothing,
+                DecodedPayload::Schema(_) => return Step::Refuse(Status::invalid_argument(
+                    "a stream's schema is sent once, first: open a new stream for another schema",
+                )),
+            };
+            match offset_of(&decoded.inner.app_metadata) {
+                Ok(offset) => Step::Request(offset, (batch, wire)),
+                Err(e) => Step::Refuse(Status::invalid_argument(format!("table '{name}': {e}"))),
             }
         }
-        drop(ack_tx);
-        let _ = acker.await;
-        drop(open);
-        tracing::info!(table = %name, records, "arrow flight stream ended");
     }
 
-    /// Check one batch, wait for the quota, and queue it: the event that acknowledges it.
-    async fn take(
+    fn check(
         &self,
-        batch: &arrow::array::RecordBatch,
-        wire: usize,
+        (batch, wire): (RecordBatch, usize),
         offset: i64,
-        pacer: &mut Pacer,
-        counters: &crate::quota::TableCounters,
-    ) -> AckEvent {
-        let name = &self.table.full_name;
+        discard: bool,
+    ) -> Result<Taken, Status> {
+        let name = &self.name;
         if wire > MAX_REQUEST_BYTES {
-            return AckEvent::Fail(Status::invalid_argument(format!(
-                "table '{name}', batch offset {offset}: the message is {wire} bytes, over the \
-                 {MAX_REQUEST_BYTES}-byte limit of one Arrow Flight message (split the batch)"
-            )));
+            return Err(ingest::too_large(name, offset, wire, MAX_REQUEST_BYTES));
         }
-        if let Some(marker) = &self.shared.faults.refuse_records_containing {
-            if let Some(row) = row_containing(batch, marker) {
-                return AckEvent::Fail(Status::invalid_argument(format!(
-                    "table '{name}', batch offset {offset}, row {row}: injected fault: the record holds the refusal marker"
-                )));
+        if let Some(marker) = &self.marker {
+            if let Some(row) = row_containing(&batch, marker) {
+                return Err(ingest::marker_refusal(name, offset, row));
             }
         }
-        let stored = match self.plan.to_storage(batch) {
-            Ok(b) => b,
-            Err(e) => {
-                return AckEvent::Fail(Status::invalid_argument(format!(
-                    "table '{name}', batch offset {offset}: {e}"
-                )))
-            }
+        let records = batch.num_rows() as u64;
+        let rows = if discard {
+            Rows::Discarded
+        } else {
+            let stored = self.plan.to_storage(&batch).map_err(|e| {
+                Status::invalid_argument(format!("table '{name}', offset {offset}: {e}"))
+            })?;
+            Rows::Batch(stored)
         };
-        // Bytes as they came (the IPC message, compressed if the client compressed it):
-        // a decoded batch's buffers share the message's allocation, so their memory size
-        // would count it once per column.
-        let size = (batch.num_rows() as u64, wire as u64);
-        // The stream's quota, as for protobuf requests: nothing more is read until this
-        // batch fits it.
-        let waited = pacer.take(size.0, size.1).await;
-        counters.paced(waited);
-        if self.shared.discard {
-            return AckEvent::Ready { offset, size };
-        }
-        match self.table.writer.submit_batch(stored).await {
-            Ok(done) => AckEvent::Commit { offset, size, done },
-            Err(e @ storage::Refused::Stopped) => {
-                AckEvent::Fail(Status::not_found(format!("table '{name}': {e}")))
-            }
-            Err(e @ storage::Refused::Rows(_)) => {
-                AckEvent::Fail(Status::internal(format!("table '{name}': {e}")))
-            }
+        Ok(Taken {
+            rows,
+            records,
+            bytes: wire as u64,
+        })
+    }
+
+    fn ack(&self) -> impl Fn(i64, u64) -> PutResult + Send + 'static {
+        let acked = self.acked.clone();
+        move |offset, records| {
+            acked.0.store(offset, Ordering::Relaxed);
+            acked.1.store(records, Ordering::Relaxed);
+            put_result(offset, records, None)
         }
     }
 
-    async fn signal_close(&self, why: &str) -> Instant {
-        tracing::info!(
-            reason = why,
-            "closing arrow flight stream after a grace period"
-        );
-        let signal = put_result(
-            self.acked_offset.load(Ordering::Relaxed),
-            self.acked_records.load(Ordering::Relaxed),
+    fn close_signal(&self) -> PutResult {
+        put_result(
+            self.acked.0.load(Ordering::Relaxed),
+            self.acked.1.load(Ordering::Relaxed),
             Some(CLOSE_GRACE.as_millis() as u64),
-        );
-        let _ = self.tx.send(Ok(signal)).await;
-        Instant::now() + CLOSE_GRACE
+        )
     }
 }
 
 /// The first row of `batch` with a string value holding `marker` (the refusal fault).
-fn row_containing(batch: &arrow::array::RecordBatch, marker: &[u8]) -> Option<usize> {
+fn row_containing(batch: &RecordBatch, marker: &[u8]) -> Option<usize> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
     batch

@@ -11,10 +11,10 @@
 //! Unauthenticated, PermissionDenied and Unimplemented are final; Unavailable and
 //! Internal make the SDK recover the stream.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use databricks_zerobus_ingest_sdk::databricks::zerobus::{
     ephemeral_stream_request::Payload as RequestPayload,
@@ -33,12 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::catalog::{parse_table_name, Table, MAX_COLUMNS};
 use crate::cells::Cell;
 use crate::decode::{decode_json, ProtoPlan, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
-use crate::ingest::{
-    acknowledge, admit, close_fault_due, injected_interruption, out_of_order, stream_table,
-    AckEvent, Lifetime, Shared, CLOSE_FAULT, CLOSE_GRACE,
-};
-use crate::quota::Pacer;
-use crate::storage;
+use crate::ingest::{self, admit, stream_table, Protocol, Rows, Shared, Step, Taken, CLOSE_GRACE};
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 type Outbox = mpsc::Sender<Result<EphemeralStreamResponse, Status>>;
@@ -208,8 +203,6 @@ impl Session {
             Err(status) => return self.fail(status).await,
         };
         let n = self.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
-        let open = self.shared.stats.open(&table.full_name);
-        let mut pacer = Pacer::new(self.shared.quota);
         let stream_id = format!("emu-{:016x}-{n}", rand::random::<u64>());
         tracing::info!(table = %table.full_name, %stream_id, "stream created");
         let created = response(ResponsePayload::CreateStreamResponse(
@@ -220,141 +213,79 @@ impl Session {
         if self.tx.send(Ok(created)).await.is_err() {
             return;
         }
-
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let acker = tokio::spawn(acknowledge(
-            ack_rx,
+        let stream = ProtoStream {
+            inbound,
+            decoder,
+            name: table.full_name.clone(),
+            columns: table.columns.clone(),
+            marker: self.shared.faults.refuse_records_containing.clone(),
+        };
+        let records = ingest::run(
+            &self.shared,
+            &table,
+            self.token_deadline,
             self.tx.clone(),
-            self.shared.faults.ack_delay,
-            open.0.clone(),
-            |offset, _records| {
-                response(ResponsePayload::IngestRecordResponse(
-                    IngestRecordResponse {
-                        durability_ack_up_to_offset: Some(offset),
-                    },
-                ))
-            },
-        ));
-        let mut lifetime = Lifetime::new(&self.shared, self.token_deadline);
-        let mut next_offset: i64 = 0;
-        let mut records: u64 = 0;
-        let mut closing: Option<Instant> = None;
-        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-
-        loop {
-            let planned = closing.is_none();
-            tokio::select! {
-                biased;
-                why = lifetime.planned_close(), if planned => {
-                    closing = Some(self.signal_close(why).await);
-                }
-                _ = tokio::time::sleep_until(closing.unwrap_or(far)), if !planned => {
-                    let _ = ack_tx.send(AckEvent::Close);
-                    break;
-                }
-                msg = inbound.message() => {
-                    let req = match msg {
-                        Ok(Some(r)) => r,
-                        Ok(None) => {
-                            // Client finished sending: acknowledge what is pending, then end.
-                            let _ = ack_tx.send(AckEvent::Close);
-                            break;
-                        }
-                        Err(status) => {
-                            tracing::debug!(%stream_id, ?status, "client went away");
-                            break;
-                        }
-                    };
-                    let (offset, payload) = match req.payload {
-                        Some(RequestPayload::IngestRecord(r)) => (r.offset_id, r.record.map(Payload::One)),
-                        Some(RequestPayload::IngestRecordBatch(b)) => (b.offset_id, b.batch.map(Payload::Many)),
-                        Some(RequestPayload::CreateStream(_)) => {
-                            let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument("create_stream was sent twice on one stream")));
-                            break;
-                        }
-                        None => (None, None),
-                    };
-                    let Some(offset) = offset else {
-                        let _ = ack_tx.send(AckEvent::Fail(Status::invalid_argument("an ingest request has no offset_id")));
-                        break;
-                    };
-                    if let Some(refusal) = out_of_order(offset, next_offset) {
-                        let _ = ack_tx.send(AckEvent::Fail(refusal));
-                        break;
-                    }
-                    if let Some(fault) = injected_interruption(&self.shared) {
-                        let _ = self.tx.send(Err(fault)).await;
-                        break;
-                    }
-                    next_offset += 1;
-                    let rows = match self.decode(&decoder, payload, &table, offset) {
-                        Ok(rows) => rows,
-                        Err(status) => {
-                            let _ = ack_tx.send(AckEvent::Fail(status));
-                            break;
-                        }
-                    };
-                    records += rows.len as u64;
-                    let size = (rows.len as u64, rows.bytes as u64);
-                    // The quota: this request is taken once the stream's earlier ones and
-                    // this one fit it; until then nothing more is read from the stream.
-                    let waited = pacer.take(size.0, size.1).await;
-                    open.counters().paced(waited);
-                    let event = match rows.rows {
-                        None => AckEvent::Ready { offset, size },
-                        Some(rows) => match table.writer.submit(rows).await {
-                            Ok(done) => AckEvent::Commit { offset, size, done },
-                            Err(e @ storage::Refused::Stopped) => AckEvent::Fail(Status::not_found(format!("table '{}': {e}", table.full_name))),
-                            Err(e @ storage::Refused::Rows(_)) => AckEvent::Fail(Status::internal(format!("table '{}': {e}", table.full_name))),
-                        },
-                    };
-                    let failed = matches!(event, AckEvent::Fail(_));
-                    let _ = ack_tx.send(event);
-                    if failed {
-                        break;
-                    }
-                    if close_fault_due(&self.shared, records) {
-                        self.signal_close(CLOSE_FAULT).await;
-                        let _ = ack_tx.send(AckEvent::Close);
-                        break;
-                    }
-                }
-            }
-        }
-        drop(ack_tx);
-        let _ = acker.await;
-        drop(open);
+            stream,
+        )
+        .await;
         tracing::info!(%stream_id, records, "stream ended");
     }
+}
 
-    async fn signal_close(&self, why: &str) -> Instant {
-        tracing::info!(reason = why, "closing stream after a grace period");
-        let signal = response(ResponsePayload::CloseStreamSignal(CloseStreamSignal {
-            duration: Some(prost_types::Duration {
-                seconds: CLOSE_GRACE.as_secs() as i64,
-                nanos: CLOSE_GRACE.subsec_nanos() as i32,
-            }),
-        }));
-        let _ = self.tx.send(Ok(signal)).await;
-        Instant::now() + CLOSE_GRACE
+/// The requests of one `EphemeralStream` after its `create_stream`.
+struct ProtoStream {
+    inbound: Streaming<EphemeralStreamRequest>,
+    decoder: Decoder,
+    name: String,
+    columns: Vec<crate::types::UcField>,
+    marker: Option<Vec<u8>>,
+}
+
+impl Protocol for ProtoStream {
+    type Request = Option<Payload>;
+    type Out = EphemeralStreamResponse;
+
+    fn next(&mut self, _next_offset: i64) -> impl Future<Output = Step<Option<Payload>>> + Send {
+        async move {
+            let req = match self.inbound.message().await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Step::Finished,
+                Err(status) => {
+                    tracing::debug!(table = %self.name, ?status, "client went away");
+                    return Step::Gone;
+                }
+            };
+            let (offset, payload) = match req.payload {
+                Some(RequestPayload::IngestRecord(r)) => (r.offset_id, r.record.map(Payload::One)),
+                Some(RequestPayload::IngestRecordBatch(b)) => {
+                    (b.offset_id, b.batch.map(Payload::Many))
+                }
+                Some(RequestPayload::CreateStream(_)) => {
+                    return Step::Refuse(Status::invalid_argument(
+                        "create_stream was sent twice on one stream",
+                    ))
+                }
+                None => (None, None),
+            };
+            match offset {
+                Some(offset) => Step::Request(offset, payload),
+                None => Step::Refuse(Status::invalid_argument(
+                    "an ingest request has no offset_id",
+                )),
+            }
+        }
     }
 
-    fn decode(
-        &self,
-        decoder: &Decoder,
-        payload: Option<Payload>,
-        table: &Table,
-        offset: i64,
-    ) -> Result<Decoded, Status> {
-        let name = &table.full_name;
-        let cols = &table.columns;
+    fn check(&self, payload: Option<Payload>, offset: i64, discard: bool) -> Result<Taken, Status> {
+        let name = &self.name;
+        let cols = &self.columns;
         let refuse = |i: usize, e: String| {
-            Status::invalid_argument(format!(
-                "table '{name}', request offset {offset}, record {i}: {e}"
-            ))
+            Status::invalid_argument(format!("table '{name}', offset {offset}, row {i}: {e}"))
         };
         let payload = payload.ok_or_else(|| {
-            Status::invalid_argument(format!("request offset {offset} carries no record"))
+            Status::invalid_argument(format!(
+                "table '{name}', offset {offset}: the request carries no record"
+            ))
         })?;
         let records: Vec<&[u8]> = match &payload {
             Payload::One(Record::ProtoEncodedRecord(b)) => vec![b.as_slice()],
@@ -367,65 +298,71 @@ impl Session {
         };
         let total: usize = records.iter().map(|r| r.len()).sum();
         if total > MAX_REQUEST_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "table '{name}', request offset {offset}: {total} bytes of records, over the \
-                 {MAX_REQUEST_BYTES}-byte limit of one request"
-            )));
+            return Err(ingest::too_large(name, offset, total, MAX_REQUEST_BYTES));
         }
-        if let Some(marker) = &self.shared.faults.refuse_records_containing {
+        if let Some(marker) = &self.marker {
             if let Some(i) = records.iter().position(|r| {
                 r.windows(marker.len().max(1))
                     .any(|w| w == marker.as_slice())
             }) {
-                return Err(refuse(
-                    i,
-                    "injected fault: the record holds the refusal marker".into(),
-                ));
+                return Err(ingest::marker_refusal(name, offset, i));
             }
         }
-        let discard = self.shared.discard;
-        let decoded = match (decoder, payload) {
-            (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => Ok(
-                Decoded::from_iter(discard, [bytes].iter(), |b| plan.decode(b))
-                    .map_err(|(i, e)| refuse(i, e))?,
-            ),
-            (Decoder::Proto(plan), Payload::Many(Batch::ProtoEncodedBatch(batch))) => Ok(
-                Decoded::from_iter(discard, batch.records.iter(), |b| plan.decode(b))
-                    .map_err(|(i, e)| refuse(i, e))?,
-            ),
+        let decoded = match (&self.decoder, payload) {
+            (Decoder::Proto(plan), Payload::One(Record::ProtoEncodedRecord(bytes))) => {
+                decode_all(discard, [bytes].iter(), |b| plan.decode(b))
+            }
+            (Decoder::Proto(plan), Payload::Many(Batch::ProtoEncodedBatch(batch))) => {
+                decode_all(discard, batch.records.iter(), |b| plan.decode(b))
+            }
             (Decoder::Json, Payload::One(Record::JsonRecord(text))) => {
-                Ok(
-                    Decoded::from_iter(discard, [text].iter(), |t| decode_json(cols, t))
-                        .map_err(|(i, e)| refuse(i, e))?,
-                )
+                decode_all(discard, [text].iter(), |t| decode_json(cols, t))
             }
             (Decoder::Json, Payload::Many(Batch::JsonBatch(batch))) => {
-                Ok(
-                    Decoded::from_iter(discard, batch.records.iter(), |t| decode_json(cols, t))
-                        .map_err(|(i, e)| refuse(i, e))?,
-                )
+                decode_all(discard, batch.records.iter(), |t| decode_json(cols, t))
             }
-            (Decoder::Proto(_), _) => Err(Status::invalid_argument(format!(
-                "request offset {offset}: this stream was created for PROTO records"
-            ))),
-            (Decoder::Json, _) => Err(Status::invalid_argument(format!(
-                "request offset {offset}: this stream was created for JSON records"
-            ))),
+            (Decoder::Proto(_), _) => {
+                return Err(Status::invalid_argument(format!(
+                    "table '{name}', offset {offset}: this stream was created for PROTO records"
+                )))
+            }
+            (Decoder::Json, _) => {
+                return Err(Status::invalid_argument(format!(
+                    "table '{name}', offset {offset}: this stream was created for JSON records"
+                )))
+            }
         };
-        decoded.map(|d| Decoded { bytes: total, ..d })
+        let (rows, len) = decoded.map_err(|(i, e)| refuse(i, e))?;
+        Ok(Taken {
+            rows,
+            records: len as u64,
+            bytes: total as u64,
+        })
+    }
+
+    fn ack(&self) -> impl Fn(i64, u64) -> EphemeralStreamResponse + Send + 'static {
+        |offset, _records| {
+            response(ResponsePayload::IngestRecordResponse(
+                IngestRecordResponse {
+                    durability_ack_up_to_offset: Some(offset),
+                },
+            ))
+        }
+    }
+
+    fn close_signal(&self) -> EphemeralStreamResponse {
+        response(ResponsePayload::CloseStreamSignal(CloseStreamSignal {
+            duration: Some(prost_types::Duration {
+                seconds: CLOSE_GRACE.as_secs() as i64,
+                nanos: CLOSE_GRACE.subsec_nanos() as i32,
+            }),
+        }))
     }
 }
 
 enum Payload {
     One(Record),
     Many(Batch),
-}
-
-/// Decoded rows of one request (`None` in discard mode) and their count.
-struct Decoded {
-    rows: Option<Vec<Vec<Cell>>>,
-    len: usize,
-    bytes: usize,
 }
 
 trait RecordLen {
@@ -442,39 +379,31 @@ impl RecordLen for String {
     }
 }
 
-impl Decoded {
-    fn from_iter<'a, T: RecordLen + 'a>(
-        discard: bool,
-        records: impl ExactSizeIterator<Item = &'a T>,
-        decode: impl Fn(&T) -> Result<Vec<Cell>, String>,
-    ) -> Result<Decoded, (usize, String)> {
-        let len = records.len();
-        if discard {
-            for (i, r) in records.enumerate() {
-                if r.record_len() > MAX_RECORD_BYTES {
-                    return Err((
-                        i,
-                        format!(
-                            "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
-                            r.record_len()
-                        ),
-                    ));
-                }
-            }
-            return Ok(Decoded {
-                rows: None,
-                len,
-                bytes: 0,
-            });
-        }
-        let mut rows = Vec::with_capacity(len);
+/// Every record of a request decoded (in discard mode only their sizes checked): the
+/// rows and their count, or the first refused record and why.
+fn decode_all<'a, T: RecordLen + 'a>(
+    discard: bool,
+    records: impl ExactSizeIterator<Item = &'a T>,
+    decode: impl Fn(&T) -> Result<Vec<Cell>, String>,
+) -> Result<(Rows, usize), (usize, String)> {
+    let len = records.len();
+    if discard {
         for (i, r) in records.enumerate() {
-            rows.push(decode(r).map_err(|e| (i, e))?);
+            if r.record_len() > MAX_RECORD_BYTES {
+                return Err((
+                    i,
+                    format!(
+                        "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
+                        r.record_len()
+                    ),
+                ));
+            }
         }
-        Ok(Decoded {
-            rows: Some(rows),
-            len,
-            bytes: 0,
-        })
+        return Ok((Rows::Discarded, len));
     }
+    let mut rows = Vec::with_capacity(len);
+    for (i, r) in records.enumerate() {
+        rows.push(decode(r).map_err(|e| (i, e))?);
+    }
+    Ok((Rows::Cells(rows), len))
 }

@@ -1,11 +1,15 @@
-//! What both ingest protocols (protobuf `EphemeralStream` in [`crate::grpc`], Arrow
-//! Flight `DoPut` in [`crate::flight`]) share: the state of the service, the checks before
-//! a stream is served (token, table, faults), when a stream's planned close is due, and
-//! the acknowledgement task that answers in offset order once each commit is durable.
+//! The one ingest loop both protocols (protobuf `EphemeralStream` in [`crate::grpc`],
+//! Arrow Flight `DoPut` in [`crate::flight`]) feed ([`run`], over a [`Protocol`]), and
+//! what else they share: the state of the service, the checks before a stream is served
+//! (token, table, faults), when a stream's planned close is due, and the acknowledgement
+//! task that answers in offset order once each commit is durable.
 
+use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
+
+use arrow::array::RecordBatch;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -13,7 +17,9 @@ use tonic::Status;
 
 use crate::auth::{Authority, TokenClaims, TokenRejection};
 use crate::catalog::{parse_table_name, Catalog, Table};
-use crate::quota::{Stats, StreamQuota, TableCounters};
+use crate::cells::Cell;
+use crate::quota::{Pacer, Stats, StreamQuota, TableCounters};
+use crate::storage;
 use crate::Faults;
 
 /// How long a stream stays open after its `CloseStreamSignal`.
@@ -210,6 +216,193 @@ pub(crate) async fn acknowledge<M: Send + 'static>(
                 return;
             }
             AckEvent::Close => return,
+        }
+    }
+}
+
+/// One message of a stream, as its protocol read it.
+pub(crate) enum Step<R> {
+    /// An ingest request and the offset it carries.
+    Request(i64, R),
+    /// A message with nothing to ingest.
+    Nothing,
+    /// The client finished sending: what is pending is acknowledged, then the stream ends.
+    Finished,
+    /// The client went away.
+    Gone,
+    /// A malformed message: the stream ends with this status after what is pending.
+    Refuse(Status),
+}
+
+/// The rows of one checked request, ready to queue for the table's next commit.
+pub(crate) enum Rows {
+    /// Decoded records (protobuf or JSON).
+    Cells(Vec<Vec<Cell>>),
+    /// A batch in the table's Delta schema (Arrow Flight).
+    Batch(RecordBatch),
+    /// Nothing to write (discard mode).
+    Discarded,
+}
+
+/// A checked request: its rows and what the quota charges for it.
+pub(crate) struct Taken {
+    pub rows: Rows,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// What the one ingest loop ([`run`]) needs of a protocol.
+pub(crate) trait Protocol: Send {
+    /// An ingest request as the protocol carries it.
+    type Request: Send;
+    /// A message to the client (acknowledgements, the close signal).
+    type Out: Send + 'static;
+    /// Read the next message; `next_offset` is the offset the next request must carry.
+    fn next(&mut self, next_offset: i64) -> impl Future<Output = Step<Self::Request>> + Send;
+    /// Check one request: the size limit, the refusal fault and, unless `discard`, every
+    /// value against the table. A refusal names the table, the offset and the row.
+    fn check(&self, request: Self::Request, offset: i64, discard: bool) -> Result<Taken, Status>;
+    /// How an acknowledgement of `offset` (with `records` acknowledged so far) is said.
+    fn ack(&self) -> impl Fn(i64, u64) -> Self::Out + Send + 'static;
+    /// The message announcing a planned close.
+    fn close_signal(&self) -> Self::Out;
+}
+
+/// The refusal of a request over the per-request limit, in the same words on both
+/// protocols.
+pub(crate) fn too_large(table: &str, offset: i64, bytes: usize, limit: usize) -> Status {
+    Status::invalid_argument(format!(
+        "table '{table}', offset {offset}: the request is {bytes} bytes, over the \
+         {limit}-byte limit of one request (split it)"
+    ))
+}
+
+/// The injected refusal of a request holding the marker (`refuse_records_containing`).
+pub(crate) fn marker_refusal(table: &str, offset: i64, row: usize) -> Status {
+    Status::invalid_argument(format!(
+        "table '{table}', offset {offset}, row {row}: injected fault: the record holds the \
+         refusal marker"
+    ))
+}
+
+/// What ends a turn of the loop.
+enum Turn<R> {
+    PlannedClose(&'static str),
+    GraceOver,
+    Read(Step<R>),
+}
+
+/// Serve one stream of `table` after its protocol's opening: read requests in offset
+/// order, check each, hold the stream to its quota, queue the rows for the table's next
+/// Delta commit and acknowledge each once durable; announce planned closes and end after
+/// the grace period. Returns the records taken.
+pub(crate) async fn run<P: Protocol>(
+    shared: &Shared,
+    table: &Table,
+    token_deadline: Instant,
+    tx: mpsc::Sender<Result<P::Out, Status>>,
+    mut protocol: P,
+) -> u64 {
+    let open = shared.stats.open(&table.full_name);
+    let mut pacer = Pacer::new(shared.quota);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(acknowledge(
+        ack_rx,
+        tx.clone(),
+        shared.faults.ack_delay,
+        open.0.clone(),
+        protocol.ack(),
+    ));
+    let mut lifetime = Lifetime::new(shared, token_deadline);
+    let (mut next_offset, mut records) = (0i64, 0u64);
+    let mut closing: Option<Instant> = None;
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    loop {
+        let planned = closing.is_none();
+        let turn = tokio::select! {
+            biased;
+            why = lifetime.planned_close(), if planned => Turn::PlannedClose(why),
+            _ = tokio::time::sleep_until(closing.unwrap_or(far)), if !planned => Turn::GraceOver,
+            step = protocol.next(next_offset) => Turn::Read(step),
+        };
+        let (offset, request) = match turn {
+            Turn::PlannedClose(why) => {
+                closing = Some(signal_close(&tx, protocol.close_signal(), why).await);
+                continue;
+            }
+            Turn::GraceOver | Turn::Read(Step::Finished) => {
+                let _ = ack_tx.send(AckEvent::Close);
+                break;
+            }
+            Turn::Read(Step::Gone) => break,
+            Turn::Read(Step::Nothing) => continue,
+            Turn::Read(Step::Refuse(status)) => {
+                let _ = ack_tx.send(AckEvent::Fail(status));
+                break;
+            }
+            Turn::Read(Step::Request(offset, request)) => (offset, request),
+        };
+        if let Some(refusal) = out_of_order(offset, next_offset) {
+            let _ = ack_tx.send(AckEvent::Fail(refusal));
+            break;
+        }
+        if let Some(fault) = injected_interruption(shared) {
+            let _ = tx.send(Err(fault)).await;
+            break;
+        }
+        next_offset += 1;
+        let event = match protocol.check(request, offset, shared.discard) {
+            Err(status) => AckEvent::Fail(status),
+            Ok(taken) => {
+                records += taken.records;
+                // The quota: this request is taken once the stream's earlier ones and this
+                // one fit it; until then nothing more is read from the stream.
+                let waited = pacer.take(taken.records, taken.bytes).await;
+                open.counters().paced(waited);
+                queue(table, offset, taken).await
+            }
+        };
+        let failed = matches!(event, AckEvent::Fail(_));
+        let _ = ack_tx.send(event);
+        if failed {
+            break;
+        }
+        if close_fault_due(shared, records) {
+            signal_close(&tx, protocol.close_signal(), CLOSE_FAULT).await;
+            let _ = ack_tx.send(AckEvent::Close);
+            break;
+        }
+    }
+    drop(ack_tx);
+    let _ = acker.await;
+    drop(open);
+    records
+}
+
+/// Announce a planned close with `signal`; the stream ends after [`CLOSE_GRACE`].
+async fn signal_close<M>(tx: &mpsc::Sender<Result<M, Status>>, signal: M, why: &str) -> Instant {
+    tracing::info!(reason = why, "closing stream after a grace period");
+    let _ = tx.send(Ok(signal)).await;
+    Instant::now() + CLOSE_GRACE
+}
+
+/// Queue a checked request's rows for the table's next commit: the event that
+/// acknowledges it once the commit is durable (at once in discard mode).
+async fn queue(table: &Table, offset: i64, taken: Taken) -> AckEvent {
+    let size = (taken.records, taken.bytes);
+    let submitted = match taken.rows {
+        Rows::Discarded => return AckEvent::Ready { offset, size },
+        Rows::Cells(rows) => table.writer.submit(rows).await,
+        Rows::Batch(batch) => table.writer.submit_batch(batch).await,
+    };
+    let name = &table.full_name;
+    match submitted {
+        Ok(done) => AckEvent::Commit { offset, size, done },
+        Err(e @ storage::Refused::Stopped) => {
+            AckEvent::Fail(Status::not_found(format!("table '{name}': {e}")))
+        }
+        Err(e @ storage::Refused::Rows(_)) => {
+            AckEvent::Fail(Status::internal(format!("table '{name}': {e}")))
         }
     }
 }

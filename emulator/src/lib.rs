@@ -156,7 +156,8 @@ pub struct EmulatorConfig {
     pub max_stream_duration: Duration,
     /// Faults to inject.
     pub faults: Faults,
-    /// Acknowledge without decoding or writing (for client benchmarks). The quotas
+    /// Acknowledge without decoding or writing (for client benchmarks): on both protocols
+    /// only the record and request sizes and the refusal fault are checked. The quotas
     /// still apply unless turned off.
     pub discard: bool,
     /// Per-stream quotas, enforced by pacing; the service's by default.
