@@ -12,7 +12,6 @@
 //! `close_stream_duration_ms` and end the call cleanly after the grace period. Errors are
 //! the status codes of the protobuf path (see [`crate::grpc`]).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -263,41 +262,37 @@ impl Protocol for FlightStream {
     type Request = (RecordBatch, usize);
     type Out = PutResult;
 
-    fn next(
-        &mut self,
-        next_offset: i64,
-    ) -> impl Future<Output = Step<(RecordBatch, usize)>> + Send {
-        async move {
-            let name = &self.name;
-            let decoded = match self.inbound.next().await {
-                Some(Ok(d)) => d,
-                None => return Step::Finished,
-                Some(Err(FlightError::Tonic(status))) => {
-                    tracing::debug!(table = %name, ?status, "client went away");
-                    return Step::Gone;
-                }
-                Some(Err(e)) => {
-                    return Step::Refuse(Status::invalid_argument(format!(
-                        "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
-                        next_offset - 1
-                    )))
-                }
-            };
-            // Bytes as they came (the IPC message, compressed if the client compressed
-            // it): a decoded batch's buffers share the message's allocation, so their
-            // memory size would count it once per column.
-            let wire = decoded.inner.data_header.len() + decoded.inner.data_body.len();
-            let batch = match decoded.payload {
+    async fn next(&mut self, next_offset: i64) -> Step<(RecordBatch, usize)> {
+        let name = &self.name;
+        let decoded = match self.inbound.next().await {
+            Some(Ok(d)) => d,
+            None => return Step::Finished,
+            Some(Err(FlightError::Tonic(status))) => {
+                tracing::debug!(table = %name, ?status, "client went away");
+                return Step::Gone;
+            }
+            Some(Err(e)) => {
+                return Step::Refuse(Status::invalid_argument(format!(
+                    "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
+                    next_offset - 1
+                )))
+            }
+        };
+        // Bytes as they came (the IPC message, compressed if the client compressed
+        // it): a decoded batch's buffers share the message's allocation, so their
+        // memory size would count it once per column.
+        let wire = decoded.inner.data_header.len() + decoded.inner.data_body.len();
+        let batch =
+            match decoded.payload {
                 DecodedPayload::RecordBatch(b) => b,
                 DecodedPayload::None => return Step::Nothing,
                 DecodedPayload::Schema(_) => return Step::Refuse(Status::invalid_argument(
                     "a stream's schema is sent once, first: open a new stream for another schema",
                 )),
             };
-            match offset_of(&decoded.inner.app_metadata) {
-                Ok(offset) => Step::Request(offset, (batch, wire)),
-                Err(e) => Step::Refuse(Status::invalid_argument(format!("table '{name}': {e}"))),
-            }
+        match offset_of(&decoded.inner.app_metadata) {
+            Ok(offset) => Step::Request(offset, (batch, wire)),
+            Err(e) => Step::Refuse(Status::invalid_argument(format!("table '{name}': {e}"))),
         }
     }
 

@@ -11,7 +11,6 @@
 //! Unauthenticated, PermissionDenied and Unimplemented are final; Unavailable and
 //! Internal make the SDK recover the stream.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -245,34 +244,30 @@ impl Protocol for ProtoStream {
     type Request = Option<Payload>;
     type Out = EphemeralStreamResponse;
 
-    fn next(&mut self, _next_offset: i64) -> impl Future<Output = Step<Option<Payload>>> + Send {
-        async move {
-            let req = match self.inbound.message().await {
-                Ok(Some(r)) => r,
-                Ok(None) => return Step::Finished,
-                Err(status) => {
-                    tracing::debug!(table = %self.name, ?status, "client went away");
-                    return Step::Gone;
-                }
-            };
-            let (offset, payload) = match req.payload {
-                Some(RequestPayload::IngestRecord(r)) => (r.offset_id, r.record.map(Payload::One)),
-                Some(RequestPayload::IngestRecordBatch(b)) => {
-                    (b.offset_id, b.batch.map(Payload::Many))
-                }
-                Some(RequestPayload::CreateStream(_)) => {
-                    return Step::Refuse(Status::invalid_argument(
-                        "create_stream was sent twice on one stream",
-                    ))
-                }
-                None => (None, None),
-            };
-            match offset {
-                Some(offset) => Step::Request(offset, payload),
-                None => Step::Refuse(Status::invalid_argument(
-                    "an ingest request has no offset_id",
-                )),
+    async fn next(&mut self, _next_offset: i64) -> Step<Option<Payload>> {
+        let req = match self.inbound.message().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Step::Finished,
+            Err(status) => {
+                tracing::debug!(table = %self.name, ?status, "client went away");
+                return Step::Gone;
             }
+        };
+        let (offset, payload) = match req.payload {
+            Some(RequestPayload::IngestRecord(r)) => (r.offset_id, r.record.map(Payload::One)),
+            Some(RequestPayload::IngestRecordBatch(b)) => (b.offset_id, b.batch.map(Payload::Many)),
+            Some(RequestPayload::CreateStream(_)) => {
+                return Step::Refuse(Status::invalid_argument(
+                    "create_stream was sent twice on one stream",
+                ))
+            }
+            None => (None, None),
+        };
+        match offset {
+            Some(offset) => Step::Request(offset, payload),
+            None => Step::Refuse(Status::invalid_argument(
+                "an ingest request has no offset_id",
+            )),
         }
     }
 
