@@ -194,11 +194,18 @@ impl ZerobusConnection {
 
     /// Check every field; the first problem is reported with the field's name.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(ZerobusError::Configuration(
-                format!("{field}: {why}").into(),
-            ))
-        };
+        self.check_endpoint()?;
+        self.check_credentials()?;
+        self.check_workspace()?;
+        self.check_limits()?;
+        if self.observability_config.is_some() {
+            crate::telemetry::ExportSettings::from_config(self.observability_config.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// The endpoint: encrypted unless loopback or `allow_plaintext`.
+    fn check_endpoint(&self) -> Result<()> {
         let endpoint = self.endpoint_url()?;
         if endpoint.scheme() == "http" && !self.allow_plaintext && !is_loopback(&endpoint) {
             return bad(
@@ -209,42 +216,53 @@ impl ZerobusConnection {
                 ),
             );
         }
-        match self.client_id.as_deref() {
-            None | Some("") => {
-                return bad(
-                    "client_id",
-                    "is required (the service principal's application id)".into(),
-                )
-            }
-            _ => {}
+        Ok(())
+    }
+
+    /// The workspace URL: present, and encrypted unless loopback or `allow_plaintext`
+    /// (the client secret goes there).
+    fn check_workspace(&self) -> Result<()> {
+        if self
+            .unity_catalog_url
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return bad(
+                "unity_catalog_url",
+                "is required (the workspace URL, e.g. https://dbc-….cloud.databricks.com)".into(),
+            );
+        }
+        let uc = self.unity_catalog_base()?;
+        if uc.scheme() == "http" && !self.allow_plaintext && !is_loopback(&uc) {
+            return bad(
+                "unity_catalog_url",
+                format!(
+                    "'{}' is plain text to a host that is not loopback: the client secret would \
+                     travel unencrypted; use https:// or set allow_plaintext",
+                    uc.as_str().trim_end_matches('/')
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_credentials(&self) -> Result<()> {
+        if self.client_id.as_deref().unwrap_or_default().is_empty() {
+            return bad(
+                "client_id",
+                "is required (the service principal's application id)".into(),
+            );
         }
         match &self.client_secret {
-            None => return bad("client_secret", "is required".into()),
-            Some(s) if s.expose().is_empty() => return bad("client_secret", "is empty".into()),
-            _ => {}
+            None => bad("client_secret", "is required".into()),
+            Some(s) if s.expose().is_empty() => bad("client_secret", "is empty".into()),
+            _ => Ok(()),
         }
-        match self.unity_catalog_url.as_deref() {
-            None | Some("") => {
-                return bad(
-                    "unity_catalog_url",
-                    "is required (the workspace URL, e.g. https://dbc-….cloud.databricks.com)"
-                        .into(),
-                )
-            }
-            Some(_) => {
-                let uc = self.unity_catalog_base()?;
-                if uc.scheme() == "http" && !self.allow_plaintext && !is_loopback(&uc) {
-                    return bad(
-                        "unity_catalog_url",
-                        format!(
-                            "'{}' is plain text to a host that is not loopback: the client secret would \
-                             travel unencrypted; use https:// or set allow_plaintext",
-                            uc.as_str().trim_end_matches('/')
-                        ),
-                    );
-                }
-            }
-        }
+    }
+
+    /// Retry, debug, stream and acknowledgement settings within their bounds.
+    fn check_limits(&self) -> Result<()> {
         if self.retry_max_attempts == 0 {
             return bad("retry_max_attempts", "must be at least 1".into());
         }
@@ -280,9 +298,6 @@ impl ZerobusConnection {
         }
         if self.ack_timeout_ms == Some(0) {
             return bad("ack_timeout_ms", "must be above 0".into());
-        }
-        if self.observability_config.is_some() {
-            crate::telemetry::ExportSettings::from_config(self.observability_config.as_ref())?;
         }
         Ok(())
     }
@@ -403,4 +418,11 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
+}
+
+/// A configuration error naming the field.
+fn bad(field: &str, why: String) -> Result<()> {
+    Err(ZerobusError::Configuration(
+        format!("{field}: {why}").into(),
+    ))
 }

@@ -228,71 +228,7 @@ fn field_type(
                 message_fields(children.iter().map(|f| f.as_ref()), &name, names, problems);
             Some((Type::Message, Some(name), false, vec![nested]))
         }
-        DataType::Map(entries, _) => {
-            let DataType::Struct(kv) = entries.data_type() else {
-                problems.push(format!("column '{column}': map entries are not a struct"));
-                return None;
-            };
-            let (key, value) = (kv.first()?, kv.get(1)?);
-            let key_type = match scalar_type(key.data_type()) {
-                Some(t @ (Type::Int32 | Type::Int64 | Type::Bool | Type::String))
-                    if !matches!(
-                        key.data_type(),
-                        DataType::Decimal128(..) | DataType::Decimal256(..)
-                    ) =>
-                {
-                    t
-                }
-                _ => {
-                    problems.push(format!(
-                        "column '{column}': map key type {} is not supported (keys must be integral, boolean or string)",
-                        key.data_type()
-                    ));
-                    return None;
-                }
-            };
-            let entry_name = names.unique(format!("{}Entry", message_name(path)));
-            let (vt, vtn, vrep, vnested) = field_type(
-                value.data_type(),
-                &format!("{path}_value"),
-                column,
-                names,
-                problems,
-            )?;
-            if vrep {
-                problems.push(format!(
-                    "column '{column}': maps with list or map values are not supported by Zerobus"
-                ));
-                return None;
-            }
-            let mut entry = DescriptorProto {
-                name: Some(entry_name.clone()),
-                options: Some(MessageOptions {
-                    map_entry: Some(true),
-                    ..Default::default()
-                }),
-                nested_type: vnested,
-                ..Default::default()
-            };
-            entry.field.push(FieldDescriptorProto {
-                name: Some("key".into()),
-                number: Some(1),
-                label: Some(Label::Optional as i32),
-                r#type: Some(key_type as i32),
-                json_name: Some("key".into()),
-                ..Default::default()
-            });
-            entry.field.push(FieldDescriptorProto {
-                name: Some("value".into()),
-                number: Some(2),
-                label: Some(Label::Optional as i32),
-                r#type: Some(vt as i32),
-                type_name: vtn.map(|n| format!("{entry_name}.{n}")),
-                json_name: Some("value".into()),
-                ..Default::default()
-            });
-            Some((Type::Message, Some(entry_name), true, vec![entry]))
-        }
+        DataType::Map(entries, _) => map_type(entries, path, column, names, problems),
         other => match list_element(other) {
             Some(elem) => {
                 let (t, tn, rep, nested) = field_type(
@@ -318,6 +254,76 @@ fn field_type(
             }
         },
     }
+}
+
+/// A MAP column: a nested entry message (key = 1, value = 2) marked as a map entry.
+fn map_type(
+    entries: &Field,
+    path: &str,
+    column: &str,
+    names: &mut Names,
+    problems: &mut Vec<String>,
+) -> Option<FieldShape> {
+    let DataType::Struct(kv) = entries.data_type() else {
+        problems.push(format!("column '{column}': map entries are not a struct"));
+        return None;
+    };
+    let (key, value) = (kv.first()?, kv.get(1)?);
+    let key_type = match scalar_type(key.data_type()) {
+        Some(t @ (Type::Int32 | Type::Int64 | Type::Bool | Type::String))
+            if !matches!(
+                key.data_type(),
+                DataType::Decimal128(..) | DataType::Decimal256(..)
+            ) =>
+        {
+            t
+        }
+        _ => {
+            problems.push(format!(
+                "column '{column}': map key type {} is not supported (keys must be integral, boolean or string)",
+                key.data_type()
+            ));
+            return None;
+        }
+    };
+    let entry_name = names.unique(format!("{}Entry", message_name(path)));
+    let (vt, vtn, vrep, vnested) = field_type(
+        value.data_type(),
+        &format!("{path}_value"),
+        column,
+        names,
+        problems,
+    )?;
+    if vrep {
+        problems.push(format!(
+            "column '{column}': maps with list or map values are not supported by Zerobus"
+        ));
+        return None;
+    }
+    let entry_field =
+        |name: &str, number: i32, ty: Type, type_name: Option<String>| FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(ty as i32),
+            type_name,
+            json_name: Some(name.into()),
+            ..Default::default()
+        };
+    let entry = DescriptorProto {
+        name: Some(entry_name.clone()),
+        options: Some(MessageOptions {
+            map_entry: Some(true),
+            ..Default::default()
+        }),
+        nested_type: vnested,
+        field: vec![
+            entry_field("key", 1, key_type, None),
+            entry_field("value", 2, vt, vtn.map(|n| format!("{entry_name}.{n}"))),
+        ],
+        ..Default::default()
+    };
+    Some((Type::Message, Some(entry_name), true, vec![entry]))
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::bind::{bind, refuse_null_collections};
+use super::bind::Proto;
+use super::node::Node;
 use super::plan::{plan_message, FieldPlan};
 use super::table_schema::TableSchema;
 use super::values::conversion;
+use super::walk::Walk;
 use crate::connection::NullCollections;
 use crate::error::Result;
 
@@ -162,24 +164,16 @@ impl RowEncoder {
         }
         let n = batch.num_rows();
         let identity = |i: usize| i;
-        let mut nodes = Vec::with_capacity(self.plan.len());
-        for p in &self.plan {
-            if self.null_collections == NullCollections::Refuse {
-                refuse_null_collections(
-                    &self.table,
-                    std::slice::from_ref(p),
-                    batch.columns(),
-                    None,
-                )?;
-            }
-            nodes.push(bind(
-                &self.table,
-                p,
-                batch.column(p.index),
-                None,
-                &identity,
-            )?);
-        }
+        let walk = Walk {
+            table: &self.table,
+            build: &Proto,
+            refuse_null_collections: self.null_collections == NullCollections::Refuse,
+        };
+        let mut nodes: Vec<Node> = walk
+            .fields(&self.plan, None, batch.columns(), None, &identity)?
+            .into_iter()
+            .map(|(_, node)| node)
+            .collect();
         self.sizes.clear();
         self.sizes.resize(n, 0);
         for node in &mut nodes {

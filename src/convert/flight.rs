@@ -17,22 +17,20 @@ use std::sync::Arc;
 use arrow::array::{
     make_array, Array, ArrayRef, AsArray, BooleanArray, Date32Array, Int16Array, Int32Array,
     Int64Array, Int8Array, LargeBinaryBuilder, ListArray, MapArray, RecordBatch,
-    RecordBatchOptions, StructArray, TimestampMicrosecondArray, UInt32Array,
+    RecordBatchOptions, StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use parquet_variant::VariantBuilder;
 
-use super::bind::{
-    byte_source, cast, checked_field, element_validity, list_ranges, normalize,
-    refuse_null_map_values, row_of_element,
-};
+use super::bind::byte_source;
 use super::encode::plan_batch;
 use super::flight_schema::{flight_fields, flight_schema, flight_type, map_kv, variant_fields};
-use super::plan::{FieldPlan, Rule, Scalar, Target};
+use super::plan::{FieldPlan, Rule, Scalar};
 use super::sql_type::{SqlField, SqlType};
 use super::table_schema::TableSchema;
-use super::values::{conversion, decimal_text, int_values, parse_variant_json, RowOf};
+use super::values::{conversion, decimal_text, int_values, parse_variant_json, At, RowOf};
+use super::walk::{cast, Build, Rows, Walk};
 use crate::error::Result;
 
 /// Converts batches of one schema into batches of the table's Flight schema.
@@ -93,45 +91,138 @@ impl FlightEncoder {
     pub fn encode_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let table = self.table.as_str();
         let row_of: RowOf = &|i| i;
-        let columns = message_arrays(
+        let walk = Walk {
             table,
+            build: &Flight,
+            refuse_null_collections: false,
+        };
+        let built = walk.fields(
             &self.plan,
-            &self.columns,
+            Some(&self.columns),
             batch.columns(),
             None,
-            batch.num_rows(),
             row_of,
         )?;
+        let columns = in_table_order(table, &self.columns, built, batch.num_rows())?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
             .map_err(|e| conversion(table, format!("building the Arrow Flight batch: {e}")))
     }
 }
 
-/// The arrays of a message's fields (the table's columns, or a struct's fields) in the
-/// table's order, from the batch's `arrays` as `plans` match them.
-fn message_arrays(
-    table: &str,
-    plans: &[FieldPlan],
-    fields: &[SqlField],
-    arrays: &[ArrayRef],
-    parent: Option<&NullBuffer>,
-    len: usize,
-    row_of: RowOf,
-) -> Result<Vec<ArrayRef>> {
-    // In the batch's order, so that the first problem reported is the one the protobuf
-    // encoder reports.
-    let mut out: Vec<Option<ArrayRef>> = vec![None; fields.len()];
-    for plan in plans {
-        let Some((k, field)) = plan.column.and_then(|c| fields.get(c).map(|f| (c, f))) else {
-            // A column no table field takes would be lost: refused.
-            return Err(conversion(
-                table,
-                format!("column '{}' has no declared type in the table", plan.path),
-            ));
+/// The Flight encoder's side of the walk: arrays of the table's Flight types.
+struct Flight;
+
+impl Build for Flight {
+    type Out = ArrayRef;
+
+    fn scalar(
+        &self,
+        at: &At,
+        scalar: (Scalar, Rule),
+        ty: Option<&SqlType>,
+        array: &ArrayRef,
+        valid: Option<NullBuffer>,
+    ) -> Result<ArrayRef> {
+        let ty = ty.ok_or_else(|| undeclared(at))?;
+        scalar_array(at, scalar, ty, array, valid)
+    }
+
+    fn message(
+        &self,
+        at: &At,
+        fields: Option<&[SqlField]>,
+        children: Vec<(&FieldPlan, ArrayRef)>,
+        valid: Option<NullBuffer>,
+        len: usize,
+    ) -> Result<ArrayRef> {
+        let fields = fields.ok_or_else(|| undeclared(at))?;
+        let children = in_table_order(at.table, fields, children, len)?;
+        let out = StructArray::try_new_with_length(flight_fields(fields), children, valid, len)
+            .map_err(|e| at.error(e))?;
+        Ok(Arc::new(out))
+    }
+
+    fn list(
+        &self,
+        at: &At,
+        elem: Option<&SqlType>,
+        rows: Rows,
+        elements: ArrayRef,
+    ) -> Result<ArrayRef> {
+        let elem = elem.ok_or_else(|| undeclared(at))?;
+        let item = Arc::new(Field::new("item", flight_type(elem), true));
+        let out = ListArray::try_new(item, offsets(at, &rows)?, elements, rows.valid)
+            .map_err(|e| at.error(e))?;
+        Ok(Arc::new(out))
+    }
+
+    fn map(
+        &self,
+        at: &At,
+        types: (Option<&SqlType>, Option<&SqlType>),
+        rows: Rows,
+        keys: ArrayRef,
+        values: ArrayRef,
+    ) -> Result<ArrayRef> {
+        let (Some(key_ty), Some(value_ty)) = types else {
+            return Err(undeclared(at));
         };
-        let array = field_array(table, plan, &field.ty, &arrays[plan.index], parent, row_of)?;
-        out[k] = Some(array);
+        let kv = map_kv(flight_type(key_ty), flight_type(value_ty));
+        let entries_field = Arc::new(Field::new("entries", DataType::Struct(kv.clone()), false));
+        let entries =
+            StructArray::try_new(kv, vec![keys, values], None).map_err(|e| at.error(e))?;
+        let out = MapArray::try_new(
+            entries_field,
+            offsets(at, &rows)?,
+            entries,
+            rows.valid,
+            false,
+        )
+        .map_err(|e| at.error(e))?;
+        Ok(Arc::new(out))
+    }
+}
+
+fn undeclared(at: &At) -> crate::error::ZerobusError {
+    conversion(
+        at.table,
+        format!("column '{}' has no declared type in the table", at.path),
+    )
+}
+
+/// A collection's offsets as an Arrow List holds them.
+fn offsets(at: &At, rows: &Rows) -> Result<OffsetBuffer<i32>> {
+    if rows.elements() > i32::MAX as usize {
+        return Err(at.error(format!(
+            "{} elements in one batch are more than an Arrow List holds; send smaller batches",
+            rows.elements()
+        )));
+    }
+    Ok(OffsetBuffer::new(
+        rows.offsets.iter().map(|o| *o as i32).collect(),
+    ))
+}
+
+/// The arrays of a message's fields (the table's columns, or a struct's fields) in the
+/// table's order; a nullable field the batch leaves out is all NULL.
+fn in_table_order(
+    table: &str,
+    fields: &[SqlField],
+    children: Vec<(&FieldPlan, ArrayRef)>,
+    len: usize,
+) -> Result<Vec<ArrayRef>> {
+    let mut out: Vec<Option<ArrayRef>> = vec![None; fields.len()];
+    for (plan, array) in children {
+        match plan.column.filter(|c| *c < fields.len()) {
+            Some(c) => out[c] = Some(array),
+            None => {
+                return Err(conversion(
+                    table,
+                    format!("column '{}' has no declared type in the table", plan.path),
+                ))
+            }
+        }
     }
     fields
         .iter()
@@ -152,180 +243,15 @@ fn message_arrays(
         .collect()
 }
 
-/// One field's array: NOT NULL checked, then its values converted.
-fn field_array(
-    table: &str,
-    plan: &FieldPlan,
-    ty: &SqlType,
-    array: &ArrayRef,
-    parent: Option<&NullBuffer>,
-    row_of: RowOf,
-) -> Result<ArrayRef> {
-    let (array, valid) = checked_field(table, plan, array, parent, row_of)?;
-    value_array(table, &plan.path, &plan.target, ty, &array, valid, row_of)
-}
-
-fn value_array(
-    table: &str,
-    path: &str,
-    target: &Target,
-    ty: &SqlType,
-    array: &ArrayRef,
-    valid: Option<NullBuffer>,
-    row_of: RowOf,
-) -> Result<ArrayRef> {
-    match target {
-        Target::Scalar(s, rule) => scalar_array(table, path, (*s, *rule), ty, array, valid, row_of),
-        Target::Message(plans) => {
-            let SqlType::Struct(fields) = ty else {
-                return Err(conversion(
-                    table,
-                    format!("column '{path}' is not a struct in the table"),
-                ));
-            };
-            let st = array
-                .as_struct_opt()
-                .ok_or_else(|| conversion(table, format!("column '{path}' is not a struct")))?;
-            let children = message_arrays(
-                table,
-                plans,
-                fields,
-                st.columns(),
-                valid.as_ref(),
-                st.len(),
-                row_of,
-            )?;
-            let out =
-                StructArray::try_new_with_length(flight_fields(fields), children, valid, st.len())
-                    .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
-            Ok(Arc::new(out))
-        }
-        Target::Repeated(elem) => {
-            let SqlType::Array(elem_ty) = ty else {
-                return Err(conversion(
-                    table,
-                    format!("column '{path}' is not an array in the table"),
-                ));
-            };
-            let (offsets, values) = collection(table, path, array, &valid, row_of, false)?;
-            let ranges = ranges_of(&offsets);
-            let find_row = row_of_element(&ranges, row_of);
-            let values = value_array(table, path, elem, elem_ty, &values, None, &find_row)?;
-            let item = Arc::new(Field::new("item", flight_type(elem_ty), true));
-            let out = ListArray::try_new(item, offsets, values, valid)
-                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
-            Ok(Arc::new(out))
-        }
-        Target::Map(key, value) => {
-            let SqlType::Map(key_ty, value_ty) = ty else {
-                return Err(conversion(
-                    table,
-                    format!("column '{path}' is not a map in the table"),
-                ));
-            };
-            let (offsets, entries) = collection(table, path, array, &valid, row_of, true)?;
-            let ranges = ranges_of(&offsets);
-            let find_row = row_of_element(&ranges, row_of);
-            let st = entries.as_struct();
-            let keys = scalar_array(
-                table,
-                &format!("{path}.key"),
-                *key,
-                key_ty,
-                &normalize(table, path, st.column(0))?,
-                None,
-                &find_row,
-            )?;
-            let values = value_array(
-                table,
-                &format!("{path}.value"),
-                value,
-                value_ty,
-                &normalize(table, path, st.column(1))?,
-                None,
-                &find_row,
-            )?;
-            let kv = map_kv(flight_type(key_ty), flight_type(value_ty));
-            let entries_field =
-                Arc::new(Field::new("entries", DataType::Struct(kv.clone()), false));
-            let entries = StructArray::try_new(kv, vec![keys, values], None)
-                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
-            let out = MapArray::try_new(entries_field, offsets, entries, valid, false)
-                .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
-            Ok(Arc::new(out))
-        }
-    }
-}
-
-/// The offsets and elements of a list or map column with the elements of null rows
-/// dropped (a null row is empty), after the checks of the protobuf path: no null element
-/// in a valid row, and no NULL map value.
-fn collection(
-    table: &str,
-    path: &str,
-    array: &ArrayRef,
-    valid: &Option<NullBuffer>,
-    row_of: RowOf,
-    map: bool,
-) -> Result<(OffsetBuffer<i32>, ArrayRef)> {
-    let (ranges, values) = list_ranges(array)
-        .ok_or_else(|| conversion(table, format!("column '{path}' is not a list or map")))?;
-    let values = normalize(table, path, &values)?;
-    let elem_valid = element_validity(table, path, &ranges, valid, &values, row_of)?;
-    if map {
-        let find_row = row_of_element(&ranges, row_of);
-        refuse_null_map_values(table, path, values.as_struct(), &elem_valid, &find_row)?;
-    }
-    let mut lengths = Vec::with_capacity(ranges.len());
-    let mut contiguous = true;
-    let mut next = 0;
-    for (i, (s, e)) in ranges.iter().enumerate() {
-        let keep = valid.as_ref().is_none_or(|v| v.is_valid(i));
-        lengths.push(if keep { e - s } else { 0 });
-        contiguous &= !keep || *s == next;
-        if keep {
-            next = *e;
-        }
-    }
-    let total: usize = lengths.iter().sum();
-    if total > i32::MAX as usize {
-        return Err(conversion(
-            table,
-            format!("column '{path}': {total} elements in one batch are more than an Arrow List holds; send smaller batches"),
-        ));
-    }
-    let values = if contiguous && total == values.len() {
-        values
-    } else {
-        let keep: Vec<u32> = ranges
-            .iter()
-            .zip(&lengths)
-            .filter(|(_, n)| **n > 0)
-            .flat_map(|((s, e), _)| *s as u32..*e as u32)
-            .collect();
-        arrow::compute::take(&values, &UInt32Array::from(keep), None)
-            .map_err(|e| conversion(table, format!("column '{path}': {e}")))?
-    };
-    Ok((OffsetBuffer::from_lengths(lengths), values))
-}
-
-fn ranges_of(offsets: &OffsetBuffer<i32>) -> Vec<(usize, usize)> {
-    offsets
-        .windows(2)
-        .map(|w| (w[0] as usize, w[1] as usize))
-        .collect()
-}
-
+/// A scalar column's array of its Flight type: the buffers as they are when they already
+/// fit, integers narrowed after their range check, decimals as text, JSON as VARIANT.
 fn scalar_array(
-    table: &str,
-    path: &str,
+    at: &At,
     (s, rule): (Scalar, Rule),
     ty: &SqlType,
     array: &ArrayRef,
     valid: Option<NullBuffer>,
-    row_of: RowOf,
 ) -> Result<ArrayRef> {
-    let ints = || int_values(table, path, array, rule, &valid, row_of);
     if as_it_is(array.data_type(), rule, ty) {
         // Already the column's Flight type, and every value of the type fits the column:
         // the buffers go as they are.
@@ -342,69 +268,57 @@ fn scalar_array(
             _ => with_nulls(array.clone(), valid),
         });
     }
-    Ok(match (s, rule, ty) {
-        (Scalar::Bool, _, _) => Arc::new(BooleanArray::new(
+    Ok(match (s, rule) {
+        (Scalar::Bool, _) => Arc::new(BooleanArray::new(
             array.as_boolean().values().clone(),
             valid,
         )),
-        (Scalar::Int32 | Scalar::Int64, _, _) => {
-            let v = ints()?;
-            // Values were range-checked for their column: the narrowing is exact.
-            match ty {
-                SqlType::TinyInt => {
-                    Arc::new(Int8Array::new(v.iter().map(|x| *x as i8).collect(), valid))
-                }
-                SqlType::SmallInt => Arc::new(Int16Array::new(
-                    v.iter().map(|x| *x as i16).collect(),
-                    valid,
-                )),
-                SqlType::Int => Arc::new(Int32Array::new(
-                    v.iter().map(|x| *x as i32).collect(),
-                    valid,
-                )),
-                SqlType::Date => Arc::new(Date32Array::new(
-                    v.iter().map(|x| *x as i32).collect(),
-                    valid,
-                )),
-                SqlType::Timestamp => Arc::new(
-                    TimestampMicrosecondArray::new(v.iter().map(|x| *x as i64).collect(), valid)
-                        .with_timezone("UTC"),
-                ),
-                SqlType::TimestampNtz => Arc::new(TimestampMicrosecondArray::new(
-                    v.iter().map(|x| *x as i64).collect(),
-                    valid,
-                )),
-                _ => Arc::new(Int64Array::new(
-                    v.iter().map(|x| *x as i64).collect(),
-                    valid,
-                )),
-            }
+        (Scalar::Int32 | Scalar::Int64, _) => {
+            let v = int_values(at, array, rule, &valid)?;
+            int_array(ty, &v, valid)
         }
-        (Scalar::Float | Scalar::Double, _, _) => {
-            let to = if s == Scalar::Float {
-                DataType::Float32
-            } else {
-                DataType::Float64
-            };
-            with_nulls(cast(table, path, array, &to)?, valid)
+        (Scalar::Float, _) => with_nulls(cast(at, array, &DataType::Float32)?, valid),
+        (Scalar::Double, _) => with_nulls(cast(at, array, &DataType::Float64)?, valid),
+        (_, Rule::Decimal(precision, scale)) => {
+            let text = decimal_text(at, array, (precision, scale), &valid)?;
+            cast(at, &(Arc::new(text) as ArrayRef), &DataType::LargeUtf8)?
         }
-        (_, Rule::Decimal(precision, scale), _) => {
-            let text = decimal_text(table, path, array, precision, scale, &valid, row_of)?;
-            cast(
-                table,
-                path,
-                &(Arc::new(text) as ArrayRef),
-                &DataType::LargeUtf8,
-            )?
-        }
-        (_, Rule::Json, _) => variant_array(table, path, array, valid, row_of)?,
-        (Scalar::String, _, _) => {
-            with_nulls(cast(table, path, array, &DataType::LargeUtf8)?, valid)
-        }
-        (Scalar::Bytes, _, _) => {
-            with_nulls(cast(table, path, array, &DataType::LargeBinary)?, valid)
-        }
+        (_, Rule::Json) => variant_array(at, array, valid)?,
+        (Scalar::String, _) => with_nulls(cast(at, array, &DataType::LargeUtf8)?, valid),
+        (Scalar::Bytes, _) => with_nulls(cast(at, array, &DataType::LargeBinary)?, valid),
     })
+}
+
+/// Integers, range-checked for their column, as the column's Flight type: the narrowing
+/// is exact.
+fn int_array(ty: &SqlType, v: &[u64], valid: Option<NullBuffer>) -> ArrayRef {
+    match ty {
+        SqlType::TinyInt => Arc::new(Int8Array::new(v.iter().map(|x| *x as i8).collect(), valid)),
+        SqlType::SmallInt => Arc::new(Int16Array::new(
+            v.iter().map(|x| *x as i16).collect(),
+            valid,
+        )),
+        SqlType::Int => Arc::new(Int32Array::new(
+            v.iter().map(|x| *x as i32).collect(),
+            valid,
+        )),
+        SqlType::Date => Arc::new(Date32Array::new(
+            v.iter().map(|x| *x as i32).collect(),
+            valid,
+        )),
+        SqlType::Timestamp => Arc::new(
+            TimestampMicrosecondArray::new(v.iter().map(|x| *x as i64).collect(), valid)
+                .with_timezone("UTC"),
+        ),
+        SqlType::TimestampNtz => Arc::new(TimestampMicrosecondArray::new(
+            v.iter().map(|x| *x as i64).collect(),
+            valid,
+        )),
+        _ => Arc::new(Int64Array::new(
+            v.iter().map(|x| *x as i64).collect(),
+            valid,
+        )),
+    }
 }
 
 /// Whether values of `dt` go to a column of `ty` unchanged: the integer type of the
@@ -448,37 +362,27 @@ fn with_nulls(array: ArrayRef, valid: Option<NullBuffer>) -> ArrayRef {
 /// VARIANT values: JSON text (parsed as the protobuf path checks it, as Databricks
 /// `parse_json` reads it) in the Parquet variant encoding: numbers without an exponent
 /// stay exact (integers, decimals up to 38 digits), duplicate keys are refused.
-fn variant_array(
-    table: &str,
-    path: &str,
-    array: &ArrayRef,
-    valid: Option<NullBuffer>,
-    row_of: RowOf,
-) -> Result<ArrayRef> {
-    let src = byte_source(table, path, array)?;
+fn variant_array(at: &At, array: &ArrayRef, valid: Option<NullBuffer>) -> Result<ArrayRef> {
+    let src = byte_source(at, array)?;
     let n = array.len();
     let mut metadata = LargeBinaryBuilder::with_capacity(n, n * 4);
     let mut values = LargeBinaryBuilder::with_capacity(n, n * 16);
-    let err = |i: usize, what: String| {
-        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
-    };
     for i in 0..n {
         if !valid.as_ref().is_none_or(|v| v.is_valid(i)) {
             metadata.append_value(b"");
             values.append_value(b"");
             continue;
         }
-        let json = parse_variant_json(table, path, src.value(i), row_of(i))?;
+        let json = parse_variant_json(at, i, src.value(i))?;
         let mut builder = VariantBuilder::new();
         zerobus_json_variant::append(&json, &mut builder)
-            .map_err(|e| err(i, format!("not representable as a VARIANT: {e}")))?;
+            .map_err(|e| at.row_error(i, format!("not representable as a VARIANT: {e}")))?;
         let (m, v) = builder.finish();
         metadata.append_value(m);
         values.append_value(v);
     }
     let children: Vec<ArrayRef> = vec![Arc::new(metadata.finish()), Arc::new(values.finish())];
-    let out = StructArray::try_new(variant_fields(), children, valid)
-        .map_err(|e| conversion(table, format!("column '{path}': {e}")))?;
+    let out = StructArray::try_new(variant_fields(), children, valid).map_err(|e| at.error(e))?;
     Ok(Arc::new(out))
 }
 

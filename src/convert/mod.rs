@@ -14,6 +14,7 @@ mod row_bytes;
 mod sql_type;
 mod table_schema;
 mod values;
+mod walk;
 pub(crate) mod wire;
 
 pub use decimal::decimal_args;

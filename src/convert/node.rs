@@ -8,7 +8,6 @@ use arrow::array::{
 };
 use arrow::buffer::NullBuffer;
 
-use super::values::is_valid;
 use super::wire::{put_bytes, put_varint, varint_len, Tag};
 
 /// Bytes of a string or binary column.
@@ -90,6 +89,7 @@ pub(super) enum Node {
 }
 
 impl Node {
+    /// Add each row's encoded size of this field to `out` (one entry per row).
     pub(super) fn add_sizes(&mut self, out: &mut [usize]) {
         match self {
             Node::Varint { tag, vals, valid } => {
@@ -99,25 +99,23 @@ impl Node {
                         .iter_mut()
                         .zip(vals.iter())
                         .for_each(|(o, v)| *o += t + varint_len(*v)),
-                    Some(_) => {
-                        for (i, (o, v)) in out.iter_mut().zip(vals.iter()).enumerate() {
-                            if is_valid(valid, i) {
-                                *o += t + varint_len(*v);
-                            }
-                        }
-                    }
+                    Some(_) => each_valid(out, valid, |i, o| *o += t + varint_len(vals[i])),
                 }
             }
-            Node::Fixed32 { tag, valid, .. } => add_fixed(out, tag.len() + 4, valid),
-            Node::Fixed64 { tag, valid, .. } => add_fixed(out, tag.len() + 8, valid),
+            Node::Fixed32 { tag, valid, .. } => {
+                let size = tag.len() + 4;
+                each_valid(out, valid, |_, o| *o += size)
+            }
+            Node::Fixed64 { tag, valid, .. } => {
+                let size = tag.len() + 8;
+                each_valid(out, valid, |_, o| *o += size)
+            }
             Node::Bytes { tag, src, valid } => {
                 let t = tag.len();
-                for (i, o) in out.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        let l = src.value(i).len();
-                        *o += t + varint_len(l as u64) + l;
-                    }
-                }
+                each_valid(out, valid, |i, o| {
+                    let l = src.value(i).len();
+                    *o += t + varint_len(l as u64) + l;
+                })
             }
             Node::Message {
                 tag,
@@ -131,11 +129,9 @@ impl Node {
                     c.add_sizes(inner);
                 }
                 let t = tag.len();
-                for (i, o) in out.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        *o += t + varint_len(inner[i] as u64) + inner[i];
-                    }
-                }
+                each_valid(out, valid, |i, o| {
+                    *o += t + varint_len(inner[i] as u64) + inner[i]
+                })
             }
             Node::Repeated {
                 ranges,
@@ -148,12 +144,10 @@ impl Node {
                 elem_sizes.clear();
                 elem_sizes.resize(*n_elems, 0);
                 elem.add_sizes(elem_sizes);
-                for (i, o) in out.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        let (s, e) = ranges[i];
-                        *o += elem_sizes[s..e].iter().sum::<usize>();
-                    }
-                }
+                each_valid(out, valid, |i, o| {
+                    let (s, e) = ranges[i];
+                    *o += elem_sizes[s..e].iter().sum::<usize>();
+                })
             }
             Node::Packed {
                 tag,
@@ -164,71 +158,49 @@ impl Node {
             } => {
                 payload.clear();
                 payload.resize(out.len(), 0);
-                for (i, o) in out.iter_mut().enumerate() {
+                each_valid(out, valid, |i, o| {
                     let (s, e) = ranges[i];
-                    if s == e || !is_valid(valid, i) {
-                        continue;
+                    if s < e {
+                        let p = vals.payload(s, e);
+                        payload[i] = p;
+                        *o += tag.len() + varint_len(p as u64) + p;
                     }
-                    let p = match vals {
-                        Packed::Varint(v) => v[s..e].iter().map(|x| varint_len(*x)).sum(),
-                        Packed::F32(_) => (e - s) * 4,
-                        Packed::F64(_) => (e - s) * 8,
-                    };
-                    payload[i] = p;
-                    *o += tag.len() + varint_len(p as u64) + p;
-                }
+                })
             }
         }
     }
 
+    /// Write this field of every row at the row's cursor (sizes added first).
     pub(super) fn write(&mut self, buf: &mut [u8], cursors: &mut [usize]) {
         match self {
-            Node::Varint { tag, vals, valid } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        tag.put(buf, c);
-                        put_varint(buf, c, vals[i]);
-                    }
-                }
-            }
-            Node::Fixed32 { tag, vals, valid } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        tag.put(buf, c);
-                        put_bytes(buf, c, &vals[i].to_le_bytes());
-                    }
-                }
-            }
-            Node::Fixed64 { tag, vals, valid } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        tag.put(buf, c);
-                        put_bytes(buf, c, &vals[i].to_le_bytes());
-                    }
-                }
-            }
-            Node::Bytes { tag, src, valid } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        let v = src.value(i);
-                        tag.put(buf, c);
-                        put_varint(buf, c, v.len() as u64);
-                        put_bytes(buf, c, v);
-                    }
-                }
-            }
+            Node::Varint { tag, vals, valid } => each_valid(cursors, valid, |i, c| {
+                tag.put(buf, c);
+                put_varint(buf, c, vals[i]);
+            }),
+            Node::Fixed32 { tag, vals, valid } => each_valid(cursors, valid, |i, c| {
+                tag.put(buf, c);
+                put_bytes(buf, c, &vals[i].to_le_bytes());
+            }),
+            Node::Fixed64 { tag, vals, valid } => each_valid(cursors, valid, |i, c| {
+                tag.put(buf, c);
+                put_bytes(buf, c, &vals[i].to_le_bytes());
+            }),
+            Node::Bytes { tag, src, valid } => each_valid(cursors, valid, |i, c| {
+                let v = src.value(i);
+                tag.put(buf, c);
+                put_varint(buf, c, v.len() as u64);
+                put_bytes(buf, c, v);
+            }),
             Node::Message {
                 tag,
                 children,
                 valid,
                 inner,
             } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        tag.put(buf, c);
-                        put_varint(buf, c, inner[i] as u64);
-                    }
-                }
+                each_valid(cursors, valid, |i, c| {
+                    tag.put(buf, c);
+                    put_varint(buf, c, inner[i] as u64);
+                });
                 for child in children.iter_mut() {
                     child.write(buf, cursors);
                 }
@@ -243,15 +215,13 @@ impl Node {
             } => {
                 elem_cursors.clear();
                 elem_cursors.resize(elem_sizes.len(), 0);
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    if is_valid(valid, i) {
-                        let (s, e) = ranges[i];
-                        for j in s..e {
-                            elem_cursors[j] = *c;
-                            *c += elem_sizes[j];
-                        }
+                each_valid(cursors, valid, |i, c| {
+                    let (s, e) = ranges[i];
+                    for j in s..e {
+                        elem_cursors[j] = *c;
+                        *c += elem_sizes[j];
                     }
-                }
+                });
                 elem.write(buf, elem_cursors);
             }
             Node::Packed {
@@ -260,33 +230,53 @@ impl Node {
                 valid,
                 vals,
                 payload,
-            } => {
-                for (i, c) in cursors.iter_mut().enumerate() {
-                    let (s, e) = ranges[i];
-                    if s == e || !is_valid(valid, i) {
-                        continue;
-                    }
+            } => each_valid(cursors, valid, |i, c| {
+                let (s, e) = ranges[i];
+                if s < e {
                     tag.put(buf, c);
                     put_varint(buf, c, payload[i] as u64);
-                    match vals {
-                        Packed::Varint(v) => v[s..e].iter().for_each(|x| put_varint(buf, c, *x)),
-                        Packed::F32(v) => v[s..e]
-                            .iter()
-                            .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
-                        Packed::F64(v) => v[s..e]
-                            .iter()
-                            .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
-                    }
+                    vals.write(buf, c, s, e);
                 }
-            }
+            }),
         }
     }
 }
 
-fn add_fixed(out: &mut [usize], size: usize, valid: &Option<NullBuffer>) {
-    for (i, o) in out.iter_mut().enumerate() {
-        if is_valid(valid, i) {
-            *o += size;
+impl Packed {
+    /// The bytes of elements `s..e` packed.
+    #[inline]
+    fn payload(&self, s: usize, e: usize) -> usize {
+        match self {
+            Packed::Varint(v) => v[s..e].iter().map(|x| varint_len(*x)).sum(),
+            Packed::F32(_) => (e - s) * 4,
+            Packed::F64(_) => (e - s) * 8,
         }
+    }
+
+    /// Write elements `s..e` at cursor `c`.
+    #[inline]
+    fn write(&self, buf: &mut [u8], c: &mut usize, s: usize, e: usize) {
+        match self {
+            Packed::Varint(v) => v[s..e].iter().for_each(|x| put_varint(buf, c, *x)),
+            Packed::F32(v) => v[s..e]
+                .iter()
+                .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+            Packed::F64(v) => v[s..e]
+                .iter()
+                .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+        }
+    }
+}
+
+/// `f(i, &mut slots[i])` for every row `i` that `valid` says is valid.
+#[inline(always)]
+fn each_valid<T>(slots: &mut [T], valid: &Option<NullBuffer>, mut f: impl FnMut(usize, &mut T)) {
+    match valid {
+        None => slots.iter_mut().enumerate().for_each(|(i, s)| f(i, s)),
+        Some(v) => slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| v.is_valid(*i))
+            .for_each(|(i, s)| f(i, s)),
     }
 }

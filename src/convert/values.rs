@@ -20,6 +20,31 @@ pub(super) type RowOf<'a> = &'a dyn Fn(usize) -> usize;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+/// Where a value is: the table, the column's path (`s.inner.x`), its field number, and
+/// the batch row of each index of the array at hand. Errors about values say all of it.
+pub(super) struct At<'a> {
+    pub table: &'a str,
+    pub path: &'a str,
+    pub number: u32,
+    pub row_of: RowOf<'a>,
+}
+
+impl At<'_> {
+    /// A conversion error about this column.
+    pub fn error(&self, what: impl std::fmt::Display) -> ZerobusError {
+        conversion(self.table, format!("column '{}': {what}", self.path))
+    }
+
+    /// A conversion error about the value at index `i` (named by its batch row).
+    pub fn row_error(&self, i: usize, what: impl std::fmt::Display) -> ZerobusError {
+        let row = (self.row_of)(i);
+        conversion(
+            self.table,
+            format!("column '{}', row {row}: {what}", self.path),
+        )
+    }
+}
+
 pub(super) fn conversion(table: &str, msg: String) -> ZerobusError {
     ZerobusError::Conversion(format!("table '{table}': {msg}").into())
 }
@@ -43,37 +68,100 @@ fn int_type_name(min: i64) -> &'static str {
 /// by `rule` (see [`Rule`]). Values under a null are not looked at (written as 0, never
 /// sent).
 pub(super) fn int_values(
-    table: &str,
-    path: &str,
+    at: &At,
     array: &ArrayRef,
     rule: Rule,
     valid: &Option<NullBuffer>,
-    row_of: RowOf,
 ) -> Result<Vec<u64>> {
-    let err = |i: usize, what: String| {
-        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
-    };
-    // Every valid value through `f`; null slots become 0 unseen.
-    fn each<T: ArrowPrimitiveType>(
-        array: &ArrayRef,
-        valid: &Option<NullBuffer>,
-        mut f: impl FnMut(usize, T::Native) -> Result<i64>,
-    ) -> Result<Vec<i64>> {
-        let values = array.as_primitive::<T>().values();
-        let mut out = Vec::with_capacity(values.len());
-        for (i, v) in values.iter().enumerate() {
-            out.push(if is_valid(valid, i) { f(i, *v)? } else { 0 });
+    let vals: Vec<i64> = match (array.data_type(), rule) {
+        (dt, Rule::Range(min, max)) if dt.is_integer() => ranged(at, array, (min, max), valid)?,
+        (DataType::Date32 | DataType::Date64, Rule::Days)
+        | (DataType::Date32 | DataType::Date64 | DataType::Timestamp(..), Rule::Micros) => {
+            time_values(at, array, rule, valid)?
         }
-        Ok(out)
+        (DataType::Boolean, Rule::Plain) => {
+            let b = array.as_boolean();
+            (0..b.len()).map(|i| b.value(i) as i64).collect()
+        }
+        (other, rule) => {
+            return Err(at.error(format!("{other} values cannot be converted as {rule:?}")))
+        }
+    };
+    Ok(vals.into_iter().map(|v| v as u64).collect())
+}
+
+/// Every valid value through `f`; null slots become 0 unseen.
+fn each<T: ArrowPrimitiveType>(
+    array: &ArrayRef,
+    valid: &Option<NullBuffer>,
+    mut f: impl FnMut(usize, T::Native) -> Result<i64>,
+) -> Result<Vec<i64>> {
+    let values = array.as_primitive::<T>().values();
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        out.push(if is_valid(valid, i) { f(i, *v)? } else { 0 });
     }
-    macro_rules! widen {
-        ($t:ty) => {
-            each::<$t>(array, valid, |_, v| Ok(v as i64))?
-        };
+    Ok(out)
+}
+
+/// Every value of a type whose values all fit an i64, as i64.
+fn widened<T: ArrowPrimitiveType>(array: &ArrayRef, valid: &Option<NullBuffer>) -> Result<Vec<i64>>
+where
+    T::Native: Into<i64>,
+{
+    each::<T>(array, valid, |_, v| Ok(v.into()))
+}
+
+/// Integers checked to lie in the column's `min..=max`.
+fn ranged(
+    at: &At,
+    array: &ArrayRef,
+    (min, max): (i64, i64),
+    valid: &Option<NullBuffer>,
+) -> Result<Vec<i64>> {
+    let vals = match array.data_type() {
+        DataType::Int8 => widened::<Int8Type>(array, valid)?,
+        DataType::Int16 => widened::<Int16Type>(array, valid)?,
+        DataType::Int32 => widened::<Int32Type>(array, valid)?,
+        DataType::Int64 => widened::<Int64Type>(array, valid)?,
+        DataType::UInt8 => widened::<UInt8Type>(array, valid)?,
+        DataType::UInt16 => widened::<UInt16Type>(array, valid)?,
+        DataType::UInt32 => widened::<UInt32Type>(array, valid)?,
+        _ => each::<UInt64Type>(array, valid, |i, v| {
+            i64::try_from(v).map_err(|_| {
+                at.row_error(
+                    i,
+                    format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
+                )
+            })
+        })?,
+    };
+    if min > i64::MIN || max < i64::MAX {
+        let out_of_range = |(i, v): &(usize, &i64)| (**v < min || **v > max) && is_valid(valid, *i);
+        if let Some((i, v)) = vals.iter().enumerate().find(out_of_range) {
+            return Err(at.row_error(
+                i,
+                format!(
+                    "value {v} does not fit the table's {} column ({min} to {max})",
+                    int_type_name(min)
+                ),
+            ));
+        }
     }
+    Ok(vals)
+}
+
+/// Dates as days (DATE) or dates and timestamps as microseconds (TIMESTAMP): exact, or
+/// refused (a Date64 that is not a midnight, sub-microsecond digits, overflow).
+fn time_values(
+    at: &At,
+    array: &ArrayRef,
+    rule: Rule,
+    valid: &Option<NullBuffer>,
+) -> Result<Vec<i64>> {
     let micros = |i: usize, v: i64, per: i64, what: &str| {
         v.checked_mul(per).ok_or_else(|| {
-            err(
+            at.row_error(
                 i,
                 format!("{what} {v} is outside the range of microsecond timestamps"),
             )
@@ -83,69 +171,36 @@ pub(super) fn int_values(
         if ms % MILLIS_PER_DAY == 0 {
             Ok(ms)
         } else {
-            Err(err(
+            Err(at.row_error(
                 i,
                 format!("Date64 value {ms} ms is not a whole day (Arrow's Date64 holds midnights)"),
             ))
         }
     };
-    let vals: Vec<i64> = match (array.data_type(), rule) {
-        (dt, Rule::Range(min, max)) if dt.is_integer() => {
-            let vals = match dt {
-                DataType::Int8 => widen!(Int8Type),
-                DataType::Int16 => widen!(Int16Type),
-                DataType::Int32 => widen!(Int32Type),
-                DataType::Int64 => widen!(Int64Type),
-                DataType::UInt8 => widen!(UInt8Type),
-                DataType::UInt16 => widen!(UInt16Type),
-                DataType::UInt32 => widen!(UInt32Type),
-                _ => each::<UInt64Type>(array, valid, |i, v| {
-                    i64::try_from(v).map_err(|_| {
-                        err(
-                            i,
-                            format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
-                        )
-                    })
-                })?,
-            };
-            if min > i64::MIN || max < i64::MAX {
-                if let Some((i, v)) = vals
-                    .iter()
-                    .enumerate()
-                    .find(|(i, v)| (**v < min || **v > max) && is_valid(valid, *i))
-                {
-                    return Err(err(
-                        i,
-                        format!(
-                            "value {v} does not fit the table's {} column ({min} to {max})",
-                            int_type_name(min)
-                        ),
-                    ));
-                }
-            }
-            vals
-        }
-        (DataType::Date32, Rule::Days) => widen!(Date32Type),
+    match (array.data_type(), rule) {
+        (DataType::Date32, Rule::Days) => widened::<Date32Type>(array, valid),
         (DataType::Date64, Rule::Days) => each::<Date64Type>(array, valid, |i, ms| {
             Ok(whole_day(i, ms)?.div_euclid(MILLIS_PER_DAY))
-        })?,
-        (DataType::Date32, Rule::Micros) => each::<Date32Type>(array, valid, |i, d| {
+        }),
+        (DataType::Date32, _) => each::<Date32Type>(array, valid, |i, d| {
             micros(i, d.into(), MICROS_PER_DAY, "date")
-        })?,
-        (DataType::Date64, Rule::Micros) => each::<Date64Type>(array, valid, |i, ms| {
+        }),
+        (DataType::Date64, _) => each::<Date64Type>(array, valid, |i, ms| {
             micros(i, whole_day(i, ms)?, 1_000, "date")
-        })?,
-        (DataType::Timestamp(unit, _), Rule::Micros) => match unit {
-            TimeUnit::Second => each::<TimestampSecondType>(array, valid, |i, v| {
-                micros(i, v, 1_000_000, "timestamp")
-            })?,
-            TimeUnit::Millisecond => each::<TimestampMillisecondType>(array, valid, |i, v| {
-                micros(i, v, 1_000, "timestamp")
-            })?,
-            TimeUnit::Microsecond => widen!(TimestampMicrosecondType),
-            TimeUnit::Nanosecond => each::<TimestampNanosecondType>(array, valid, |i, ns| {
+        }),
+        (DataType::Timestamp(TimeUnit::Second, _), _) => {
+            each::<TimestampSecondType>(array, valid, |i, v| micros(i, v, 1_000_000, "timestamp"))
+        }
+        (DataType::Timestamp(TimeUnit::Millisecond, _), _) => {
+            each::<TimestampMillisecondType>(array, valid, |i, v| micros(i, v, 1_000, "timestamp"))
+        }
+        (DataType::Timestamp(TimeUnit::Microsecond, _), _) => {
+            widened::<TimestampMicrosecondType>(array, valid)
+        }
+        (DataType::Timestamp(TimeUnit::Nanosecond, _), _) => {
+            each::<TimestampNanosecondType>(array, valid, |i, ns| {
                 if ns % 1_000 != 0 {
-                    return Err(err(
+                    return Err(at.row_error(
                         i,
                         format!(
                             "timestamp {ns} ns has digits below a microsecond, which the table cannot hold; \
@@ -154,20 +209,10 @@ pub(super) fn int_values(
                     ));
                 }
                 Ok(ns.div_euclid(1_000))
-            })?,
-        },
-        (DataType::Boolean, Rule::Plain) => {
-            let b = array.as_boolean();
-            (0..b.len()).map(|i| b.value(i) as i64).collect()
+            })
         }
-        (other, rule) => {
-            return Err(conversion(
-                table,
-                format!("column '{path}': {other} values cannot be converted as {rule:?}"),
-            ))
-        }
-    };
-    Ok(vals.into_iter().map(|v| v as u64).collect())
+        (other, rule) => Err(at.error(format!("{other} values cannot be converted as {rule:?}"))),
+    }
 }
 
 /// `v` (an unscaled decimal) as text with `scale` digits after the point.
@@ -188,18 +233,11 @@ pub(super) fn decimal_string(v: i128, scale: i8) -> String {
 /// refused unless they are zeros (the table would round them), and values over the
 /// column's precision are refused, naming column and row.
 pub(super) fn decimal_text(
-    table: &str,
-    path: &str,
+    at: &At,
     array: &ArrayRef,
-    precision: u8,
-    scale: i8,
+    (precision, scale): (u8, i8),
     valid: &Option<NullBuffer>,
-    row_of: RowOf,
 ) -> Result<StringArray> {
-    let err = |i: usize, what: String| {
-        conversion(table, format!("column '{path}', row {}: {what}", row_of(i)))
-    };
-    let target = format!("DECIMAL({precision},{scale})");
     let (source_scale, values): (i8, Vec<Option<i128>>) = match array.data_type() {
         DataType::Decimal128(_, s) => {
             let a = array.as_primitive::<Decimal128Type>();
@@ -209,59 +247,64 @@ pub(super) fn decimal_text(
             let a = array.as_primitive::<Decimal256Type>();
             (*s, a.values().iter().map(|v| v.to_i128()).collect())
         }
-        other => {
-            return Err(conversion(
-                table,
-                format!("column '{path}': {other} is not a decimal"),
-            ))
-        }
+        other => return Err(at.error(format!("{other} is not a decimal"))),
     };
-    let limit = 10i128.checked_pow(u32::from(precision));
-    let diff = i32::from(source_scale) - i32::from(scale);
+    let column = DecimalColumn {
+        precision,
+        scale,
+        source_scale,
+    };
     let mut out = StringBuilder::with_capacity(values.len(), values.len() * 8);
     for (i, v) in values.into_iter().enumerate() {
         if !is_valid(valid, i) {
             out.append_null();
             continue;
         }
+        let exact = column.rescale(v).map_err(|what| at.row_error(i, what))?;
+        out.append_value(decimal_string(exact, scale));
+    }
+    Ok(out.finish())
+}
+
+/// A decimal column's precision and scale, and the scale of the values going into it.
+struct DecimalColumn {
+    precision: u8,
+    scale: i8,
+    source_scale: i8,
+}
+
+impl DecimalColumn {
+    /// `v` (unscaled at the source scale; `None` when wider than 128 bits) unscaled at
+    /// the column's scale, or why it does not fit exactly.
+    fn rescale(&self, v: Option<i128>) -> std::result::Result<i128, String> {
+        let (precision, scale) = (self.precision, self.scale);
+        let target = format!("DECIMAL({precision},{scale})");
         let Some(v) = v else {
-            return Err(err(
-                i,
-                format!("the value has more digits than any {target} column holds"),
+            return Err(format!(
+                "the value has more digits than any {target} column holds"
             ));
         };
-        let shown = || decimal_string(v, source_scale);
+        let shown = || decimal_string(v, self.source_scale);
+        let diff = i32::from(self.source_scale) - i32::from(scale);
         let rescaled = if diff > 0 {
             match 10i128.checked_pow(diff as u32) {
                 Some(d) if v % d == 0 => v / d,
                 None if v == 0 => 0,
                 _ => {
-                    return Err(err(
-                        i,
-                        format!(
-                            "{} has more than {scale} digits after the point; the table's {target} \
-                             would round it: round it to {scale} places first",
-                            shown()
-                        ),
-                    ))
-                }
-            }
-        } else if diff < 0 {
-            match 10i128
-                .checked_pow((-diff) as u32)
-                .and_then(|m| v.checked_mul(m))
-            {
-                Some(x) => x,
-                None => {
-                    return Err(err(
-                        i,
-                        format!("{} does not fit the table's {target}", shown()),
+                    return Err(format!(
+                        "{} has more than {scale} digits after the point; the table's {target} \
+                         would round it: round it to {scale} places first",
+                        shown()
                     ))
                 }
             }
         } else {
-            v
+            10i128
+                .checked_pow(diff.unsigned_abs())
+                .and_then(|m| v.checked_mul(m))
+                .ok_or_else(|| format!("{} does not fit the table's {target}", shown()))?
         };
+        let limit = 10i128.checked_pow(u32::from(precision));
         if limit.is_some_and(|l| rescaled.unsigned_abs() >= l.unsigned_abs()) {
             let text = decimal_string(rescaled, scale);
             let digits = text
@@ -272,31 +315,27 @@ pub(super) fn decimal_text(
                 .trim_start_matches('0')
                 .len();
             let allowed = (i32::from(precision) - i32::from(scale)).max(0);
-            return Err(err(
-                i,
-                format!("{text} has {digits} integer digits; the table's {target} holds {allowed}"),
+            return Err(format!(
+                "{text} has {digits} integer digits; the table's {target} holds {allowed}"
             ));
         }
-        out.append_value(decimal_string(rescaled, scale));
+        Ok(rescaled)
     }
-    Ok(out.finish())
 }
 
 /// Refuse the first valid value that is not JSON as Databricks `parse_json` reads it
 /// (VARIANT columns take JSON text; an object with a duplicate key is refused).
 pub(super) fn check_json<'a>(
-    table: &str,
-    path: &str,
+    at: &At,
     len: usize,
     value: impl Fn(usize) -> &'a [u8],
     valid: &Option<NullBuffer>,
-    row_of: RowOf,
 ) -> Result<()> {
     for i in 0..len {
         if !is_valid(valid, i) {
             continue;
         }
-        parse_variant_json(table, path, value(i), row_of(i))?;
+        parse_variant_json(at, i, value(i))?;
     }
     Ok(())
 }
@@ -304,18 +343,17 @@ pub(super) fn check_json<'a>(
 /// One VARIANT value's JSON text, parsed as `parse_json` reads it; refused naming column
 /// and row (the same words on both transports).
 pub(super) fn parse_variant_json(
-    table: &str,
-    path: &str,
+    at: &At,
+    i: usize,
     text: &[u8],
-    row: usize,
 ) -> Result<zerobus_json_variant::Json> {
     let parsed = std::str::from_utf8(text)
         .map_err(|e| format!("it is not UTF-8 ({e})"))
         .and_then(|t| zerobus_json_variant::parse(t).map_err(|e| e.to_string()));
     parsed.map_err(|e| {
-        conversion(
-            table,
-            format!("column '{path}', row {row}: VARIANT values are JSON text, and this is not JSON ({e})"),
+        at.row_error(
+            i,
+            format!("VARIANT values are JSON text, and this is not JSON ({e})"),
         )
     })
 }

@@ -32,13 +32,11 @@ pub(crate) use exact_insert::refuse_misplaced;
 pub use exact_insert::{ExactInsert, EXACT_INSERT};
 pub use exec::{write_plan, ZerobusTotalExec, ZerobusWriteExec};
 pub use factory::ZerobusTableFactory;
-pub use sink::ZerobusSink;
+pub use sink::{send_stream, ZerobusSink};
 pub use sql::{register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 
 /// The pieces of [`sql`] that a front end with its own statement loop needs one by one
 /// (`zerobus-sql`, feature `cli`; the Python module, feature `python`).
-#[cfg(feature = "cli")]
-pub use sink::send_stream;
 #[cfg(any(feature = "cli", feature = "python"))]
 pub use sql::{create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql};

@@ -130,22 +130,8 @@ impl ZerobusSink {
             .map_err(DataFusionError::from)?;
         let in_flight =
             (wrapper.max_in_flight() / partitions.max(1)).max(crate::wrapper::MAX_IN_FLIGHT);
-        let span = tracing::info_span!("zerobus.insert", table = %table, partition);
-        let sent = wrapper
-            .in_span(
-                "zerobus.insert",
-                vec![KeyValue::new("zerobus.partition", partition as i64)],
-                send_stream_within(&wrapper, data, &report, interrupt.as_deref(), in_flight),
-                |r| {
-                    let rows = *r.as_ref().unwrap_or(&0) as i64;
-                    (
-                        r.as_ref().err().map(|e| e.to_string()),
-                        vec![KeyValue::new("zerobus.rows", rows)],
-                    )
-                },
-            )
-            .instrument(span)
-            .await;
+        let send = send_stream_within(&wrapper, data, &report, interrupt.as_deref(), in_flight);
+        let sent = traced_insert(&wrapper, &table, partition, send).await;
         if let Ok(s) = seen.lock() {
             self.record(partition, &s.0, s.1);
         }
@@ -174,6 +160,32 @@ impl ZerobusSink {
         );
         Ok(acknowledged)
     }
+}
+
+/// `send` in the spans of one partition's INSERT (`zerobus.insert`, tracing and
+/// OpenTelemetry), which record the rows acknowledged or the error.
+async fn traced_insert(
+    wrapper: &ZerobusWrapper,
+    table: &str,
+    partition: usize,
+    send: impl std::future::Future<Output = Result<u64>>,
+) -> Result<u64> {
+    let span = tracing::info_span!("zerobus.insert", table = %table, partition);
+    wrapper
+        .in_span(
+            "zerobus.insert",
+            vec![KeyValue::new("zerobus.partition", partition as i64)],
+            send,
+            |r| {
+                let rows = *r.as_ref().unwrap_or(&0) as i64;
+                (
+                    r.as_ref().err().map(|e| e.to_string()),
+                    vec![KeyValue::new("zerobus.rows", rows)],
+                )
+            },
+        )
+        .instrument(span)
+        .await
 }
 
 impl fmt::Debug for ZerobusSink {

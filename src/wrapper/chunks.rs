@@ -36,69 +36,15 @@ impl Inner {
             KeyValue::new("zerobus.rows", pending_rows(chunks) as i64),
             KeyValue::new("zerobus.lane", lane.map_or(-1, |l| l as i64)),
         ];
-        let ingest = async {
-            let mut offsets = Vec::with_capacity(chunks.len());
-            for (s, e) in chunks {
-                let sent = match (stream, payload) {
-                    (SdkStream::Proto(stream), Payload::Proto(rows)) => {
-                        let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
-                        stream.ingest_records_offset(records).await
-                    }
-                    (SdkStream::Flight(stream), Payload::Flight(batch)) => stream
-                        .ingest_batch(compact_part(batch, (*s, *e)))
-                        .await
-                        .map(Some),
-                    _ => Err(SdkError::InvalidStateError(
-                        "the stream and the encoded batch are of different transports".into(),
-                    )),
-                };
-                match sent {
-                    Ok(off) => {
-                        self.metric(|m, a| {
-                            m.rows_sent.add((e - s) as u64, a);
-                            m.bytes_sent.add(payload.bytes((*s, *e)) as u64, a);
-                        });
-                        if let Some(off) = off {
-                            offsets.push((off, e - s));
-                        }
-                    }
-                    Err(err) => return (offsets, Some(err)),
-                }
-            }
-            (offsets, None)
-        };
         let (offsets, send_error) = self
-            .in_span("zerobus.ingest", ingest_attrs, ingest, |(_, e)| {
-                (e.as_ref().map(|e| e.to_string()), vec![])
-            })
+            .in_span(
+                "zerobus.ingest",
+                ingest_attrs,
+                self.ingest_chunks(stream, payload, chunks),
+                |(_, e)| (e.as_ref().map(|e| e.to_string()), vec![]),
+            )
             .await;
-        // The SDK re-creates a stream whose acks are late and resends, without end when
-        // every ack is later than its timeout: our own deadline turns that into a retry
-        // (and, when attempts run out, a dead-letter file) instead of a wait forever.
-        let deadline = Duration::from_millis(
-            self.config
-                .ack_timeout_ms
-                .unwrap_or(SDK_ACK_TIMEOUT_MS)
-                .saturating_mul(3),
-        );
-        let flush = async {
-            for (off, n) in offsets {
-                match tokio::time::timeout(deadline, stream.wait_for_offset(off)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => {
-                        return Err(SdkError::ConnectionTimeout(format!(
-                            "no acknowledgement of offset {off} within {} ms (3 x the ack timeout)",
-                            deadline.as_millis()
-                        )))
-                    }
-                }
-                *acked += 1;
-                *last = Some(off);
-                self.metric(|m, a| m.rows_acknowledged.add(n as u64, a));
-            }
-            Ok(())
-        };
+        let flush = self.wait_for_acks(stream, offsets, acked, last);
         self.in_span("zerobus.flush", vec![attempt_kv()], flush, |r| {
             (r.as_ref().err().map(|e| e.to_string()), vec![])
         })
@@ -107,5 +53,81 @@ impl Inner {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Hand each chunk to the SDK: the offsets it gave with each chunk's row count, and
+    /// the error that stopped it, if any.
+    async fn ingest_chunks(
+        &self,
+        stream: &SdkStream,
+        payload: &Payload,
+        chunks: &[(usize, usize)],
+    ) -> (Vec<(i64, usize)>, Option<SdkError>) {
+        let mut offsets = Vec::with_capacity(chunks.len());
+        for (s, e) in chunks {
+            let sent = match (stream, payload) {
+                (SdkStream::Proto(stream), Payload::Proto(rows)) => {
+                    let records = (*s..*e).map(|i| ProtoBytes(rows.row(i).to_vec()));
+                    stream.ingest_records_offset(records).await
+                }
+                (SdkStream::Flight(stream), Payload::Flight(batch)) => stream
+                    .ingest_batch(compact_part(batch, (*s, *e)))
+                    .await
+                    .map(Some),
+                _ => Err(SdkError::InvalidStateError(
+                    "the stream and the encoded batch are of different transports".into(),
+                )),
+            };
+            match sent {
+                Ok(off) => {
+                    self.metric(|m, a| {
+                        m.rows_sent.add((e - s) as u64, a);
+                        m.bytes_sent.add(payload.bytes((*s, *e)) as u64, a);
+                    });
+                    if let Some(off) = off {
+                        offsets.push((off, e - s));
+                    }
+                }
+                Err(err) => return (offsets, Some(err)),
+            }
+        }
+        (offsets, None)
+    }
+
+    /// Wait for each offset's acknowledgement in order, counting them into `acked` and
+    /// `last`.
+    ///
+    /// The SDK re-creates a stream whose acks are late and resends, without end when
+    /// every ack is later than its timeout: our own deadline turns that into a retry
+    /// (and, when attempts run out, a dead-letter file) instead of a wait forever.
+    async fn wait_for_acks(
+        &self,
+        stream: &SdkStream,
+        offsets: Vec<(i64, usize)>,
+        acked: &mut usize,
+        last: &mut Option<i64>,
+    ) -> std::result::Result<(), SdkError> {
+        let deadline = Duration::from_millis(
+            self.config
+                .ack_timeout_ms
+                .unwrap_or(SDK_ACK_TIMEOUT_MS)
+                .saturating_mul(3),
+        );
+        for (off, n) in offsets {
+            match tokio::time::timeout(deadline, stream.wait_for_offset(off)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(SdkError::ConnectionTimeout(format!(
+                        "no acknowledgement of offset {off} within {} ms (3 x the ack timeout)",
+                        deadline.as_millis()
+                    )))
+                }
+            }
+            *acked += 1;
+            *last = Some(off);
+            self.metric(|m, a| m.rows_acknowledged.add(n as u64, a));
+        }
+        Ok(())
     }
 }

@@ -301,17 +301,25 @@ impl Inner {
             account.settle(done);
             progress(account.progress(self));
         }
-        // Sends not started (the load stopped) are all of one batch, contiguous: their rows
-        // go to one dead-letter file, so that every row read is accounted for.
-        if let Some((batch, range)) = pending.take_range() {
-            let mut outcome = BatchOutcome::default();
-            // A failed write is logged and leaves the rows unaccounted (counted below).
-            let _ = self.dead_letter(&batch, range, &mut outcome).await;
-            account.dead_lettered += outcome.dead_lettered as u64;
-            account.dead_letters.extend(outcome.dead_letter);
+        if self.dead_letter_unstarted(&mut pending, &mut account).await {
             progress(account.progress(self));
         }
         self.summary(account, input_complete)
+    }
+
+    /// Sends not started (the load stopped) are all of one batch, contiguous: their rows
+    /// go to one dead-letter file, so that every row read is accounted for. Whether there
+    /// were any.
+    async fn dead_letter_unstarted(&self, pending: &mut Unsent, account: &mut Account) -> bool {
+        let Some((batch, range)) = pending.take_range() else {
+            return false;
+        };
+        let mut outcome = BatchOutcome::default();
+        // A failed write is logged and leaves the rows unaccounted (the summary counts them).
+        let _ = self.dead_letter(&batch, range, &mut outcome).await;
+        account.dead_lettered += outcome.dead_lettered as u64;
+        account.dead_letters.extend(outcome.dead_letter);
+        true
     }
 
     /// A give-up of `interrupt` passed on to this wrapper while the returned watch lives:
