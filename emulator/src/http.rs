@@ -261,7 +261,10 @@ async fn get_table(State(state): Shared, headers: HeaderMap, Path(full): Path<St
         return r;
     }
     match state.catalog.get(&full) {
-        Some(t) => Json(t.info_json()).into_response(),
+        Some(t) => {
+            state.stats.looked_up(&full);
+            Json(t.info_json()).into_response()
+        }
         None => catalog_error(CatalogError::NotFound(full)),
     }
 }

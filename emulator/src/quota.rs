@@ -106,6 +106,8 @@ pub struct TableStats {
     pub bytes_acknowledged: u64,
     /// Seconds streams waited for their quota, summed over streams.
     pub seconds_paced: f64,
+    /// Times a client described the table (Unity Catalog `GET tables/{name}`).
+    pub lookups: u64,
 }
 
 #[derive(Default)]
@@ -115,6 +117,7 @@ pub(crate) struct TableCounters {
     records_acknowledged: AtomicU64,
     bytes_acknowledged: AtomicU64,
     micros_paced: AtomicU64,
+    lookups: AtomicU64,
 }
 
 impl TableCounters {
@@ -136,6 +139,7 @@ impl TableCounters {
             records_acknowledged: self.records_acknowledged.load(Ordering::Relaxed),
             bytes_acknowledged: self.bytes_acknowledged.load(Ordering::Relaxed),
             seconds_paced: self.micros_paced.load(Ordering::Relaxed) as f64 / 1e6,
+            lookups: self.lookups.load(Ordering::Relaxed),
         }
     }
 }
@@ -155,22 +159,30 @@ impl Drop for OpenStream {
     }
 }
 
-/// Figures of every table that has had a stream.
+/// Figures of every table that has had a stream or a look-up.
 #[derive(Default)]
 pub(crate) struct Stats {
     tables: Mutex<HashMap<String, Arc<TableCounters>>>,
 }
 
 impl Stats {
-    /// Count a new stream of `table` (its full lower-case name) as opened and open.
-    pub(crate) fn open(&self, table: &str) -> OpenStream {
-        let counters = self
-            .tables
+    fn counters(&self, table: &str) -> Arc<TableCounters> {
+        self.tables
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(table.to_ascii_lowercase())
             .or_default()
-            .clone();
+            .clone()
+    }
+
+    /// Count a look-up of `table`'s description.
+    pub(crate) fn looked_up(&self, table: &str) {
+        self.counters(table).lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a new stream of `table` (its full lower-case name) as opened and open.
+    pub(crate) fn open(&self, table: &str) -> OpenStream {
+        let counters = self.counters(table);
         counters.streams_opened.fetch_add(1, Ordering::Relaxed);
         counters.streams_open.fetch_add(1, Ordering::Relaxed);
         OpenStream(counters)

@@ -13,6 +13,8 @@
 //! unpacked alike). A null is an absent field; an empty list is no field at all. Values
 //! are converted by [`super::values`]: exactly, or refused naming column and row.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
@@ -109,11 +111,14 @@ pub(super) fn plan_batch(table: &TableSchema, schema: &SchemaRef) -> Result<Vec<
 /// assert_eq!(rows.row(0), &[0x08, 0x01, 0x12, 0x01, b'a']);
 /// assert_eq!(rows.row(1), &[0x08, 0x02]);
 /// ```
-#[derive(Debug)]
+///
+/// Cloning is cheap (the plan is shared; buffers start empty in the clone's first use):
+/// plan once per schema, clone per concurrent user.
+#[derive(Debug, Clone)]
 pub struct RowEncoder {
     table: String,
     schema: SchemaRef,
-    plan: Vec<FieldPlan>,
+    plan: Arc<[FieldPlan]>,
     out: EncodedRows,
     sizes: Vec<usize>,
     cursors: Vec<usize>,
@@ -128,7 +133,7 @@ impl RowEncoder {
         Ok(RowEncoder {
             table: table.table().to_string(),
             schema: schema.clone(),
-            plan: plan_batch(table, schema)?,
+            plan: plan_batch(table, schema)?.into(),
             out: EncodedRows::default(),
             sizes: Vec::new(),
             cursors: Vec::new(),

@@ -54,12 +54,14 @@ use crate::error::Result;
 /// assert_eq!(sent.schema().field(1).data_type(), &DataType::LargeUtf8);
 /// assert_eq!(sent.column(1).null_count(), 2);
 /// ```
-#[derive(Debug)]
+///
+/// Cloning is cheap (plan and columns are shared): plan once per schema.
+#[derive(Debug, Clone)]
 pub struct FlightEncoder {
     table: String,
     input: SchemaRef,
-    plan: Vec<FieldPlan>,
-    columns: Vec<SqlField>,
+    plan: Arc<[FieldPlan]>,
+    columns: Arc<[SqlField]>,
     schema: SchemaRef,
 }
 
@@ -70,8 +72,8 @@ impl FlightEncoder {
         Ok(FlightEncoder {
             table: table.table().to_string(),
             input: input.clone(),
-            plan: plan_batch(table, input)?,
-            columns: table.columns().to_vec(),
+            plan: plan_batch(table, input)?.into(),
+            columns: table.columns().into(),
             schema: Arc::new(flight_schema(table.columns())),
         })
     }

@@ -188,7 +188,9 @@ impl FileFormat for ZerobusFormat {
             .for_table(&table)
             .map_err(DataFusionError::from)?;
         let schema = input.schema();
-        // The query's columns against the table's, now rather than at the first batch.
+        // The query's columns against the table's, now rather than at the first batch;
+        // the write reuses the look-up.
+        let mut known = None;
         if config.schema_source == SchemaSource::UnityCatalog {
             let columns = crate::unity_catalog::table_columns(&config)
                 .await
@@ -196,8 +198,9 @@ impl FileFormat for ZerobusFormat {
             let table_schema =
                 ZerobusTableSchema::from_uc(&table, &columns).map_err(DataFusionError::from)?;
             RowEncoder::new(&table_schema, &schema).map_err(DataFusionError::from)?;
+            known = Some(table_schema);
         }
-        let sink = ZerobusSink::new(config, schema);
+        let sink = ZerobusSink::new(config, schema).with_table_schema(known);
         Ok(write_plan(input, sink))
     }
 

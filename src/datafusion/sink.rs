@@ -18,6 +18,7 @@ use opentelemetry::KeyValue;
 use tracing::Instrument;
 
 use crate::config::WrapperConfig;
+use crate::convert::TableSchema;
 use crate::error::{LoadFailure, ZerobusError};
 use crate::wrapper::{Interrupt, LoadProgress, LoadWatch, Progress, ZerobusWrapper};
 
@@ -32,6 +33,9 @@ pub struct ZerobusSink {
     /// Why this process cannot write (a plan decoded where the environment names no
     /// connection): the error of every partition, before anything is contacted.
     unconnected: Option<String>,
+    /// The table's schema as planning looked it up, so that the write does not look it
+    /// up again (not carried to Ballista executors: they look it up once per task).
+    table_schema: Option<TableSchema>,
 }
 
 impl ZerobusSink {
@@ -43,7 +47,15 @@ impl ZerobusSink {
             metrics: ExecutionPlanMetricsSet::new(),
             shared: SharedWrapper::default(),
             unconnected: None,
+            table_schema: None,
         }
+    }
+
+    /// The same sink, whose wrapper starts with the table's schema `known` (one Unity
+    /// Catalog look-up per statement).
+    pub(crate) fn with_table_schema(mut self, known: Option<TableSchema>) -> Self {
+        self.table_schema = known;
+        self
     }
 
     /// The same sink, refusing to write with `why` when it is set.
@@ -126,7 +138,7 @@ impl ZerobusSink {
         let data = exact_input(&table, data, &self.schema);
         let wrapper = self
             .shared
-            .acquire(&self.config)
+            .acquire(&self.config, self.table_schema.as_ref())
             .map_err(DataFusionError::from)?;
         let in_flight =
             (wrapper.max_in_flight() / partitions.max(1)).max(crate::wrapper::MAX_IN_FLIGHT);
@@ -236,13 +248,20 @@ async fn send_stream_within(
 struct SharedWrapper(Mutex<Option<(ZerobusWrapper, usize)>>);
 
 impl SharedWrapper {
-    fn acquire(&self, config: &WrapperConfig) -> crate::Result<ZerobusWrapper> {
+    fn acquire(
+        &self,
+        config: &WrapperConfig,
+        known: Option<&TableSchema>,
+    ) -> crate::Result<ZerobusWrapper> {
         let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((w, users)) = slot.as_mut() {
             *users += 1;
             return Ok(w.clone());
         }
-        let w = ZerobusWrapper::new(config.clone())?;
+        let mut w = ZerobusWrapper::new(config.clone())?;
+        if let Some(schema) = known {
+            w = w.with_table_schema(schema.clone());
+        }
         *slot = Some((w.clone(), 1));
         Ok(w)
     }

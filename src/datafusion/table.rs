@@ -35,6 +35,8 @@ pub struct ZerobusTable {
     query_schema: Option<SchemaRef>,
     /// Why this process cannot write to the table (see `ZerobusSink`).
     unconnected: Option<String>,
+    /// The table's schema as Unity Catalog described it, handed to the writes.
+    table_schema: Option<TableSchema>,
 }
 
 impl ZerobusTable {
@@ -45,6 +47,7 @@ impl ZerobusTable {
             schema,
             query_schema: None,
             unconnected: None,
+            table_schema: None,
         }
     }
 
@@ -89,8 +92,12 @@ impl ZerobusTable {
         config: WrapperConfig,
         columns: &[databricks_zerobus_ingest_sdk::schema::UcColumn],
     ) -> crate::Result<Self> {
-        let schema = arrow_schema_from_uc(&config.table_name, columns)?;
-        Ok(ZerobusTable::new(config, Arc::new(schema)))
+        let table_schema = TableSchema::from_uc(&config.table_name, columns)?;
+        let schema = Arc::new(table_schema.arrow_schema());
+        Ok(ZerobusTable {
+            table_schema: Some(table_schema),
+            ..ZerobusTable::new(config, schema)
+        })
     }
 
     /// The wrapper configuration used for writes.
@@ -145,7 +152,8 @@ impl TableProvider for ZerobusTable {
         // Each input partition writes on its own, then one node totals (see sink.rs).
         // No stream is opened here (planning may run twice).
         let sink = ZerobusSink::new(self.config.clone(), self.schema.clone())
-            .with_unconnected(self.unconnected.clone());
+            .with_unconnected(self.unconnected.clone())
+            .with_table_schema(self.table_schema.clone());
         Ok(write_plan(input, sink))
     }
 }

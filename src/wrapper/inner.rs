@@ -25,6 +25,8 @@ pub(super) struct Inner {
     pub(super) config: WrapperConfig,
     pub(super) sdk: ZerobusSdk,
     pub(super) schema: tokio::sync::OnceCell<TableSchema>,
+    /// Encoders planned for the input schemas seen so far (see `prepare.rs`).
+    pub(super) plans: super::plans::Plans,
     pub(super) lanes: lanes::Lanes,
     pub(super) generation: AtomicU64,
     pub(super) debug: Option<Arc<DebugSpool>>,
@@ -91,6 +93,7 @@ impl Inner {
             config,
             sdk,
             schema: tokio::sync::OnceCell::new(),
+            plans: Default::default(),
             lanes,
             generation: AtomicU64::new(0),
             debug,

@@ -16,6 +16,7 @@ mod interrupt;
 mod lanes;
 mod outcome;
 mod payload;
+mod plans;
 mod prepare;
 mod replay;
 mod retry;
@@ -45,7 +46,7 @@ pub use tls::PlainText;
 pub use watch::LoadWatch;
 
 use crate::config::WrapperConfig;
-use crate::convert::EncodedRows;
+use crate::convert::{EncodedRows, TableSchema};
 use crate::error::Result;
 
 /// Sends Arrow `RecordBatch`es to one Zerobus table. Cheap to clone, `Send + Sync`;
@@ -80,6 +81,17 @@ impl ZerobusWrapper {
         Ok(ZerobusWrapper {
             inner: Inner::new(config)?,
         })
+    }
+
+    /// The same wrapper with the table's schema already known (looked up from Unity
+    /// Catalog by the caller, e.g. a catalog while planning an INSERT): its first send
+    /// skips the look-up. Ignored when the wrapper takes its schema from the batches
+    /// (`SchemaSource::ArrowSchema`) or has looked the table up already.
+    pub fn with_table_schema(self, schema: TableSchema) -> ZerobusWrapper {
+        if self.inner.config.schema_source == crate::config::SchemaSource::UnityCatalog {
+            let _ = self.inner.schema.set(schema);
+        }
+        self
     }
 
     /// The configuration.

@@ -291,6 +291,34 @@ async fn wrong_statements_get_clear_errors() {
     emu.shutdown().await;
 }
 
+/// Planning looks the table up once (the catalog, cached for 60 s), and the write's
+/// partitions reuse that description instead of asking Unity Catalog again. COPY too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_looks_the_table_up_in_unity_catalog_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ctx) = setup(dir.path(), Faults::default()).await;
+    let lookups = || emu.stats().get(TABLE).map_or(0, |s| s.lookups);
+    assert_eq!(
+        lookups(),
+        0,
+        "setup created the table without describing it"
+    );
+    source(&ctx, 40_000, 4);
+    let insert = format!("INSERT INTO zerobus.main.default.sink_t {SELECT}");
+    assert_eq!(inserted_count(&ctx, &insert).await, 40_000);
+    assert_eq!(lookups(), 1, "a 4-partition INSERT: one look-up");
+    assert_eq!(inserted_count(&ctx, &insert).await, 40_000);
+    assert_eq!(lookups(), 1, "the next INSERT within 60 s: the catalog's");
+    let copy = format!("COPY ({SELECT}) TO 'zerobus://{TABLE}'");
+    assert_eq!(inserted_count(&ctx, &copy).await, 40_000);
+    assert_eq!(
+        lookups(),
+        2,
+        "COPY: one look-up at planning, none when writing"
+    );
+    emu.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insert_survives_streams_dropped_mid_way() {
     let dir = tempfile::tempdir().unwrap();
