@@ -59,7 +59,7 @@ impl Build for Proto {
         };
         Ok(Node::Packed {
             tag: tag(at.number, LEN),
-            ranges: rows.ranges(),
+            offsets: rows.offsets,
             valid: rows.valid,
             vals: packed,
             payload: Vec::new(),
@@ -91,8 +91,7 @@ fn no_nulls(valid: &Option<NullBuffer>) -> bool {
 
 fn repeated(rows: Rows, elem: Node) -> Node {
     Node::Repeated {
-        n_elems: rows.elements(),
-        ranges: rows.ranges(),
+        offsets: rows.offsets,
         valid: rows.valid,
         elem: Box::new(elem),
         elem_sizes: Vec::new(),

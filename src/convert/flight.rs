@@ -187,9 +187,13 @@ impl Build for Flight {
 }
 
 fn undeclared(at: &At) -> crate::error::ZerobusError {
+    no_declared_type(at.table, at.path)
+}
+
+fn no_declared_type(table: &str, path: &str) -> crate::error::ZerobusError {
     conversion(
-        at.table,
-        format!("column '{}' has no declared type in the table", at.path),
+        table,
+        format!("column '{path}' has no declared type in the table"),
     )
 }
 
@@ -218,12 +222,7 @@ fn in_table_order(
     for (plan, array) in children {
         match plan.column.filter(|c| *c < fields.len()) {
             Some(c) => out[c] = Some(array),
-            None => {
-                return Err(conversion(
-                    table,
-                    format!("column '{}' has no declared type in the table", plan.path),
-                ))
-            }
+            None => return Err(no_declared_type(table, &plan.path)),
         }
     }
     fields

@@ -72,8 +72,8 @@ pub(super) enum Node {
         inner: Vec<usize>,
     },
     Repeated {
-        ranges: Vec<(usize, usize)>,
-        n_elems: usize,
+        /// Row `i` holds elements `offsets[i]..offsets[i + 1]`.
+        offsets: Vec<usize>,
         valid: Option<NullBuffer>,
         elem: Box<Node>,
         elem_sizes: Vec<usize>,
@@ -81,7 +81,8 @@ pub(super) enum Node {
     },
     Packed {
         tag: Tag,
-        ranges: Vec<(usize, usize)>,
+        /// Row `i` holds elements `offsets[i]..offsets[i + 1]`.
+        offsets: Vec<usize>,
         valid: Option<NullBuffer>,
         vals: Packed,
         payload: Vec<usize>,
@@ -134,24 +135,23 @@ impl Node {
                 })
             }
             Node::Repeated {
-                ranges,
-                n_elems,
+                offsets,
                 valid,
                 elem,
                 elem_sizes,
                 ..
             } => {
                 elem_sizes.clear();
-                elem_sizes.resize(*n_elems, 0);
+                elem_sizes.resize(offsets.last().copied().unwrap_or(0), 0);
                 elem.add_sizes(elem_sizes);
                 each_valid(out, valid, |i, o| {
-                    let (s, e) = ranges[i];
+                    let (s, e) = (offsets[i], offsets[i + 1]);
                     *o += elem_sizes[s..e].iter().sum::<usize>();
                 })
             }
             Node::Packed {
                 tag,
-                ranges,
+                offsets,
                 valid,
                 vals,
                 payload,
@@ -159,7 +159,7 @@ impl Node {
                 payload.clear();
                 payload.resize(out.len(), 0);
                 each_valid(out, valid, |i, o| {
-                    let (s, e) = ranges[i];
+                    let (s, e) = (offsets[i], offsets[i + 1]);
                     if s < e {
                         let p = vals.payload(s, e);
                         payload[i] = p;
@@ -206,7 +206,7 @@ impl Node {
                 }
             }
             Node::Repeated {
-                ranges,
+                offsets,
                 valid,
                 elem,
                 elem_sizes,
@@ -216,7 +216,7 @@ impl Node {
                 elem_cursors.clear();
                 elem_cursors.resize(elem_sizes.len(), 0);
                 each_valid(cursors, valid, |i, c| {
-                    let (s, e) = ranges[i];
+                    let (s, e) = (offsets[i], offsets[i + 1]);
                     for j in s..e {
                         elem_cursors[j] = *c;
                         *c += elem_sizes[j];
@@ -226,12 +226,12 @@ impl Node {
             }
             Node::Packed {
                 tag,
-                ranges,
+                offsets,
                 valid,
                 vals,
                 payload,
             } => each_valid(cursors, valid, |i, c| {
-                let (s, e) = ranges[i];
+                let (s, e) = (offsets[i], offsets[i + 1]);
                 if s < e {
                     tag.put(buf, c);
                     put_varint(buf, c, payload[i] as u64);

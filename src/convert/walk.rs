@@ -29,11 +29,6 @@ pub(super) struct Rows {
 }
 
 impl Rows {
-    /// Each row's `(start, end)` among the elements.
-    pub fn ranges(&self) -> Vec<(usize, usize)> {
-        self.offsets.windows(2).map(|w| (w[0], w[1])).collect()
-    }
-
     /// The number of elements of all rows.
     pub fn elements(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)

@@ -10,7 +10,6 @@ use opentelemetry::KeyValue;
 use super::inner::Inner;
 use super::outcome::BatchOutcome;
 use super::payload::Payload;
-use super::plans::Planned;
 use crate::config::{SchemaSource, Transport};
 use crate::convert::{EncodedRows, FlightEncoder, RowEncoder, TableSchema};
 use crate::error::{Detail, Result, ZerobusError};
@@ -41,17 +40,10 @@ impl Inner {
     /// Encode `batch` for the table: every problem is found before anything is sent.
     pub(super) async fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         let schema = self.table_schema(batch).await?;
-        let planned = self.plans.get(&batch.schema(), || {
-            Ok(Planned::Proto(
-                RowEncoder::new(schema, &batch.schema())?
-                    .with_null_collections(self.config.null_collections),
-            ))
+        let mut encoder = self.proto_plans.get(&batch.schema(), || {
+            Ok(RowEncoder::new(schema, &batch.schema())?
+                .with_null_collections(self.config.null_collections))
         })?;
-        let Planned::Proto(mut encoder) = planned else {
-            return Err(ZerobusError::Configuration(
-                "a Flight plan for the proto transport".into(),
-            ));
-        };
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
         if let Some((i, r)) = rows
@@ -72,17 +64,9 @@ impl Inner {
     /// every problem is found before anything is sent, as for [`Self::encode`].
     pub(super) async fn encode_flight(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let schema = self.table_schema(batch).await?;
-        let planned = self.plans.get(&batch.schema(), || {
-            Ok(Planned::Flight(FlightEncoder::new(
-                schema,
-                &batch.schema(),
-            )?))
+        let encoder = self.flight_plans.get(&batch.schema(), || {
+            FlightEncoder::new(schema, &batch.schema())
         })?;
-        let Planned::Flight(encoder) = planned else {
-            return Err(ZerobusError::Configuration(
-                "a proto plan for the Flight transport".into(),
-            ));
-        };
         let sent = encoder.encode_batch(batch)?;
         check_row_sizes(self.table(), &sent)?;
         Ok(sent)
