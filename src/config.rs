@@ -213,6 +213,8 @@ setters! {
     retry_max_delay_ms: u64 => |v| v;
     /// Dead-letter directory.
     dead_letter_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
+    /// Load journal directory.
+    journal_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
     /// Where the descriptor comes from.
     schema_source: SchemaSource => |v| v;
     /// How batches travel (protobuf records or Arrow Flight).

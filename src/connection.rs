@@ -143,6 +143,10 @@ pub struct ZerobusConnection {
     /// Directory of dead-letter files (default: `debug_output_dir`, else
     /// `./zerobus-dead-letters`).
     pub dead_letter_dir: Option<PathBuf>,
+    /// Directory of load journals (`COPY INTO`, `zerobus-sql copy`): local, or an
+    /// object-store URL several machines share (default:
+    /// `crate::load::default_journal_dir`).
+    pub journal_dir: Option<PathBuf>,
     /// Where the descriptor comes from.
     pub schema_source: SchemaSource,
     /// How batches travel: protobuf records (default) or Arrow Flight.
@@ -182,6 +186,7 @@ impl ZerobusConnection {
             retry_base_delay_ms: 100,
             retry_max_delay_ms: 30_000,
             dead_letter_dir: None,
+            journal_dir: None,
             schema_source: SchemaSource::UnityCatalog,
             transport: Transport::Proto,
             flight_compression: FlightCompression::Lz4,
@@ -378,6 +383,7 @@ impl fmt::Debug for ZerobusConnection {
             .field("retry_base_delay_ms", &self.retry_base_delay_ms)
             .field("retry_max_delay_ms", &self.retry_max_delay_ms)
             .field("dead_letter_dir", &self.dead_letter_dir)
+            .field("journal_dir", &self.journal_dir)
             .field("schema_source", &self.schema_source)
             .field("transport", &self.transport)
             .field("flight_compression", &self.flight_compression)

@@ -23,6 +23,8 @@ pub mod dead_letter;
 pub(crate) mod debug;
 pub mod error;
 mod files;
+#[cfg(feature = "datafusion")]
+pub mod load;
 pub mod options;
 #[cfg(feature = "python")]
 mod python;

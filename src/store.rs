@@ -102,7 +102,7 @@ impl Place {
 
 /// The object store of `url` (`s3://bucket/…`, `gs://…`, `az://…`), set up from the
 /// store's environment variables; nothing is contacted.
-fn store_for(url: &url::Url) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+pub(crate) fn store_for(url: &url::Url) -> std::result::Result<Arc<dyn ObjectStore>, String> {
     let text = url.as_str();
     Ok(match url.scheme() {
         "s3" | "s3a" => Arc::new(
@@ -172,6 +172,16 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for StoresFromEnv 
 }
 
 impl Remote {
+    /// The store that holds the prefix.
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The prefix in the store.
+    pub(crate) fn prefix(&self) -> &ObjectPath {
+        &self.prefix
+    }
+
     /// Where `name` is (or will be) in the store, as a URL.
     pub fn location(&self, name: &str) -> String {
         format!("{}/{name}", self.url.as_str().trim_end_matches('/'))

@@ -44,7 +44,7 @@ pub fn mixed(rows: usize) -> RecordBatch {
     let f64s: Vec<f64> = (0..rows)
         .map(|_| (r.next() % 1_000_000) as f64 / 7.0)
         .collect();
-    let bools: Vec<bool> = (0..rows).map(|_| r.next() % 2 == 0).collect();
+    let bools: Vec<bool> = (0..rows).map(|_| r.next().is_multiple_of(2)).collect();
     let ts: Vec<i64> = (0..rows)
         .map(|i| 1_700_000_000_000_000 + i as i64 * 1000)
         .collect();

@@ -249,6 +249,44 @@ class ZerobusWrapper:
         files, and no file is left whose rows were both re-sent and kept."""
         return self._native.replay_dead_letters_sync(os.fspath(path))
 
+    def copy_into(
+        self,
+        inputs: Any,
+        *,
+        file_format: Optional[str] = None,
+        force: bool = False,
+        journal_dir: Optional[PathLike] = None,
+        source_file_column: Optional[str] = None,
+        source_row_column: Optional[str] = None,
+    ) -> dict:
+        """Load Parquet, CSV or JSON files into the table, journaled (blocking).
+
+        ``inputs``: a path, directory, glob or object-store URL (``s3://…``), or a list of
+        them. The journal (``journal_dir``, else the ``journal_dir`` option, else
+        ``$ZEROBUS_JOURNAL_DIR``, else ``~/.local/state/arrow-zerobus/journal``) records
+        which rows of each file the service acknowledged: run again, files already loaded
+        are skipped and an interrupted load sends only the rows not acknowledged. A file
+        changed since it was loaded is refused unless ``force=True``, which loads every
+        file from its start. ``source_file_column`` / ``source_row_column`` fill those
+        table columns with each row's file URL and row number, so the few duplicates of an
+        interrupted window can be removed exactly.
+
+        Returns the load's account: ``files``, ``files_skipped``, ``rows_acknowledged``,
+        ``rows_skipped``, ``rows_resent`` (the bound of duplicates), ``summary`` (one
+        line), …. Ctrl-C stops reading, settles what is in flight, journals it and raises
+        KeyboardInterrupt.
+        """
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        return self._native.copy_into_sync(
+            [os.fspath(i) for i in inputs],
+            file_format,
+            force,
+            None if journal_dir is None else os.fspath(journal_dir),
+            source_file_column,
+            source_row_column,
+        )
+
     def debug_files(self) -> list:
         """Paths of the debug files written so far."""
         return self._native.debug_files()

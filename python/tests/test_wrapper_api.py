@@ -561,3 +561,49 @@ def test_readers_backed_by_python_generators_are_pulled_off_the_runtime(emu, tab
     assert [r.rows for r in results] == [500] * 4
     want = sorted(i for t in range(4) for i in range(1_000 * t, 1_000 * t + 500))
     assert landed_ids(emu, table) == want
+
+
+def test_copy_into_is_journaled_skips_what_landed_and_fills_lineage_columns(emu, tmp_path):
+    import pyarrow.parquet as pq
+
+    table = f"main.default.t{next(_tables)}"
+    emu.create_table(table, COLUMNS + ", src_file STRING, src_row BIGINT")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for n, (start, stop) in enumerate([(0, 3000), (3000, 5000)]):
+        pq.write_table(pa.Table.from_batches([ids_batch(start, stop)]), inputs / f"part-{n}.parquet")
+    journal = tmp_path / "journal"
+    with emu.wrapper(table) as w:
+        first = w.copy_into(
+            str(inputs / "*.parquet"),
+            journal_dir=journal,
+            source_file_column="src_file",
+            source_row_column="src_row",
+        )
+        again = w.copy_into(inputs, journal_dir=journal)
+    assert (first["files"], first["rows_acknowledged"], first["rows_resent"]) == (2, 5000, 0)
+    assert again["rows_sent"] == 0 and again["files_skipped"] == 2
+    assert again["summary"] == f"2 of 2 files already loaded into {table} (force to load again)"
+    data = DeltaTable(emu.table_location(table)).to_pyarrow_table().sort_by("id")
+    assert data.column("id").to_pylist() == list(range(5000))
+    # Each row names its file and its row number in it.
+    assert data.column("src_row").to_pylist() == list(range(3000)) + list(range(2000))
+    files = data.column("src_file").to_pylist()
+    assert files[0].endswith("/in/part-0.parquet") and files[-1].endswith("/in/part-1.parquet")
+    assert files[0].startswith("file://")
+
+
+def test_copy_into_refuses_a_changed_file_until_forced(emu, table, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "one.parquet"
+    pq.write_table(pa.Table.from_batches([ids_batch(0, 100)]), path)
+    journal = tmp_path / "journal"
+    with emu.wrapper(table) as w:
+        w.copy_into(path, journal_dir=journal)
+        pq.write_table(pa.Table.from_batches([ids_batch(0, 150)]), path)
+        with pytest.raises(zb.ConfigurationError, match="changed since a load journaled it"):
+            w.copy_into(path, journal_dir=journal)
+        forced = w.copy_into(path, journal_dir=journal, force=True)
+    assert forced["rows_acknowledged"] == 150
+    assert len(landed_ids(emu, table)) == 250

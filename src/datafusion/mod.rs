@@ -17,6 +17,7 @@ mod catalog;
 #[cfg(feature = "ballista")]
 mod cluster_jobs;
 mod copy;
+pub mod copy_into;
 mod exact_insert;
 mod exec;
 mod factory;
@@ -27,13 +28,14 @@ mod table;
 pub use crate::wrapper::{LoadProgress, Progress};
 pub use catalog::ZerobusCatalog;
 pub use copy::{ZerobusFormat, ZerobusFormatFactory};
+pub use copy_into::{CopyInto, JournalService};
 #[cfg(feature = "python")]
 pub(crate) use exact_insert::refuse_misplaced;
 pub use exact_insert::{ExactInsert, EXACT_INSERT};
 pub use exec::{write_plan, ZerobusTotalExec, ZerobusWriteExec};
 pub use factory::ZerobusTableFactory;
 pub use sink::{send_stream, ZerobusSink};
-pub use sql::{register, sql};
+pub use sql::{copy_into_of, register, sql};
 pub use table::{arrow_schema_from_uc, ZerobusTable};
 
 /// The pieces of [`sql`] that a front end with its own statement loop needs one by one

@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::catalog::ZerobusCatalog;
 use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
+use super::copy_into::{copy_result, parse_copy_into, run_copy_into, CopyInto};
 use super::exact_insert::{ExactInsert, EXACT_INSERT};
 use super::factory::ZerobusTableFactory;
 use crate::connection::ZerobusConnection;
@@ -277,10 +278,37 @@ pub fn statement_sql(statement: &DFStatement) -> String {
     }
 }
 
+/// `query` as a `COPY INTO` one of the session's Zerobus catalogs, with that catalog's
+/// connection; `None` when it is no `COPY INTO` statement.
+pub fn copy_into_of(
+    ctx: &SessionContext,
+    query: &str,
+) -> Option<Result<(CopyInto, ZerobusConnection)>> {
+    let catalogs = zerobus_catalogs(ctx);
+    let names: Vec<String> = catalogs.iter().map(|(n, _)| n.clone()).collect();
+    let copy = match parse_copy_into(query, &names)? {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let connection = catalogs
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&copy.catalog))
+        .map(|(_, c)| c)?;
+    Some(Ok((copy, connection)))
+}
+
 /// Plan and run `query` (one statement) with Zerobus names folded; returns its DataFrame.
 /// `CREATE TABLE zerobus.catalog.schema.table (…)` creates the table on the emulator (see
 /// [`create_zerobus_table`]) and returns an empty DataFrame.
+///
+/// `COPY INTO zerobus.catalog.schema.table FROM 'path' …` runs a journaled, resumable
+/// load of files (see [`super::copy_into`]) and returns its one-row account.
 pub async fn sql(ctx: &SessionContext, query: &str) -> Result<DataFrame> {
+    if let Some(copy) = copy_into_of(ctx, query) {
+        let (copy, connection) = copy?;
+        let summary = run_copy_into(&copy, &connection, ctx.state().config()).await?;
+        return ctx.read_batch(copy_result(&summary)?);
+    }
     let mut statements = DFParser::parse_sql(query)?;
     if statements.len() != 1 {
         return Err(DataFusionError::Plan(format!(

@@ -109,6 +109,12 @@ pub const OPTIONS: &[ConnectionOption] = &[
         "directory of dead-letter files",
     ),
     option(
+        "journal_dir",
+        "ZEROBUS_JOURNAL_DIR",
+        Path,
+        "directory of load journals (COPY INTO, zerobus-sql copy): local or an object-store URL",
+    ),
+    option(
         "debug_enabled",
         "ZEROBUS_DEBUG_ENABLED",
         Flag,

@@ -132,39 +132,57 @@ impl NativeWrapper {
     fn send_batch_sync(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<ResultTuple> {
         let reader = batches(data)?;
         let w = self.inner.clone();
-        let interrupt = Interrupt::new();
-        let stop = interrupt.clone();
-        let mut handle = runtime().spawn(async move { send_reader(w, reader, Some(&stop)).await });
-        let tick = std::time::Duration::from_millis(100);
-        let mut keyboard = None;
-        let joined = loop {
-            // The timer is made inside the runtime (it needs its reactor).
-            let waited = py.detach(|| {
-                runtime().block_on(async { tokio::time::timeout(tick, &mut handle).await })
-            });
-            if let Ok(joined) = waited {
-                break joined;
-            }
-            if keyboard.is_none() {
-                if let Err(e) = py.check_signals() {
-                    interrupt.set();
-                    keyboard = Some(e);
-                }
-            }
+        interruptible(py, move |stop| async move { send_reader(w, reader, Some(&stop)).await })
+            .map(tuple)
+    }
+
+    /// A journaled load of files (`load::copy_into`), blocking, Ctrl-C as for
+    /// `send_batch_sync`; returns the summary's fields and its one-line account.
+    #[pyo3(signature = (inputs, file_format=None, force=false, journal_dir=None, source_file_column=None, source_row_column=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn copy_into_sync<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: Vec<String>,
+        file_format: Option<String>,
+        force: bool,
+        journal_dir: Option<PathBuf>,
+        source_file_column: Option<String>,
+        source_row_column: Option<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let format = file_format
+            .as_deref()
+            .map(crate::load::FileFormat::parse)
+            .transpose()
+            .map_err(to_py)?;
+        let options = crate::load::CopyOptions {
+            format,
+            force,
+            journal_dir,
+            service: None,
+            source_file_column,
+            source_row_column,
         };
-        let result = joined.map_err(|e| {
-            crate::error::ZerobusError::Transmission(format!("the send task stopped: {e}").into())
-        });
-        let result = result.and_then(|r| r);
-        match keyboard {
-            None => result.map(tuple).map_err(to_py),
-            Some(interrupted) => {
-                if let Err(e) = result {
-                    interrupted.set_cause(py, Some(to_py(e)));
-                }
-                Err(interrupted)
-            }
-        }
+        let w = self.inner.clone();
+        let s = interruptible(py, move |stop| async move {
+            crate::load::copy_into(&w, &inputs, &options, &|_| {}, Some(&stop)).await
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("table", &s.table)?;
+        d.set_item("load", &s.load)?;
+        d.set_item("journal", &s.journal)?;
+        d.set_item("files", s.files)?;
+        d.set_item("files_skipped", s.files_skipped)?;
+        d.set_item("files_loaded", s.files_loaded)?;
+        d.set_item("rows_sent", s.rows_sent)?;
+        d.set_item("rows_acknowledged", s.rows_acknowledged)?;
+        d.set_item("rows_skipped", s.rows_skipped)?;
+        d.set_item("rows_resent", s.rows_resent)?;
+        d.set_item("rows_dead_lettered", s.rows_dead_lettered)?;
+        d.set_item("dead_letters_superseded", s.dead_letters_superseded.clone())?;
+        d.set_item("seconds", s.seconds)?;
+        d.set_item("summary", s.to_string())?;
+        Ok(d)
     }
 
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -224,6 +242,50 @@ impl NativeWrapper {
             self.inner.config().endpoint,
             self.inner.config().table_name
         )
+    }
+}
+
+/// `work` run on the runtime while Python keeps its signals: a Ctrl-C sets the work's
+/// [`Interrupt`] (nothing more is read, what is in flight settles) and is raised as
+/// KeyboardInterrupt once the work ended, with the work's error as its `__cause__`.
+fn interruptible<T, F, Fut>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Interrupt) -> Fut,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let interrupt = Interrupt::new();
+    let mut handle = runtime().spawn(work(interrupt.clone()));
+    let tick = std::time::Duration::from_millis(100);
+    let mut keyboard = None;
+    let joined = loop {
+        // The timer is made inside the runtime (it needs its reactor).
+        let waited = py.detach(|| {
+            runtime().block_on(async { tokio::time::timeout(tick, &mut handle).await })
+        });
+        if let Ok(joined) = waited {
+            break joined;
+        }
+        if keyboard.is_none() {
+            if let Err(e) = py.check_signals() {
+                interrupt.set();
+                keyboard = Some(e);
+            }
+        }
+    };
+    let result = joined
+        .map_err(|e| {
+            crate::error::ZerobusError::Transmission(format!("the task stopped: {e}").into())
+        })
+        .and_then(|r| r);
+    match keyboard {
+        None => result.map_err(to_py),
+        Some(interrupted) => {
+            if let Err(e) = result {
+                interrupted.set_cause(py, Some(to_py(e)));
+            }
+            Err(interrupted)
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub use interrupt::Interrupt;
 pub use lanes::{LANE_BACKLOG, LANE_IDLE};
 pub use outcome::TransmissionResult;
 pub use prepare::MAX_RECORD_BYTES;
-pub use send_all::{LoadProgress, LoadSummary, Progress, MAX_IN_FLIGHT};
+pub use send_all::{LoadProgress, LoadSummary, Progress, Receipt, Receipts, MAX_IN_FLIGHT};
 #[doc(hidden)] // for the benchmark's official-SDK contender (examples/official_sdk.rs)
 pub use tls::PlainText;
 pub use watch::LoadWatch;
@@ -151,7 +151,7 @@ impl ZerobusWrapper {
     {
         let limit = self.max_in_flight();
         self.inner
-            .send_all_within(batches, progress, None, limit)
+            .send_all_within(batches, progress, None, limit, None)
             .await
     }
 
@@ -169,7 +169,28 @@ impl ZerobusWrapper {
     {
         let limit = self.max_in_flight();
         self.inner
-            .send_all_within(batches, progress, interrupt, limit)
+            .send_all_within(batches, progress, interrupt, limit, None)
+            .await
+    }
+
+    /// [`Self::send_all_until`] that also hands every send's [`Receipt`] to `receipts`
+    /// as it settles: which rows of which batch (numbered in the order read, from 0) were
+    /// acknowledged, and which went to which dead-letter file. A load journal builds on
+    /// this to know exactly which rows of its input landed.
+    pub async fn send_all_with_receipts<S, E>(
+        &self,
+        batches: S,
+        progress: Progress<'_>,
+        interrupt: Option<&Interrupt>,
+        receipts: Receipts<'_>,
+    ) -> Result<LoadSummary>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>>,
+        E: std::error::Error + 'static,
+    {
+        let limit = self.max_in_flight();
+        self.inner
+            .send_all_within(batches, progress, interrupt, limit, Some(receipts))
             .await
     }
 
@@ -187,7 +208,7 @@ impl ZerobusWrapper {
         E: std::error::Error + 'static,
     {
         self.inner
-            .send_all_within(batches, progress, interrupt, limit)
+            .send_all_within(batches, progress, interrupt, limit, None)
             .await
     }
 

@@ -38,19 +38,67 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// rows spread over the lanes instead of holding one stream.
 pub const PART_ROWS: usize = 20_000;
 
-/// One send of `send_all`: a whole batch, or rows `range` of an encoded large batch.
+/// One send of `send_all`: a whole batch, or rows `range` of an encoded large batch;
+/// each with the batch's place in the input (0 for the first batch read).
 enum Work {
-    Whole(RecordBatch),
-    Part(RecordBatch, Arc<Payload>, (usize, usize)),
+    Whole(u64, RecordBatch),
+    Part(u64, RecordBatch, Arc<Payload>, (usize, usize)),
 }
 
 impl Work {
     /// The batch and the rows of it this send would send.
     fn rows(&self) -> (&RecordBatch, (usize, usize)) {
         match self {
-            Work::Whole(b) => (b, (0, b.num_rows())),
-            Work::Part(b, _, range) => (b, *range),
+            Work::Whole(_, b) => (b, (0, b.num_rows())),
+            Work::Part(_, b, _, range) => (b, *range),
         }
+    }
+
+    /// The batch's place in the input.
+    fn seq(&self) -> u64 {
+        match self {
+            Work::Whole(seq, _) | Work::Part(seq, ..) => *seq,
+        }
+    }
+}
+
+/// What became of rows `rows` of the `batch`-th batch a load read (counting from 0): the
+/// first `acknowledged` of them are durably acknowledged, the next `dead_lettered` are in
+/// the file `dead_letter`; any after those are unaccounted (refused before they were sent,
+/// or their dead-letter file could not be written). A load journal keeps these to know
+/// which rows of its input landed ([`crate::ZerobusWrapper::send_all_with_receipts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The batch's place in the input, counting from 0.
+    pub batch: u64,
+    /// The rows of that batch this send carried, `start..end`.
+    pub rows: (usize, usize),
+    /// Rows `rows.0 .. rows.0 + acknowledged` were acknowledged.
+    pub acknowledged: usize,
+    /// The rows after those, this many, are in `dead_letter`.
+    pub dead_lettered: usize,
+    /// The dead-letter file of the rows not acknowledged, if any.
+    pub dead_letter: Option<PathBuf>,
+}
+
+/// Called with the [`Receipt`] of every send as it settles.
+pub type Receipts<'a> = &'a (dyn Fn(Receipt) + Send + Sync);
+
+/// A send that ended: its result, its rows' account, and which rows it carried.
+type Settled = (
+    Result<TransmissionResult>,
+    BatchOutcome,
+    u64,
+    (usize, usize),
+);
+
+fn receipt(batch: u64, rows: (usize, usize), outcome: &BatchOutcome) -> Receipt {
+    Receipt {
+        batch,
+        rows,
+        acknowledged: outcome.acknowledged,
+        dead_lettered: outcome.dead_lettered,
+        dead_letter: outcome.dead_letter.clone(),
     }
 }
 
@@ -65,11 +113,11 @@ struct Unsent {
 
 impl Unsent {
     /// The rows of `batch` the queue still holds (`start..end`).
-    fn take_range(&mut self) -> Option<(RecordBatch, (usize, usize))> {
+    fn take_range(&mut self) -> Option<(u64, RecordBatch, (usize, usize))> {
         let (first, last) = (self.queue.front()?, self.queue.back()?);
         let (batch, (start, _)) = first.rows();
         let (_, (_, end)) = last.rows();
-        let taken = (batch.clone(), (start, end));
+        let taken = (first.seq(), batch.clone(), (start, end));
         self.queue.clear();
         Some(taken)
     }
@@ -77,7 +125,7 @@ impl Unsent {
 
 impl Drop for Unsent {
     fn drop(&mut self) {
-        let Some((batch, range)) = self.take_range() else {
+        let Some((_, batch, range)) = self.take_range() else {
             return;
         };
         let w = self.wrapper.clone();
@@ -145,6 +193,7 @@ pub struct LoadSummary {
 
 #[derive(Default)]
 struct Account {
+    batches_read: u64,
     read: u64,
     acknowledged: u64,
     dead_lettered: u64,
@@ -158,15 +207,15 @@ struct Account {
 }
 
 impl Account {
+    /// Count a send that ended; its receipt, when it ran to its end.
     fn settle(
         &mut self,
-        done: std::result::Result<
-            (Result<TransmissionResult>, BatchOutcome),
-            tokio::task::JoinError,
-        >,
-    ) {
+        done: std::result::Result<Settled, tokio::task::JoinError>,
+    ) -> Option<Receipt> {
+        let mut settled = None;
         match done {
-            Ok((result, outcome)) => {
+            Ok((result, outcome, batch, rows)) => {
+                settled = Some(receipt(batch, rows, &outcome));
                 self.acknowledged += outcome.acknowledged as u64;
                 self.dead_lettered += outcome.dead_lettered as u64;
                 self.dead_letters.extend(outcome.dead_letter);
@@ -192,6 +241,7 @@ impl Account {
                 ));
             }
         }
+        settled
     }
 
     fn progress(&self, w: &Inner) -> LoadProgress {
@@ -235,11 +285,17 @@ impl Inner {
         progress: Progress<'_>,
         interrupt: Option<&Interrupt>,
         limit: usize,
+        receipts: Option<Receipts<'_>>,
     ) -> Result<LoadSummary>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: std::error::Error + 'static,
     {
+        let hand_over = |r: Option<Receipt>| {
+            if let (Some(give), Some(r)) = (receipts, r) {
+                give(r);
+            }
+        };
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
         let _give_up = self.give_up_with(interrupt);
@@ -258,7 +314,7 @@ impl Inner {
         loop {
             while in_flight.len() >= limit {
                 if let Some(done) = in_flight.next().await {
-                    account.settle(done);
+                    hand_over(account.settle(done));
                     progress(account.progress(self));
                 }
             }
@@ -292,34 +348,40 @@ impl Inner {
                 }
                 Some(Ok(batch)) => {
                     account.read += batch.num_rows() as u64;
+                    account.batches_read += 1;
                     progress(account.progress(self));
-                    self.queue(batch, &mut pending, &mut account).await;
+                    let seq = account.batches_read - 1;
+                    hand_over(self.queue(seq, batch, &mut pending, &mut account).await);
                 }
             }
         }
         while let Some(done) = in_flight.next().await {
-            account.settle(done);
+            hand_over(account.settle(done));
             progress(account.progress(self));
         }
-        if self.dead_letter_unstarted(&mut pending, &mut account).await {
+        if let Some(r) = self.dead_letter_unstarted(&mut pending, &mut account).await {
+            hand_over(Some(r));
             progress(account.progress(self));
         }
         self.summary(account, input_complete)
     }
 
     /// Sends not started (the load stopped) are all of one batch, contiguous: their rows
-    /// go to one dead-letter file, so that every row read is accounted for. Whether there
-    /// were any.
-    async fn dead_letter_unstarted(&self, pending: &mut Unsent, account: &mut Account) -> bool {
-        let Some((batch, range)) = pending.take_range() else {
-            return false;
-        };
+    /// go to one dead-letter file, so that every row read is accounted for. Their receipt,
+    /// if there were any.
+    async fn dead_letter_unstarted(
+        &self,
+        pending: &mut Unsent,
+        account: &mut Account,
+    ) -> Option<Receipt> {
+        let (seq, batch, range) = pending.take_range()?;
         let mut outcome = BatchOutcome::default();
         // A failed write is logged and leaves the rows unaccounted (the summary counts them).
         let _ = self.dead_letter(&batch, range, &mut outcome).await;
         account.dead_lettered += outcome.dead_lettered as u64;
+        let r = receipt(seq, range, &outcome);
         account.dead_letters.extend(outcome.dead_letter);
-        true
+        Some(r)
     }
 
     /// A give-up of `interrupt` passed on to this wrapper while the returned watch lives:
@@ -339,39 +401,53 @@ impl Inner {
         self: &Arc<Self>,
         work: Work,
         cx: Option<opentelemetry::Context>,
-    ) -> tokio::task::JoinHandle<(Result<TransmissionResult>, BatchOutcome)> {
+    ) -> tokio::task::JoinHandle<Settled> {
         let w = Arc::clone(self);
         tokio::spawn(async move {
+            let (seq, (_, rows)) = (work.seq(), work.rows());
             let sent = async {
                 match &work {
-                    Work::Whole(b) => w.send_batch_counted(b).await,
-                    Work::Part(b, rows, range) => w.send_part_counted(b, rows, *range).await,
+                    Work::Whole(_, b) => w.send_batch_counted(b).await,
+                    Work::Part(_, b, payload, range) => {
+                        w.send_part_counted(b, payload, *range).await
+                    }
                 }
             };
-            in_context(cx.as_ref(), sent).await
+            let (result, outcome) = in_context(cx.as_ref(), sent).await;
+            (result, outcome, seq, rows)
         })
     }
 
     /// `batch`, read, queued as its sends: whole, or (larger than [`PART_ROWS`] with lanes
     /// to spread over) encoded and checked whole, then cut into parts. A batch refused by
-    /// the check is settled as failed.
-    async fn queue(&self, batch: RecordBatch, pending: &mut Unsent, account: &mut Account) {
+    /// the check is settled as failed (its receipt: nothing sent).
+    async fn queue(
+        &self,
+        seq: u64,
+        batch: RecordBatch,
+        pending: &mut Unsent,
+        account: &mut Account,
+    ) -> Option<Receipt> {
         let n = batch.num_rows();
         if n <= PART_ROWS || self.config().max_streams == 1 {
-            pending.queue.push_back(Work::Whole(batch));
-            return;
+            pending.queue.push_back(Work::Whole(seq, batch));
+            return None;
         }
         let mut outcome = BatchOutcome::default();
         match self.encode_checked(&batch, &mut outcome).await {
             Ok(rows) => {
                 let rows = Arc::new(rows);
-                pending.queue.extend(
-                    (0..n).step_by(PART_ROWS).map(|s| {
-                        Work::Part(batch.clone(), rows.clone(), (s, (s + PART_ROWS).min(n)))
-                    }),
-                );
+                pending.queue.extend((0..n).step_by(PART_ROWS).map(|s| {
+                    Work::Part(
+                        seq,
+                        batch.clone(),
+                        rows.clone(),
+                        (s, (s + PART_ROWS).min(n)),
+                    )
+                }));
+                None
             }
-            Err(e) => account.settle(Ok((Err(e), outcome))),
+            Err(e) => account.settle(Ok((Err(e), outcome, seq, (0, n)))),
         }
     }
 

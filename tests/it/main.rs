@@ -17,5 +17,6 @@ mod insert_props;
 mod lanes;
 mod object_stores;
 mod reliability;
+mod resume;
 mod telemetry;
 mod wrapper;

@@ -61,11 +61,37 @@ pub(crate) enum Action {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Load a Parquet, CSV or JSON file into a Zerobus table, with a progress bar.
+    /// Load Parquet, CSV or JSON files into a Zerobus table, journaled: run again, files
+    /// already loaded are skipped and an interrupted load sends only the rows that were
+    /// not acknowledged (see --journal-dir).
     Copy {
-        /// The file (its extension tells the format).
-        file: PathBuf,
-        /// Target table, catalog.schema.table.
+        /// Files, directories or globs (local, or s3:// gs:// az:// URLs), then the target
+        /// table, catalog.schema.table.
+        #[arg(required = true, num_args = 2.., value_name = "INPUT... TABLE")]
+        inputs: Vec<String>,
+        /// The files' format: parquet, csv or json (else each file's extension).
+        #[arg(long, value_name = "FORMAT")]
+        file_format: Option<String>,
+        /// Load every file from its start, whatever the journal says.
+        #[arg(long)]
+        force: bool,
+        /// Fill this table column with each row's input file URL.
+        #[arg(long, value_name = "COLUMN")]
+        source_file_column: Option<String>,
+        /// Fill this table column with each row's number in its file (from 0).
+        #[arg(long, value_name = "COLUMN")]
+        source_row_column: Option<String>,
+        /// Keep running: load each new file matching the inputs as it appears, until
+        /// Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch, seconds between looks for new files.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        poll_secs: f64,
+    },
+    /// The loads into a table and the files each loaded, from the load journal.
+    LoadHistory {
+        /// The table, catalog.schema.table.
         table: String,
     },
 }

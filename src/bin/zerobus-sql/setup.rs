@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_zerobus_sdk_wrapper::datafusion::register;
+use arrow_zerobus_sdk_wrapper::datafusion::{register, JournalService};
 use arrow_zerobus_sdk_wrapper::options::{self, CONNECTION_KEYS};
 use arrow_zerobus_sdk_wrapper::wrapper::Interrupt;
 use arrow_zerobus_sdk_wrapper::ZerobusConnection;
@@ -16,6 +16,7 @@ use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use crate::board::Board;
 use crate::ctrl_c::{self, guarded, Session};
 use crate::flags::{Action, Args, Given};
+use crate::load::{embedded_service, CopyFlags};
 use crate::shell::Shell;
 
 type Outcome = std::result::Result<(), String>;
@@ -112,10 +113,16 @@ async fn session(
     jobs: ctrl_c::Jobs,
 ) -> std::result::Result<SessionContext, String> {
     let shell_config = |config: SessionConfig| {
-        config
+        let config = config
             .with_information_schema(true)
             .with_extension(Arc::new(interrupt.clone()))
-            .with_extension(Arc::new(board.watch()))
+            .with_extension(Arc::new(board.watch()));
+        match embedded {
+            true => {
+                config.with_extension(Arc::new(JournalService(embedded_service(&args.warehouse))))
+            }
+            false => config,
+        }
     };
     #[cfg(feature = "ballista")]
     if let Some(url) = &args.ballista {
@@ -130,7 +137,7 @@ async fn session(
         let ctx = on_ballista(url, shell_config(config), runtime()?, jobs).await?;
         return Ok(ctx.enable_url_table());
     }
-    let _ = (args, embedded, jobs);
+    let _ = jobs;
     let ctx = SessionContext::new_with_config_rt(shell_config(Default::default()), runtime()?);
     Ok(ctx.enable_url_table())
 }
@@ -138,10 +145,35 @@ async fn session(
 /// The action of `args`, with Ctrl-C guarding each statement.
 async fn act(shell: &mut Shell, args: &Args) -> Outcome {
     let (interrupt, board) = (shell.interrupt.clone(), shell.board.clone());
-    if let Some(Action::Copy { file, table }) = &args.action {
-        return guarded(Session::Batch, &interrupt, &board, shell.copy(file, table))
-            .await
-            .map_err(|e| e.to_string());
+    if let Some(Action::Copy {
+        inputs,
+        file_format,
+        force,
+        source_file_column,
+        source_row_column,
+        watch,
+        poll_secs,
+    }) = &args.action
+    {
+        let (table, inputs) = inputs.split_last().ok_or("copy needs INPUT... TABLE")?;
+        let flags = CopyFlags {
+            format: file_format.clone(),
+            force: *force,
+            source_file_column: source_file_column.clone(),
+            source_row_column: source_row_column.clone(),
+            watch: watch.then(|| std::time::Duration::from_secs_f64(poll_secs.max(0.1))),
+        };
+        return guarded(
+            Session::Batch,
+            &interrupt,
+            &board,
+            shell.copy(inputs, table, &flags),
+        )
+        .await
+        .map_err(|e| e.to_string());
+    }
+    if let Some(Action::LoadHistory { table }) = &args.action {
+        return shell.load_history(table).await;
     }
     if let Some(Action::Replay { paths }) = &args.action {
         return shell.replay(paths).await;

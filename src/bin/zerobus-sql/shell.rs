@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use arrow_zerobus_sdk_wrapper::datafusion::copy_into::{copy_result, run_copy_into};
 use arrow_zerobus_sdk_wrapper::datafusion::{
-    create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql,
+    copy_into_of, create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql,
 };
 use arrow_zerobus_sdk_wrapper::wrapper::Interrupt;
 use arrow_zerobus_sdk_wrapper::ZerobusConnection;
@@ -43,6 +44,10 @@ impl Shell {
             // A Ctrl-C during an earlier statement of this text stops the rest.
             if self.interrupt.is_set() {
                 return Err(not_run());
+            }
+            if let Some(copy) = copy_into_of(&self.ctx, &chunk) {
+                self.copy_into(copy).await?;
+                continue;
             }
             let parsed = DFParser::parse_sql(&chunk)?;
             let mut folded = Vec::with_capacity(parsed.len());
@@ -94,6 +99,29 @@ impl Shell {
             &batches,
             started,
             rows,
+            &state.config().options().format,
+        )
+    }
+
+    /// `COPY INTO zerobus.c.s.t FROM …`: the journaled load, its one-row account printed
+    /// as any statement's result.
+    async fn copy_into(
+        &self,
+        copy: Result<(
+            arrow_zerobus_sdk_wrapper::datafusion::CopyInto,
+            ZerobusConnection,
+        )>,
+    ) -> Result<()> {
+        let started = datafusion::common::instant::Instant::now();
+        let (copy, connection) = copy?;
+        let state = self.ctx.state();
+        let summary = run_copy_into(&copy, &connection, state.config()).await?;
+        let batch = copy_result(&summary)?;
+        self.print.print_batches(
+            batch.schema(),
+            &[batch],
+            started,
+            1,
             &state.config().options().format,
         )
     }

@@ -1,0 +1,666 @@
+//! The load journal: per target (service + table), per input file, which rows are
+//! durably acknowledged, which went to dead-letter files, and how far any load may have
+//! read; plus one record per load for its history.
+//!
+//! Layout under the journal directory (local, or an object-store prefix):
+//!
+//! ```text
+//! <table>@<service>/files/<file name>-<crc32 of its URL>.json    one entry per input file
+//! <table>@<service>/files/<file name>-<crc32 of its URL>.claim   held while a load reads it
+//! <table>@<service>/loads/<started ms>-<load id>.json            one record per load
+//! ```
+//!
+//! An entry is JSON followed by a line `crc32 XXXXXXXX` over the JSON: a torn, edited or
+//! foreign entry is refused with its path, never taken as "nothing loaded". Entries are
+//! written whole (a temporary file renamed over the old one; a single PUT on object
+//! stores). A claim keeps two loads from reading one file at once: locally an OS lock
+//! (released when the process dies, also by SIGKILL), on object stores an object created
+//! only if absent, renewed while the load runs and taken over when older than
+//! [`CLAIM_LEASE`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::ranges::RowRanges;
+use super::sources::FileIdentity;
+use crate::error::{Detail, Result, ZerobusError};
+use crate::store::Place;
+
+/// The first field of every journal file: what it is.
+const KIND: &str = "arrow-zerobus load journal";
+const VERSION: u32 = 1;
+
+/// How long an object-store claim counts as held after its last renewal.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
+
+/// The journal directory used when none is given: `$ZEROBUS_JOURNAL_DIR`, else
+/// `$XDG_STATE_HOME/arrow-zerobus/journal`, else `~/.local/state/arrow-zerobus/journal`,
+/// else `zerobus-journal` in the working directory.
+pub fn default_journal_dir() -> PathBuf {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(dir) = var("ZEROBUS_JOURNAL_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(state) = var("XDG_STATE_HOME") {
+        return PathBuf::from(state).join("arrow-zerobus/journal");
+    }
+    if let Some(home) = var("HOME") {
+        return PathBuf::from(home).join(".local/state/arrow-zerobus/journal");
+    }
+    PathBuf::from("zerobus-journal")
+}
+
+/// Rows of a file that went to a dead-letter file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLettered {
+    /// File rows `start..end`.
+    pub rows: (u64, u64),
+    /// The dead-letter file.
+    pub file: String,
+}
+
+/// What the journal knows of one input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// [`KIND`].
+    pub journal: String,
+    /// The format's version.
+    pub version: u32,
+    /// The service of the target (its endpoint's host and port, or the emulator's
+    /// warehouse).
+    pub service: String,
+    /// The target table, `catalog.schema.table`.
+    pub table: String,
+    /// The file as it was when loaded.
+    pub file: FileIdentity,
+    /// Rows in the file, once known (Parquet: from the footer; CSV, JSON: once read to the
+    /// end).
+    pub rows: Option<u64>,
+    /// Rows durably acknowledged by the service.
+    pub acknowledged: RowRanges,
+    /// Rows that went to dead-letter files instead.
+    #[serde(default)]
+    pub dead_lettered: Vec<DeadLettered>,
+    /// No load has read any row at or after this one: rows below it that are not
+    /// acknowledged may have been sent (the bound of duplicates after an interruption).
+    pub reserved_until: u64,
+    /// The last load that wrote this entry.
+    pub load: String,
+    /// When, milliseconds since the Unix epoch.
+    pub updated_ms: i64,
+}
+
+impl FileEntry {
+    /// A fresh entry: nothing loaded yet.
+    pub fn new(service: &str, table: &str, file: FileIdentity, load: &str) -> FileEntry {
+        FileEntry {
+            journal: KIND.into(),
+            version: VERSION,
+            service: service.into(),
+            table: table.into(),
+            file,
+            rows: None,
+            acknowledged: RowRanges::default(),
+            dead_lettered: Vec::new(),
+            reserved_until: 0,
+            load: load.into(),
+            updated_ms: now_ms(),
+        }
+    }
+
+    /// Whether every row of the file is acknowledged.
+    pub fn complete(&self) -> bool {
+        self.rows
+            .is_some_and(|n| self.acknowledged.covers(0, n) || n == 0)
+    }
+}
+
+/// One load, for the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRecord {
+    /// [`KIND`].
+    pub journal: String,
+    /// The load's id.
+    pub load: String,
+    /// The target table.
+    pub table: String,
+    /// When it started and (once it ended) ended, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// When it ended.
+    pub finished_ms: Option<i64>,
+    /// `running` (also a load that was killed), `complete`, `interrupted`, `failed`.
+    pub state: String,
+    /// Input files matched.
+    pub files: u64,
+    /// Files skipped as already loaded.
+    pub files_skipped: u64,
+    /// Rows sent.
+    pub rows_sent: u64,
+    /// Rows acknowledged.
+    pub rows_acknowledged: u64,
+    /// Rows skipped as already acknowledged by earlier loads.
+    pub rows_skipped: u64,
+    /// Rows written to dead-letter files.
+    pub rows_dead_lettered: u64,
+    /// The error, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The journal of one target.
+#[derive(Clone)]
+pub struct Journal {
+    place: Where,
+    service: String,
+    table: String,
+}
+
+#[derive(Clone)]
+enum Where {
+    Local(PathBuf),
+    Store {
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+        url: String,
+    },
+}
+
+fn journal_error(path: &str, why: impl std::fmt::Display) -> ZerobusError {
+    ZerobusError::Configuration(Detail::new(format!("load journal {path}: {why}")))
+}
+
+/// File-name-safe text: letters, digits and `.-_@` kept, anything else `_`.
+fn safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The entry's name for a file URL: its file name (readable) and a checksum of the
+/// whole URL (unique in practice; the entry holds the URL, and a clash is refused).
+fn entry_stem(url: &str) -> String {
+    let name = url.rsplit('/').next().unwrap_or("file");
+    let name: String = safe(name).chars().take(80).collect();
+    format!("{name}-{:08x}", crc32fast::hash(url.as_bytes()))
+}
+
+/// JSON with its checksum line.
+fn seal<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let crc = crc32fast::hash(&json);
+    json.extend_from_slice(format!("\ncrc32 {crc:08x}\n").as_bytes());
+    json
+}
+
+/// The JSON of sealed bytes, its checksum verified.
+fn unseal<T: for<'de> Deserialize<'de>>(path: &str, bytes: &[u8]) -> Result<T> {
+    let text = std::str::from_utf8(bytes).map_err(|_| journal_error(path, "is not text"))?;
+    let torn = || {
+        journal_error(
+            path,
+            "is torn or not a journal file (no checksum line); move it away to load the file again from its start",
+        )
+    };
+    let body_end = text.trim_end().rfind("\ncrc32 ").ok_or_else(torn)?;
+    let (body, tail) = text.split_at(body_end);
+    let said =
+        u32::from_str_radix(tail.trim().trim_start_matches("crc32 "), 16).map_err(|_| torn())?;
+    if crc32fast::hash(body.as_bytes()) != said {
+        return Err(journal_error(
+            path,
+            "fails its checksum (changed or corrupt); move it away to load the file again from its start",
+        ));
+    }
+    let kind: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| journal_error(path, format!("is not valid JSON: {e}")))?;
+    if kind.get("journal").and_then(|k| k.as_str()) != Some(KIND) {
+        return Err(journal_error(
+            path,
+            "is not an arrow-zerobus load journal file",
+        ));
+    }
+    serde_json::from_value(kind).map_err(|e| journal_error(path, format!("is not readable: {e}")))
+}
+
+impl Journal {
+    /// The journal of `service` + `table` under `dir` (a local directory or an
+    /// object-store URL).
+    pub fn open(dir: &std::path::Path, service: &str, table: &str) -> Result<Journal> {
+        let target = safe(&format!("{}@{service}", table.to_ascii_lowercase()));
+        let place = match Place::parse(dir, "journal_dir")? {
+            Place::Local(d) => {
+                let d = std::path::absolute(&d).unwrap_or(d).join(&target);
+                for sub in ["files", "loads"] {
+                    std::fs::create_dir_all(d.join(sub)).map_err(|e| {
+                        journal_error(&d.display().to_string(), format!("cannot create it: {e}"))
+                    })?;
+                }
+                Where::Local(d)
+            }
+            Place::Store(remote) => Where::Store {
+                store: Arc::clone(remote.store()),
+                prefix: remote.prefix().clone().join(target.as_str()),
+                url: remote.location(&target),
+            },
+        };
+        Ok(Journal {
+            place,
+            service: service.into(),
+            table: table.into(),
+        })
+    }
+
+    /// The target's service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Where the target's journal is.
+    pub fn location(&self) -> String {
+        match &self.place {
+            Where::Local(d) => d.display().to_string(),
+            Where::Store { url, .. } => url.clone(),
+        }
+    }
+
+    fn shown(&self, name: &str) -> String {
+        format!("{}/{name}", self.location())
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let shown = self.shown(name);
+        match &self.place {
+            Where::Local(d) => match std::fs::read(d.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(journal_error(&shown, format!("cannot read it: {e}"))),
+            },
+            Where::Store { store, prefix, .. } => match store.get(&child(prefix, name)).await {
+                Ok(r) => r
+                    .bytes()
+                    .await
+                    .map(|b| Some(b.to_vec()))
+                    .map_err(|e| journal_error(&shown, format!("cannot read it: {e}"))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(journal_error(&shown, format!("cannot read it: {e}"))),
+            },
+        }
+    }
+
+    /// Write `bytes` as `name` whole: readers see the old or the new, never a mix.
+    async fn write(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let shown = self.shown(name);
+        let failed =
+            |e: &dyn std::fmt::Display| journal_error(&shown, format!("cannot write it: {e}"));
+        match &self.place {
+            Where::Local(d) => {
+                use std::io::Write;
+                let path = d.join(name);
+                let tmp = d.join(format!("{name}.tmp-{}", std::process::id()));
+                let mut f = std::fs::File::create(&tmp).map_err(|e| failed(&e))?;
+                f.write_all(&bytes).map_err(|e| failed(&e))?;
+                f.sync_data().map_err(|e| failed(&e))?;
+                std::fs::rename(&tmp, &path).map_err(|e| failed(&e))
+            }
+            Where::Store { store, prefix, .. } => store
+                .put(&child(prefix, name), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| failed(&e)),
+        }
+    }
+
+    /// The entry of the file at `url`, if any load journaled it.
+    pub async fn entry(&self, url: &str) -> Result<Option<FileEntry>> {
+        let name = format!("files/{}.json", entry_stem(url));
+        let Some(bytes) = self.read(&name).await? else {
+            return Ok(None);
+        };
+        let shown = self.shown(&name);
+        let entry: FileEntry = unseal(&shown, &bytes)?;
+        if entry.file.url != url
+            || !entry.table.eq_ignore_ascii_case(&self.table)
+            || entry.service != self.service
+        {
+            return Err(journal_error(
+                &shown,
+                format!(
+                    "belongs to {} into {} at {}, not to {url} into {} at {}",
+                    entry.file.url, entry.table, entry.service, self.table, self.service
+                ),
+            ));
+        }
+        if entry.version != VERSION {
+            return Err(journal_error(
+                &shown,
+                format!(
+                    "is of journal version {}, this build reads {VERSION}",
+                    entry.version
+                ),
+            ));
+        }
+        Ok(Some(entry))
+    }
+
+    /// Write `entry` whole.
+    pub async fn save(&self, entry: &FileEntry) -> Result<()> {
+        let name = format!("files/{}.json", entry_stem(&entry.file.url));
+        self.write(&name, seal(entry)).await
+    }
+
+    /// Write the record of a load.
+    pub async fn record(&self, record: &LoadRecord) -> Result<()> {
+        let name = format!(
+            "loads/{:013}-{}.json",
+            record.started_ms,
+            safe(&record.load)
+        );
+        self.write(&name, seal(record)).await
+    }
+
+    /// Every load record and file entry of the target, loads oldest first, files by URL.
+    pub async fn history(&self) -> Result<(Vec<LoadRecord>, Vec<FileEntry>)> {
+        let mut loads = Vec::new();
+        let mut files = Vec::new();
+        for name in self.list("loads").await? {
+            if let Some(b) = self.read(&format!("loads/{name}")).await? {
+                loads.push(unseal::<LoadRecord>(
+                    &self.shown(&format!("loads/{name}")),
+                    &b,
+                )?);
+            }
+        }
+        for name in self.list("files").await? {
+            if !name.ends_with(".json") {
+                continue;
+            }
+            if let Some(b) = self.read(&format!("files/{name}")).await? {
+                files.push(unseal::<FileEntry>(
+                    &self.shown(&format!("files/{name}")),
+                    &b,
+                )?);
+            }
+        }
+        loads.sort_by_key(|l| l.started_ms);
+        files.sort_by(|a, b| a.file.url.cmp(&b.file.url));
+        Ok((loads, files))
+    }
+
+    async fn list(&self, sub: &str) -> Result<Vec<String>> {
+        let shown = self.shown(sub);
+        let mut names = match &self.place {
+            Where::Local(d) => match std::fs::read_dir(d.join(sub)) {
+                Ok(rd) => rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.ends_with(".json"))
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(journal_error(&shown, format!("cannot list it: {e}"))),
+            },
+            Where::Store { store, prefix, .. } => {
+                use futures::TryStreamExt;
+                let listed: Vec<_> = store
+                    .list(Some(&child(prefix, sub)))
+                    .try_collect()
+                    .await
+                    .map_err(|e| journal_error(&shown, format!("cannot list it: {e}")))?;
+                listed
+                    .into_iter()
+                    .filter_map(|m| m.location.filename().map(str::to_string))
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            }
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    /// Claim the file at `url` for load `load`: refused, naming the holder, while another
+    /// load reads it.
+    pub async fn claim(&self, url: &str, load: &str) -> Result<Claim> {
+        let name = format!("files/{}.claim", entry_stem(url));
+        let holder = Holder {
+            load: load.into(),
+            host: host_name(),
+            pid: std::process::id(),
+            renewed_ms: now_ms(),
+        };
+        let held_by = |h: &Holder| {
+            ZerobusError::Configuration(
+                format!(
+                    "{url} is being loaded into {} by another load ({} on {}, pid {}, seen {} s \
+                     ago; claim {}): loads of one file into one table run one at a time",
+                    self.table,
+                    h.load,
+                    h.host,
+                    h.pid,
+                    (now_ms() - h.renewed_ms).max(0) / 1000,
+                    self.shown(&name)
+                )
+                .into(),
+            )
+        };
+        match &self.place {
+            Where::Local(d) => {
+                use std::io::{Read, Seek, Write};
+                let path = d.join(&name);
+                let shown = path.display().to_string();
+                let mut f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| journal_error(&shown, format!("cannot open it: {e}")))?;
+                if f.try_lock().is_err() {
+                    let mut text = String::new();
+                    let _ = f.read_to_string(&mut text);
+                    let h = serde_json::from_str(&text).unwrap_or_else(|_| Holder {
+                        load: "a load".into(),
+                        host: host_name(),
+                        pid: 0,
+                        renewed_ms: now_ms(),
+                    });
+                    return Err(held_by(&h));
+                }
+                // Ours now; say who holds it, for the message a second load gets.
+                let _ = f.set_len(0);
+                let _ = f.rewind();
+                let _ = f.write_all(&serde_json::to_vec(&holder).unwrap_or_default());
+                Ok(Claim::Local(f))
+            }
+            Where::Store { store, prefix, .. } => {
+                let path = child(prefix, &name);
+                let body = || PutPayload::from(serde_json::to_vec(&holder).unwrap_or_default());
+                let create = PutOptions::from(PutMode::Create);
+                for _ in 0..2 {
+                    match store.put_opts(&path, body(), create.clone()).await {
+                        Ok(_) => {
+                            return Ok(Claim::Store(renewing(Arc::clone(store), path, holder)));
+                        }
+                        Err(object_store::Error::AlreadyExists { .. }) => {
+                            let current = store.get(&path).await;
+                            let h: Option<Holder> = match current {
+                                Ok(r) => r
+                                    .bytes()
+                                    .await
+                                    .ok()
+                                    .and_then(|b| serde_json::from_slice(&b).ok()),
+                                Err(_) => None,
+                            };
+                            match h {
+                                Some(h)
+                                    if now_ms() - h.renewed_ms < CLAIM_LEASE.as_millis() as i64 =>
+                                {
+                                    return Err(held_by(&h));
+                                }
+                                // Lapsed (its load died): taken over.
+                                _ => {
+                                    let _ = store.delete(&path).await;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            return Err(journal_error(
+                                &self.shown(&name),
+                                format!("cannot create the claim: {e}"),
+                            ))
+                        }
+                    }
+                }
+                Err(journal_error(
+                    &self.shown(&name),
+                    "another load took the lapsed claim first",
+                ))
+            }
+        }
+    }
+}
+
+fn child(prefix: &ObjectPath, name: &str) -> ObjectPath {
+    name.split('/').fold(prefix.clone(), |p, part| p.join(part))
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this host".into())
+}
+
+/// Who holds a claim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Holder {
+    load: String,
+    host: String,
+    pid: u32,
+    renewed_ms: i64,
+}
+
+/// A file claimed by this load; released when dropped.
+#[derive(Debug)]
+pub enum Claim {
+    /// The locked file (the OS releases the lock when the process ends).
+    Local(std::fs::File),
+    /// The task renewing the claim object (it deletes the object when stopped).
+    Store(ClaimRenewal),
+}
+
+/// Renews an object-store claim every third of [`CLAIM_LEASE`]; deletes it when dropped.
+#[derive(Debug)]
+pub struct ClaimRenewal {
+    task: tokio::task::JoinHandle<()>,
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+}
+
+impl Drop for ClaimRenewal {
+    fn drop(&mut self) {
+        self.task.abort();
+        let (store, path) = (Arc::clone(&self.store), self.path.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store.delete(&path).await;
+            });
+        }
+    }
+}
+
+fn renewing(store: Arc<dyn ObjectStore>, path: ObjectPath, mut holder: Holder) -> ClaimRenewal {
+    let (s, p) = (Arc::clone(&store), path.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLAIM_LEASE / 3).await;
+            holder.renewed_ms = now_ms();
+            let body = PutPayload::from(serde_json::to_vec(&holder).unwrap_or_default());
+            if let Err(e) = s.put(&p, body).await {
+                tracing::warn!(claim = %p, error = %e, "could not renew a load journal claim");
+            }
+        }
+    });
+    ClaimRenewal { task, store, path }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(url: &str) -> FileIdentity {
+        FileIdentity {
+            url: url.into(),
+            size: 10,
+            modified_ms: 1,
+            etag: None,
+            footer_crc32: Some(7),
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_round_trip_and_damage_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), "127.0.0.1_1", "main.default.t").unwrap();
+        let url = "file:///data/a.parquet";
+        assert_eq!(j.entry(url).await.unwrap(), None);
+        let mut e = FileEntry::new(j.service(), "main.default.t", identity(url), "L1");
+        e.rows = Some(100);
+        e.acknowledged.insert(0, 40);
+        e.acknowledged.insert(60, 100);
+        j.save(&e).await.unwrap();
+        assert_eq!(j.entry(url).await.unwrap().as_ref(), Some(&e));
+        assert!(!e.complete());
+
+        // One changed digit: the checksum refuses it, naming the file.
+        let path = j.location() + &format!("/files/{}.json", entry_stem(url));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("40", "41", 1)).unwrap();
+        let err = j.entry(url).await.unwrap_err().to_string();
+        assert!(
+            err.contains("fails its checksum") && err.contains(&path),
+            "{err}"
+        );
+        // Torn: half of it.
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        let err = j.entry(url).await.unwrap_err().to_string();
+        assert!(err.contains("torn"), "{err}");
+        // Foreign: valid and sealed, but not ours.
+        std::fs::write(&path, seal(&serde_json::json!({"journal": "other"}))).unwrap();
+        let err = j.entry(url).await.unwrap_err().to_string();
+        assert!(err.contains("not an arrow-zerobus load journal"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_claimed_file_is_refused_to_a_second_claim_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), "svc", "main.default.t").unwrap();
+        let first = j.claim("file:///x.parquet", "L1").await.unwrap();
+        let err = j
+            .claim("file:///x.parquet", "L2")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("being loaded") && err.contains("L1"), "{err}");
+        assert!(j.claim("file:///y.parquet", "L2").await.is_ok());
+        drop(first);
+        assert!(j.claim("file:///x.parquet", "L2").await.is_ok());
+    }
+}
