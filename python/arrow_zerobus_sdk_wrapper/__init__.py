@@ -117,6 +117,9 @@ class ZerobusWrapper:
         retry_max_delay_ms: Cap of the backoff.
         dead_letter_dir: Where rows that could not be delivered after retries are written
             (Arrow IPC); ``RetryExhausted.dead_letter`` names the file.
+        journal_dir: Where :meth:`copy_into` keeps its load journal (a path or an
+            object-store URL; default ``$ZEROBUS_JOURNAL_DIR``, else
+            ``~/.local/state/arrow-zerobus/journal``).
         allow_plaintext: Allow ``http://`` to a host that is not loopback.
         ack_timeout_ms: How long to wait for an acknowledgement before the stream counts
             as broken and the batch is retried on a new one (default: the SDK's 60 s).
@@ -157,6 +160,7 @@ class ZerobusWrapper:
         retry_base_delay_ms: int = 100,
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[PathLike] = None,
+        journal_dir: Optional[PathLike] = None,
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,
@@ -180,6 +184,7 @@ class ZerobusWrapper:
             retry_base_delay_ms=retry_base_delay_ms,
             retry_max_delay_ms=retry_max_delay_ms,
             dead_letter_dir=None if dead_letter_dir is None else os.fspath(dead_letter_dir),
+            journal_dir=None if journal_dir is None else os.fspath(journal_dir),
             allow_plaintext=allow_plaintext,
             ack_timeout_ms=ack_timeout_ms,
             max_streams=max_streams,

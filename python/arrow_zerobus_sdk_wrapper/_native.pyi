@@ -44,6 +44,7 @@ class NativeWrapper:
         retry_base_delay_ms: int = 100,
         retry_max_delay_ms: int = 30000,
         dead_letter_dir: Optional[str] = None,
+        journal_dir: Optional[str] = None,
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,

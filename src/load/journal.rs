@@ -566,6 +566,18 @@ pub enum Claim {
     Store(ClaimRenewal),
 }
 
+impl Claim {
+    /// Give the claim up now (an object-store claim is deleted before this returns; one
+    /// merely dropped is deleted by a task, which a process about to exit may not run).
+    pub async fn release(self) {
+        if let Claim::Store(renewal) = self {
+            renewal.task.abort();
+            let _ = renewal.store.delete(&renewal.path).await;
+            // Dropped next: its own delete finds nothing.
+        }
+    }
+}
+
 /// Renews an object-store claim every third of [`CLAIM_LEASE`]; deletes it when dropped.
 #[derive(Debug)]
 pub struct ClaimRenewal {

@@ -22,8 +22,8 @@ pub(super) struct FilePlan {
     pub resent: u64,
     /// Rows earlier loads had acknowledged.
     pub skipped: u64,
-    /// The file, claimed for this load.
-    pub _claim: Claim,
+    /// The file, claimed for this load (released when the load ends).
+    pub claim: Claim,
 }
 
 /// What to do with one input file.
@@ -96,6 +96,6 @@ pub(super) async fn plan_file(
         superseded,
         resent,
         skipped,
-        _claim: claim,
+        claim,
     })))
 }

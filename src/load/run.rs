@@ -285,6 +285,9 @@ impl CopyPlan {
         };
         record.error = sent.as_ref().err().map(|e| e.to_string());
         let recorded = load.journal.record(&record).await;
+        for plan in plans {
+            plan.claim.release().await;
+        }
         sent?;
         saved?;
         recorded?;

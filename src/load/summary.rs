@@ -42,20 +42,34 @@ impl std::fmt::Display for CopySummary {
                 self.files_skipped, self.files, self.table
             );
         }
+        let files = self.files - self.files_skipped;
         write!(
             f,
-            "loaded {} rows into {} from {} files in {:.2} s ({} files skipped as already loaded, \
-             {} rows skipped as already acknowledged, {} rows resent that an interrupted load \
-             may have delivered: at most {} duplicates)",
+            "loaded {} rows into {} from {files} file{} in {:.2} s ({:.0} rows/s)",
             self.rows_acknowledged,
             self.table,
-            self.files - self.files_skipped,
+            if files == 1 { "" } else { "s" },
             self.seconds,
-            self.files_skipped,
-            self.rows_skipped,
-            self.rows_resent,
-            self.rows_resent
+            self.rows_acknowledged as f64 / self.seconds.max(1e-3),
         )?;
+        if self.files_skipped > 0 {
+            write!(f, "; {} files skipped (already loaded)", self.files_skipped)?;
+        }
+        if self.rows_skipped > 0 {
+            write!(
+                f,
+                "; {} rows skipped (acknowledged in an earlier load)",
+                self.rows_skipped
+            )?;
+        }
+        if self.rows_resent > 0 {
+            write!(
+                f,
+                "; {} rows sent again that an interrupted load may have delivered (at most {} \
+                 duplicates)",
+                self.rows_resent, self.rows_resent
+            )?;
+        }
         if !self.dead_letters_superseded.is_empty() {
             write!(
                 f,

@@ -132,8 +132,10 @@ impl NativeWrapper {
     fn send_batch_sync(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<ResultTuple> {
         let reader = batches(data)?;
         let w = self.inner.clone();
-        interruptible(py, move |stop| async move { send_reader(w, reader, Some(&stop)).await })
-            .map(tuple)
+        interruptible(py, move |stop| async move {
+            send_reader(w, reader, Some(&stop)).await
+        })
+        .map(tuple)
     }
 
     /// A journaled load of files (`load::copy_into`), blocking, Ctrl-C as for
@@ -260,9 +262,8 @@ where
     let mut keyboard = None;
     let joined = loop {
         // The timer is made inside the runtime (it needs its reactor).
-        let waited = py.detach(|| {
-            runtime().block_on(async { tokio::time::timeout(tick, &mut handle).await })
-        });
+        let waited = py
+            .detach(|| runtime().block_on(async { tokio::time::timeout(tick, &mut handle).await }));
         if let Ok(joined) = waited {
             break joined;
         }
@@ -307,6 +308,7 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict
     d.set_item("retry_base_delay_ms", c.retry_base_delay_ms)?;
     d.set_item("retry_max_delay_ms", c.retry_max_delay_ms)?;
     d.set_item("dead_letter_dir", c.dead_letter_dir)?;
+    d.set_item("journal_dir", c.journal_dir)?;
     d.set_item("allow_plaintext", c.allow_plaintext)?;
     d.set_item("ack_timeout_ms", c.ack_timeout_ms)?;
     d.set_item("max_streams", c.max_streams)?;

@@ -14,6 +14,11 @@ fn run(warehouse: &Path, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .current_dir(warehouse.parent().unwrap_or(warehouse))
         .env_remove("ZEROBUS_ENDPOINT")
+        // Load journals next to the warehouse, not in the user's state directory.
+        .env(
+            "ZEROBUS_JOURNAL_DIR",
+            warehouse.parent().unwrap_or(warehouse).join("journal"),
+        )
         .output()
         .expect("run zerobus-sql");
     (
@@ -147,7 +152,10 @@ fn the_copy_subcommand_loads_a_file_and_reports_a_summary() {
         &["copy", file.to_str().unwrap(), "main.default.copied"],
     );
     assert!(ok, "{err}\n{out}");
-    assert!(out.contains("copied 25000 rows from"), "{out}");
+    assert!(
+        out.contains("loaded 25000 rows into main.default.copied from 1 file in"),
+        "{out}"
+    );
     let (ok, out, err) = run(
         dir,
         &[
@@ -870,4 +878,112 @@ fn a_ctrl_c_that_does_not_settle_dead_letters_what_is_unacknowledged() {
         }
     }
     assert_eq!(in_files, dead, "{err}");
+}
+
+#[test]
+fn copy_into_loads_new_files_only_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/copy_into.sql");
+    let wh = dir.path().join("warehouse");
+    let (ok, out, err) = run(&wh, &["-f", file]);
+    assert!(ok, "copy_into.sql failed: {err}\n{out}");
+    // The three COPY INTO results, in order: 5000 rows; nothing (2 files skipped); 1000.
+    let results: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("loaded into") || l.contains("loaded ") && l.contains(" rows into "))
+        .collect();
+    assert_eq!(results.len(), 3, "{out}");
+    assert!(
+        results[0].starts_with("5000,5000,2,0,0,0,0,"),
+        "{}",
+        results[0]
+    );
+    assert!(
+        results[1].starts_with("0,0,2,2,0,0,0,")
+            && results[1].contains("2 of 2 files already loaded into main.default.readings"),
+        "{}",
+        results[1]
+    );
+    assert!(
+        results[2].starts_with("1000,1000,3,2,0,0,0,"),
+        "{}",
+        results[2]
+    );
+    assert!(
+        out.contains("readings,distinct_readings,files,last_row_of_a_file\n6000,6000,2,2999\n"),
+        "{out}"
+    );
+    // The journal's history, as `zerobus-sql load-history` shows it.
+    let (ok, out, err) = run(&wh, &["load-history", "main.default.readings"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches(" complete ").count(), 3, "{out}");
+    assert_eq!(out.matches(" loaded ").count(), 3, "{out}");
+}
+
+#[test]
+fn copy_watch_loads_each_new_file_until_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("warehouse");
+    let input = tmp.path().join("incoming");
+    std::fs::create_dir(&input).unwrap();
+    let (ok, _, err) = run(
+        &wh,
+        &[
+            "-c",
+            "CREATE TABLE zerobus.main.default.w (id BIGINT NOT NULL)",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"))
+        .arg("--warehouse")
+        .arg(&wh)
+        .args(["--quiet", "copy", "--watch", "--poll-secs", "0.2"])
+        .arg(format!("{}/*.csv", input.display()))
+        .arg("main.default.w")
+        .current_dir(tmp.path())
+        .env_remove("ZEROBUS_ENDPOINT")
+        .env("ZEROBUS_JOURNAL_DIR", tmp.path().join("journal"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Files appear one by one (written aside, then renamed into the glob).
+    for (n, ids) in [(0, 0..100), (1, 100..250)] {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let text: String = std::iter::once("id\n".to_string())
+            .chain(ids.map(|i| format!("{i}\n")))
+            .collect();
+        let aside = tmp.path().join(format!("f{n}.tmp"));
+        std::fs::write(&aside, text).unwrap();
+        std::fs::rename(&aside, input.join(format!("f{n}.csv"))).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Ctrl-C: the watch ends cleanly.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("loaded 100 rows into main.default.w from 1 file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("loaded 150 rows into main.default.w from 1 file")
+            && out.contains("1 files skipped (already loaded)"),
+        "{out}"
+    );
+    let (ok, out, err) = run(
+        &wh,
+        &[
+            "-c",
+            "SELECT count(*) AS n, count(DISTINCT id) AS d FROM main.default.w",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("n,d\n250,250\n"), "{out}");
 }

@@ -162,7 +162,9 @@ fn zerobus_sql(emu: &EmulatorHandle, s3: &S3Server, args: &[&str]) -> Output {
         .env("ZEROBUS_ENDPOINT", emu.grpc_url())
         .env("DATABRICKS_HOST", emu.http_url())
         .env("DATABRICKS_CLIENT_ID", emu.client_id())
-        .env("DATABRICKS_CLIENT_SECRET", emu.client_secret());
+        .env("DATABRICKS_CLIENT_SECRET", emu.client_secret())
+        // Load journals in the bucket: shared by every process of the test.
+        .env("ZEROBUS_JOURNAL_DIR", format!("s3://{BUCKET}/journal"));
     s3.env(&mut command);
     command.output().expect("run zerobus-sql")
 }
@@ -311,7 +313,10 @@ async fn s3_inputs_dead_letters_and_debug_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.contains("copied 3000 rows"), "{said}");
+    assert!(
+        said.contains("loaded 3000 rows into main.default.copied from 1 file in"),
+        "{said}"
+    );
     let mut copied = BTreeMap::new();
     ids_of(
         &zerobus_emulator::storage::read_table(&emu.table_location("main.default.copied").unwrap())
@@ -348,4 +353,109 @@ fn a_directory_of_an_unknown_scheme_is_refused_up_front() {
             "{e}"
         );
     }
+}
+
+/// The load journal in a bucket, shared by processes: two `zerobus-sql copy` at once into
+/// one table, of disjoint files, both land everything; a third process loading a file
+/// another one is reading is refused by name (the claim object); a later run over every
+/// file finds them all loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_in_a_bucket_is_shared_by_processes() {
+    let Some(s3) = S3Server::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // One slow stream: a load of 60,000 rows takes about 3 s.
+    let emu = Emulator::start(
+        EmulatorConfig::new(dir.path().join("warehouse")).with_stream_quota(
+            zerobus_emulator::StreamQuota {
+                records_per_sec: 20_000,
+                bytes_per_sec: 100_000_000,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    emu.create_table("main.default.shared", "id BIGINT NOT NULL, body STRING")
+        .await
+        .unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for (i, name) in ["a1", "a2", "b1", "b2"].iter().enumerate() {
+        let start = i as i64 * 30_000;
+        crate::common::id_parquet(
+            &input.join(format!("{name}.parquet")),
+            start..start + 30_000,
+            "concat('b', CAST(value AS VARCHAR))",
+        )
+        .await;
+    }
+    let spawn = |glob: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zerobus-sql"));
+        command
+            .args(["--quiet", "--max-streams", "1", "copy"])
+            .arg(input.join(glob))
+            .arg("main.default.shared")
+            .env("ZEROBUS_ENDPOINT", emu.grpc_url())
+            .env("DATABRICKS_HOST", emu.http_url())
+            .env("DATABRICKS_CLIENT_ID", emu.client_id())
+            .env("DATABRICKS_CLIENT_SECRET", emu.client_secret())
+            .env("ZEROBUS_JOURNAL_DIR", format!("s3://{BUCKET}/journal"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        s3.env(&mut command);
+        command.spawn().expect("run zerobus-sql copy")
+    };
+    let a = spawn("a*.parquet");
+    let b = spawn("b*.parquet");
+    // While they run, a third load of a file `a` is reading is refused by name.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let third = spawn("a1.parquet").wait_with_output().unwrap();
+    let refused = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success(), "{refused}");
+    assert!(
+        refused.contains("a1.parquet is being loaded into main.default.shared by another load"),
+        "{refused}"
+    );
+    for (name, child) in [("a", a), ("b", b)] {
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains("loaded 60000 rows into main.default.shared from 2 files"),
+            "{said}"
+        );
+    }
+    let mut landed = BTreeMap::new();
+    ids_of(
+        &zerobus_emulator::storage::read_table(&emu.table_location("main.default.shared").unwrap())
+            .await
+            .unwrap(),
+        &mut landed,
+    );
+    assert!(landed.keys().copied().eq(0..120_000) && landed.values().all(|&n| n == 1));
+    // The entries and claims are objects in the bucket; the claims are gone.
+    let objects = s3.objects("journal").await;
+    let entries = objects
+        .keys()
+        .filter(|k| k.ends_with(".json") && k.contains("/files/"))
+        .count();
+    assert_eq!(entries, 4, "{:?}", objects.keys());
+    assert!(
+        !objects.keys().any(|k| k.ends_with(".claim")),
+        "{:?}",
+        objects.keys()
+    );
+    let all = spawn("*.parquet").wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        said.contains("4 of 4 files already loaded into main.default.shared"),
+        "{said}{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    emu.shutdown().await;
 }

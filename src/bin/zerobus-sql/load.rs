@@ -60,7 +60,10 @@ impl Shell {
             .and_then(ZerobusWrapper::new)
             .map_err(plan)?;
         let result = match flags.watch {
-            None => self.copy_once(&wrapper, inputs, &options).await.map(|_| ()),
+            None => self
+                .copy_once(&wrapper, inputs, &options)
+                .await
+                .map(|s| println!("{s}")),
             Some(every) => self.copy_watching(&wrapper, inputs, options, every).await,
         };
         let closed = wrapper.shutdown().await;
@@ -85,6 +88,8 @@ impl Shell {
         );
         loop {
             match self.copy_once(wrapper, inputs, &options).await {
+                // Said only when a look found something to load.
+                Ok(s) if s.files_skipped < s.files => println!("{s}"),
                 Ok(_) => {}
                 // Nothing there yet: look again later.
                 Err(e) if e.to_string().contains("matches no input file") => {}
@@ -142,9 +147,7 @@ impl Shell {
         }
         let loaded = plan.run(wrapper, &progress, Some(&self.interrupt)).await;
         bar.finish_and_clear();
-        let summary = loaded.map_err(DataFusionError::from)?;
-        println!("{summary}");
-        Ok(summary)
+        loaded.map_err(DataFusionError::from)
     }
 
     /// `zerobus-sql load-history TABLE`: the loads into the table and its files, from

@@ -163,8 +163,13 @@ async fn act(shell: &mut Shell, args: &Args) -> Outcome {
             source_row_column: source_row_column.clone(),
             watch: watch.then(|| std::time::Duration::from_secs_f64(poll_secs.max(0.1))),
         };
+        // A watch ends with Ctrl-C: as in the REPL, that stops it and is no error.
+        let session = match flags.watch {
+            Some(_) => Session::Repl,
+            None => Session::Batch,
+        };
         return guarded(
-            Session::Batch,
+            session,
             &interrupt,
             &board,
             shell.copy(inputs, table, &flags),
