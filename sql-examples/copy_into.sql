@@ -33,3 +33,7 @@ COPY INTO zerobus.main.default.readings FROM 'readings/' FILEFORMAT = PARQUET PA
 SELECT count(*) AS readings, count(DISTINCT reading_id) AS distinct_readings,
        count(DISTINCT src_file) AS files, max(src_row) AS last_row_of_a_file
 FROM main.default.readings;
+
+-- The journal's account of the three loads (also: zerobus-sql load-history main.default.readings).
+SELECT state, files, files_skipped, rows_acknowledged
+FROM load_history('zerobus.main.default.readings') ORDER BY started;

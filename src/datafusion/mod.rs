@@ -21,6 +21,7 @@ pub mod copy_into;
 mod exact_insert;
 mod exec;
 mod factory;
+mod load_history;
 mod sink;
 mod sql;
 mod table;

@@ -21,6 +21,7 @@ use super::copy::{ZerobusFormatFactory, FORMAT, SCHEME};
 use super::copy_into::{copy_result, parse_copy_into, run_copy_into, CopyInto};
 use super::exact_insert::{ExactInsert, EXACT_INSERT};
 use super::factory::ZerobusTableFactory;
+use super::load_history::LoadHistory;
 use crate::connection::ZerobusConnection;
 use crate::unity_catalog::NewColumn;
 
@@ -64,7 +65,10 @@ pub fn register(ctx: &SessionContext, name: &str, connection: ZerobusConnection)
     names.push((name.to_string(), connection));
     state
         .config_mut()
-        .set_extension(Arc::new(ZerobusCatalogNames(names)));
+        .set_extension(Arc::new(ZerobusCatalogNames(names.clone())));
+    drop(state);
+    // `SELECT * FROM load_history('main.default.t')`: the journal's loads into a table.
+    ctx.register_udtf("load_history", Arc::new(LoadHistory { connections: names }));
 }
 
 fn zerobus_catalogs(ctx: &SessionContext) -> Vec<(String, ZerobusConnection)> {

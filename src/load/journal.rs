@@ -311,13 +311,21 @@ impl Journal {
             |e: &dyn std::fmt::Display| journal_error(&shown, format!("cannot write it: {e}"));
         match &self.place {
             Where::Local(d) => {
-                use std::io::Write;
                 let path = d.join(name);
                 let tmp = d.join(format!("{name}.tmp-{}", std::process::id()));
-                let mut f = std::fs::File::create(&tmp).map_err(|e| failed(&e))?;
-                f.write_all(&bytes).map_err(|e| failed(&e))?;
-                f.sync_data().map_err(|e| failed(&e))?;
-                std::fs::rename(&tmp, &path).map_err(|e| failed(&e))
+                // On a blocking thread: the sync to disk takes milliseconds.
+                let written = tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_data()?;
+                    std::fs::rename(&tmp, &path)
+                })
+                .await;
+                match written {
+                    Ok(r) => r.map_err(|e| failed(&e)),
+                    Err(e) => Err(failed(&e)),
+                }
             }
             Where::Store { store, prefix, .. } => store
                 .put(&child(prefix, name), PutPayload::from(bytes))
@@ -532,6 +540,13 @@ impl Journal {
                 ))
             }
         }
+    }
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Where it is; an object store's credentials are not shown.
+        write!(f, "Journal({})", self.location())
     }
 }
 

@@ -169,21 +169,41 @@ async fn parquet_range(
 }
 
 /// CSV (with a header line) or newline-delimited JSON, read on one blocking thread with
-/// the schema inferred from its first 1000 rows; rows outside `ranges` are dropped.
+/// the schema inferred from its first 1000 rows; rows outside `ranges` are dropped. A
+/// local file is streamed; an object is fetched whole first. Nothing is read until the
+/// stream is first polled.
 fn text_ranges(file: SourceFile, ranges: Vec<(u64, u64)>) -> BoxStream<'static, Result<Piece>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Piece>>(4);
-    tokio::spawn(async move {
-        let bytes = match file.read_range(0, file.identity.size).await {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        let _ = tokio::task::spawn_blocking(move || read_text(&file, bytes, &ranges, &tx)).await;
-    });
-    tokio_stream_from(rx)
+    stream::once(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Piece>>(4);
+        tokio::spawn(async move {
+            let source: Box<dyn ReadSeek> = match &file.location {
+                Location::Local(path) => match std::fs::File::open(path) {
+                    Ok(f) => Box::new(f),
+                    Err(e) => {
+                        let _ = tx.send(Err(read_error(&file, e))).await;
+                        return;
+                    }
+                },
+                Location::Store(..) => match file.read_range(0, file.identity.size).await {
+                    Ok(b) => Box::new(std::io::Cursor::new(b)),
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                },
+            };
+            let _ =
+                tokio::task::spawn_blocking(move || read_text(&file, source, &ranges, &tx)).await;
+        });
+        tokio_stream_from(rx)
+    })
+    .flatten()
+    .boxed()
 }
+
+/// A source of text rows: a local file, or an object's bytes.
+trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
 
 fn tokio_stream_from<T: Send + 'static>(
     rx: tokio::sync::mpsc::Receiver<T>,
@@ -194,7 +214,7 @@ fn tokio_stream_from<T: Send + 'static>(
 /// Sends each wanted piece on `tx` (blocking), then the end; stops when `tx` is closed.
 fn read_text(
     file: &SourceFile,
-    bytes: Vec<u8>,
+    bytes: Box<dyn ReadSeek>,
     ranges: &[(u64, u64)],
     tx: &tokio::sync::mpsc::Sender<Result<Piece>>,
 ) {
@@ -233,32 +253,44 @@ fn read_text(
 type Batches =
     Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>;
 
-fn text_reader(file: &SourceFile, bytes: Vec<u8>) -> Result<Batches> {
-    use std::io::Cursor;
+/// Batches of `source`, its schema inferred from its first 1000 rows (then read again
+/// from its start).
+fn text_reader(file: &SourceFile, mut source: Box<dyn ReadSeek>) -> Result<Batches> {
+    use std::io::{BufReader, Seek};
     let infer_rows = Some(1000);
-    match file.format {
+    let schema = match file.format {
         FileFormat::Csv => {
-            use datafusion::arrow::csv::{reader::Format, ReaderBuilder};
-            let format = Format::default().with_header(true);
-            let (schema, _) = format
-                .infer_schema(Cursor::new(&bytes), infer_rows)
-                .map_err(|e| read_error(file, e))?;
-            let reader = ReaderBuilder::new(Arc::new(schema))
-                .with_format(format)
-                .with_batch_size(READ_BATCH_ROWS)
-                .build(Cursor::new(bytes))
-                .map_err(|e| read_error(file, e))?;
-            Ok(Box::new(reader))
+            let format = datafusion::arrow::csv::reader::Format::default().with_header(true);
+            format
+                .infer_schema(&mut source, infer_rows)
+                .map_err(|e| read_error(file, e))?
+                .0
         }
         _ => {
-            use arrow::json::reader::{infer_json_schema_from_seekable, ReaderBuilder};
-            let (schema, _) = infer_json_schema_from_seekable(Cursor::new(&bytes), infer_rows)
-                .map_err(|e| read_error(file, e))?;
-            let reader = ReaderBuilder::new(Arc::new(schema))
-                .with_batch_size(READ_BATCH_ROWS)
-                .build(Cursor::new(bytes))
-                .map_err(|e| read_error(file, e))?;
-            Ok(Box::new(reader))
+            arrow::json::reader::infer_json_schema_from_seekable(
+                BufReader::new(&mut source),
+                infer_rows,
+            )
+            .map_err(|e| read_error(file, e))?
+            .0
         }
-    }
+    };
+    source.rewind().map_err(|e| read_error(file, e))?;
+    let schema = Arc::new(schema);
+    let source = BufReader::new(source);
+    Ok(match file.format {
+        FileFormat::Csv => Box::new(
+            datafusion::arrow::csv::ReaderBuilder::new(schema)
+                .with_format(datafusion::arrow::csv::reader::Format::default().with_header(true))
+                .with_batch_size(READ_BATCH_ROWS)
+                .build(source)
+                .map_err(|e| read_error(file, e))?,
+        ),
+        _ => Box::new(
+            arrow::json::reader::ReaderBuilder::new(schema)
+                .with_batch_size(READ_BATCH_ROWS)
+                .build(source)
+                .map_err(|e| read_error(file, e))?,
+        ),
+    })
 }

@@ -25,7 +25,7 @@ const SAVE_EVERY: Duration = Duration::from_millis(200);
 
 /// Rows the reader reserves in the journal at a time, ahead of what it has read: the
 /// bound of duplicates a resumed load reports is the rows in flight plus at most this.
-const RESERVE_ROWS: u64 = 8 * READ_BATCH_ROWS as u64;
+const RESERVE_ROWS: u64 = 16 * READ_BATCH_ROWS as u64;
 
 /// The state of a load shared by the reader, the receipts and the saver.
 struct Shared {
@@ -270,7 +270,8 @@ impl CopyPlan {
             .await;
         saver.abort();
         let superseded = set_aside_superseded(&load, &plans);
-        let saved = load.save_all(false).await;
+        // Every entry, whatever the saver last wrote (it may have been stopped mid-write).
+        let saved = load.save_all(true).await;
         settle_summary(&load, &plans, &sent, &mut summary);
         summary.dead_letters_superseded = superseded;
         summary.seconds = started.elapsed().as_secs_f64();
@@ -327,18 +328,19 @@ fn rows_of(
     plans: &[FilePlan],
     options: &CopyOptions,
 ) -> impl Stream<Item = Result<RecordBatch>> + Send + 'static {
+    // Each file's reader is made when the one before it has ended (a CSV reader starts
+    // reading as soon as it is made).
     let reads: Vec<_> = plans
         .iter()
-        .enumerate()
-        .map(|(i, p)| read_ranges(p.file.clone(), p.send.clone()).map(move |piece| (i, piece)))
+        .map(|p| (p.file.clone(), p.send.clone()))
         .collect();
     let urls: Vec<String> = plans.iter().map(|p| p.file.identity.url.clone()).collect();
     let lineage = (
         options.source_file_column.clone(),
         options.source_row_column.clone(),
     );
-    futures::stream::iter(reads)
-        .flatten()
+    futures::stream::iter(reads.into_iter().enumerate())
+        .flat_map(|(i, (file, ranges))| read_ranges(file, ranges).map(move |piece| (i, piece)))
         .filter_map(move |(i, piece)| {
             let (load, url, lineage) = (Arc::clone(&load), urls[i].clone(), lineage.clone());
             async move {

@@ -913,7 +913,14 @@ fn copy_into_loads_new_files_only_and_says_so() {
         out.contains("readings,distinct_readings,files,last_row_of_a_file\n6000,6000,2,2999\n"),
         "{out}"
     );
-    // The journal's history, as `zerobus-sql load-history` shows it.
+    // The journal's history as a table function …
+    assert!(
+        out.contains(
+            "state,files,files_skipped,rows_acknowledged\ncomplete,2,0,5000\ncomplete,2,2,0\ncomplete,3,2,1000\n"
+        ),
+        "{out}"
+    );
+    // … and as `zerobus-sql load-history` shows it.
     let (ok, out, err) = run(&wh, &["load-history", "main.default.readings"]);
     assert!(ok, "{err}");
     assert_eq!(out.matches(" complete ").count(), 3, "{out}");

@@ -110,44 +110,57 @@ impl Shell {
         inputs: &[String],
         options: &CopyOptions,
     ) -> Result<CopySummary> {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
-            bar.set_style(style);
-        }
-        bar.enable_steady_tick(Duration::from_millis(200));
-        let started = std::time::Instant::now();
-        let shown = bar.clone();
-        let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let progress = move |p: LoadProgress| {
-            shown.set_message(format!(
-                "{} rows read, {} acknowledged, {:.0} rows/s, {} streams open",
-                p.rows_read,
-                p.rows_acknowledged,
-                rate(p.rows_acknowledged),
-                p.streams_open
-            ));
-        };
         let plan = plan_copy(wrapper, inputs, options)
             .await
             .map_err(DataFusionError::from)?;
         let planned = plan.planned();
         if planned.rows_skipped > 0 || planned.rows_resent > 0 {
-            bar.suspend(|| {
-                println!(
-                    "resuming the load into {}: {} of {} files already loaded, {} rows already \
-                     acknowledged are skipped, {} rows are sent again that an interrupted load \
-                     may have delivered",
-                    planned.table,
-                    planned.files_skipped,
-                    planned.files,
-                    planned.rows_skipped,
-                    planned.rows_resent
-                )
-            });
+            println!(
+                "resuming the load into {}: {} of {} files already loaded, {} rows already \
+                 acknowledged are skipped, {} rows are sent again that an interrupted load may \
+                 have delivered",
+                planned.table,
+                planned.files_skipped,
+                planned.files,
+                planned.rows_skipped,
+                planned.rows_resent
+            );
         }
+        // Parquet files say how many rows they hold: then a bar with percent and ETA.
+        let bar = match plan.rows_to_send() {
+            Some(total) => {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {percent:>3}% {pos}/{len} rows acknowledged, {msg}, ETA {eta}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            }
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let shown = bar.clone();
+        let rate = move |n: u64| n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let progress = move |p: LoadProgress| {
+            shown.set_position(p.rows_acknowledged);
+            shown.set_message(format!(
+                "{} rows read, {:.0} rows/s, {} streams open",
+                p.rows_read,
+                rate(p.rows_acknowledged),
+                p.streams_open
+            ));
+        };
         let loaded = plan.run(wrapper, &progress, Some(&self.interrupt)).await;
         bar.finish_and_clear();
-        loaded.map_err(DataFusionError::from)
+        loaded.map_err(|e| {
+            eprintln!(
+                "zerobus-sql: the load journal holds every acknowledged row: run the same copy \
+                 again to send only the rest"
+            );
+            DataFusionError::from(e)
+        })
     }
 
     /// `zerobus-sql load-history TABLE`: the loads into the table and its files, from
