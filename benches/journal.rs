@@ -3,8 +3,8 @@
 //! written every 200 ms, rows reserved before they are read) against the same files read
 //! by the same reader and sent by `send_all` with no journal. The emulator runs with
 //! `--discard` and no quota, so the client is the bottleneck and the journal's share is
-//! as large as it can be. Rounds alternate the two; prints min/median/max and the
-//! overhead of the medians.
+//! as large as it can be. Each round runs both, taking turns at going first; prints
+//! min/median/max and the overhead, of the medians and round by round.
 //!
 //! `cargo bench --bench journal` (ROWS=…, ROUNDS=… to change 10,000,000 and 5)
 
@@ -96,35 +96,40 @@ async fn main() {
     };
     let (mut plain, mut journaled) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        // Without a journal: the same reader, every file in order, into send_all.
-        let w = ZerobusWrapper::new(config.clone()).expect("wrapper");
-        let started = Instant::now();
-        let files = expand(&glob, None).await.expect("inputs");
-        let input = futures::stream::iter(files)
-            .flat_map(|f| read_ranges(f, vec![(0, u64::MAX)]))
-            .filter_map(|p| async move {
-                match p {
-                    Ok(Piece::Rows(b, _)) => Some(Ok(b)),
-                    Ok(Piece::End { .. }) => None,
-                    Err(e) => Some(Err(e)),
-                }
-            });
-        let sent = w.send_all(input, &|_| {}).await.expect("plain load");
-        w.shutdown().await.expect("shutdown");
-        let secs = started.elapsed().as_secs_f64();
-        assert_eq!(sent.rows as usize, per_file * FILES);
-        plain.push(secs);
-        // Journaled.
-        let w = ZerobusWrapper::new(config.clone()).expect("wrapper");
-        let started = Instant::now();
-        let s = copy_into(&w, &glob, &options, &|_| {}, None)
-            .await
-            .expect("journaled load");
-        w.shutdown().await.expect("shutdown");
-        let secs_j = started.elapsed().as_secs_f64();
-        assert_eq!(s.rows_acknowledged as usize, per_file * FILES);
-        journaled.push(secs_j);
-        println!("round {round}: send_all {secs:.2} s, copy_into (journaled) {secs_j:.2} s");
+        // The two take turns going first, so that neither always runs on the other's heels.
+        let mut secs = [0.0; 2];
+        for which in [round % 2, 1 - round % 2] {
+            let w = ZerobusWrapper::new(config.clone()).expect("wrapper");
+            let started = Instant::now();
+            let rows = if which == 0 {
+                // Without a journal: the same reader, every file in order, into send_all.
+                let files = expand(&glob, None).await.expect("inputs");
+                let input = futures::stream::iter(files)
+                    .flat_map(|f| read_ranges(f, vec![(0, u64::MAX)]))
+                    .filter_map(|p| async move {
+                        match p {
+                            Ok(Piece::Rows(b, _)) => Some(Ok(b)),
+                            Ok(Piece::End { .. }) => None,
+                            Err(e) => Some(Err(e)),
+                        }
+                    });
+                w.send_all(input, &|_| {}).await.expect("plain load").rows
+            } else {
+                copy_into(&w, &glob, &options, &|_| {}, None)
+                    .await
+                    .expect("journaled load")
+                    .rows_acknowledged
+            };
+            w.shutdown().await.expect("shutdown");
+            secs[which] = started.elapsed().as_secs_f64();
+            assert_eq!(rows as usize, per_file * FILES);
+        }
+        plain.push(secs[0]);
+        journaled.push(secs[1]);
+        println!(
+            "round {round}: send_all {:.2} s, copy_into (journaled) {:.2} s",
+            secs[0], secs[1]
+        );
     }
     emu.shutdown().await;
     let paired = stats(

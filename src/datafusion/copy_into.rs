@@ -162,6 +162,28 @@ pub fn parse_copy_into(sql: &str, catalogs: &[String]) -> Option<Result<CopyInto
 }
 
 fn parse_rest(t: &mut Tokens, catalogs: &[String]) -> Result<CopyInto> {
+    let (catalog, table) = target(t, catalogs)?;
+    if !t.keyword("FROM") {
+        return Err(syntax("expected FROM"));
+    }
+    let from = t.string("the FROM path")?;
+    let mut copy = CopyInto {
+        catalog,
+        table,
+        inputs: vec![from.clone()],
+        format: None,
+        force: false,
+        journal_dir: None,
+        source_file_column: None,
+        source_row_column: None,
+    };
+    clauses(t, &mut copy, &from)?;
+    Ok(copy)
+}
+
+/// The target, `<zerobus catalog>.<catalog>.<schema>.<table>` (or the folded 3-part form
+/// `zerobus."main.default".t`), its first part one of `catalogs`: (catalog, table).
+fn target(t: &mut Tokens, catalogs: &[String]) -> Result<(String, String)> {
     let mut parts = Vec::new();
     loop {
         match t.next() {
@@ -195,20 +217,11 @@ fn parse_rest(t: &mut Tokens, catalogs: &[String]) -> Result<CopyInto> {
             catalogs.join(", ")
         )));
     }
-    if !t.keyword("FROM") {
-        return Err(syntax("expected FROM"));
-    }
-    let from = t.string("the FROM path")?;
-    let mut copy = CopyInto {
-        catalog,
-        table,
-        inputs: vec![from.clone()],
-        format: None,
-        force: false,
-        journal_dir: None,
-        source_file_column: None,
-        source_row_column: None,
-    };
+    Ok((catalog, table))
+}
+
+/// FILEFORMAT, FILES, PATTERN and COPY_OPTIONS, in any order, to the end.
+fn clauses(t: &mut Tokens, copy: &mut CopyInto, from: &str) -> Result<()> {
     let under = |name: &str| {
         format!(
             "{}/{}",
@@ -242,14 +255,14 @@ fn parse_rest(t: &mut Tokens, catalogs: &[String]) -> Result<CopyInto> {
             copy.inputs = vec![under(&t.string("PATTERN")?)];
         } else if t.keyword("COPY_OPTIONS") {
             for (key, value) in t.list("COPY_OPTIONS", true)? {
-                copy_option(&mut copy, &key, value)?;
+                copy_option(copy, &key, value)?;
             }
         } else if matches!(t.peek(), Some(Token::SemiColon)) {
             t.at += 1;
         } else if let Some(other) = t.next() {
             return Err(syntax(format!("unexpected '{other}'")));
         } else {
-            return Ok(copy);
+            return Ok(());
         }
     }
 }

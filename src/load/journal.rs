@@ -16,14 +16,13 @@
 //! stores). A claim keeps two loads from reading one file at once: locally an OS lock
 //! (released when the process dies, also by SIGKILL), on object stores an object created
 //! only if absent, renewed while the load runs and taken over when older than
-//! [`CLAIM_LEASE`].
+//! [`super::claim::CLAIM_LEASE`] (see [`super::claim`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::ranges::RowRanges;
@@ -34,9 +33,6 @@ use crate::store::Place;
 /// The first field of every journal file: what it is.
 const KIND: &str = "arrow-zerobus load journal";
 const VERSION: u32 = 1;
-
-/// How long an object-store claim counts as held after its last renewal.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
 
 /// The journal directory used when none is given: `$ZEROBUS_JOURNAL_DIR`, else
 /// `$XDG_STATE_HOME/arrow-zerobus/journal`, else `~/.local/state/arrow-zerobus/journal`,
@@ -161,13 +157,13 @@ pub(crate) fn now_ms() -> i64 {
 /// The journal of one target.
 #[derive(Clone)]
 pub struct Journal {
-    place: Where,
+    pub(super) place: Where,
     service: String,
-    table: String,
+    pub(super) table: String,
 }
 
 #[derive(Clone)]
-enum Where {
+pub(super) enum Where {
     Local(PathBuf),
     Store {
         store: Arc<dyn ObjectStore>,
@@ -176,7 +172,7 @@ enum Where {
     },
 }
 
-fn journal_error(path: &str, why: impl std::fmt::Display) -> ZerobusError {
+pub(super) fn journal_error(path: &str, why: impl std::fmt::Display) -> ZerobusError {
     ZerobusError::Configuration(Detail::new(format!("load journal {path}: {why}")))
 }
 
@@ -195,7 +191,7 @@ fn safe(text: &str) -> String {
 
 /// The entry's name for a file URL: its file name (readable) and a checksum of the
 /// whole URL (unique in practice; the entry holds the URL, and a clash is refused).
-fn entry_stem(url: &str) -> String {
+pub(super) fn entry_stem(url: &str) -> String {
     let name = url.rsplit('/').next().unwrap_or("file");
     let name: String = safe(name).chars().take(80).collect();
     format!("{name}-{:08x}", crc32fast::hash(url.as_bytes()))
@@ -280,7 +276,7 @@ impl Journal {
         }
     }
 
-    fn shown(&self, name: &str) -> String {
+    pub(super) fn shown(&self, name: &str) -> String {
         format!("{}/{name}", self.location())
     }
 
@@ -440,107 +436,6 @@ impl Journal {
         names.sort();
         Ok(names)
     }
-
-    /// Claim the file at `url` for load `load`: refused, naming the holder, while another
-    /// load reads it.
-    pub async fn claim(&self, url: &str, load: &str) -> Result<Claim> {
-        let name = format!("files/{}.claim", entry_stem(url));
-        let holder = Holder {
-            load: load.into(),
-            host: host_name(),
-            pid: std::process::id(),
-            renewed_ms: now_ms(),
-        };
-        let held_by = |h: &Holder| {
-            ZerobusError::Configuration(
-                format!(
-                    "{url} is being loaded into {} by another load ({} on {}, pid {}, seen {} s \
-                     ago; claim {}): loads of one file into one table run one at a time",
-                    self.table,
-                    h.load,
-                    h.host,
-                    h.pid,
-                    (now_ms() - h.renewed_ms).max(0) / 1000,
-                    self.shown(&name)
-                )
-                .into(),
-            )
-        };
-        match &self.place {
-            Where::Local(d) => {
-                use std::io::{Read, Seek, Write};
-                let path = d.join(&name);
-                let shown = path.display().to_string();
-                let mut f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)
-                    .map_err(|e| journal_error(&shown, format!("cannot open it: {e}")))?;
-                if f.try_lock().is_err() {
-                    let mut text = String::new();
-                    let _ = f.read_to_string(&mut text);
-                    let h = serde_json::from_str(&text).unwrap_or_else(|_| Holder {
-                        load: "a load".into(),
-                        host: host_name(),
-                        pid: 0,
-                        renewed_ms: now_ms(),
-                    });
-                    return Err(held_by(&h));
-                }
-                // Ours now; say who holds it, for the message a second load gets.
-                let _ = f.set_len(0);
-                let _ = f.rewind();
-                let _ = f.write_all(&serde_json::to_vec(&holder).unwrap_or_default());
-                Ok(Claim::Local(f))
-            }
-            Where::Store { store, prefix, .. } => {
-                let path = child(prefix, &name);
-                let body = || PutPayload::from(serde_json::to_vec(&holder).unwrap_or_default());
-                let create = PutOptions::from(PutMode::Create);
-                for _ in 0..2 {
-                    match store.put_opts(&path, body(), create.clone()).await {
-                        Ok(_) => {
-                            return Ok(Claim::Store(renewing(Arc::clone(store), path, holder)));
-                        }
-                        Err(object_store::Error::AlreadyExists { .. }) => {
-                            let current = store.get(&path).await;
-                            let h: Option<Holder> = match current {
-                                Ok(r) => r
-                                    .bytes()
-                                    .await
-                                    .ok()
-                                    .and_then(|b| serde_json::from_slice(&b).ok()),
-                                Err(_) => None,
-                            };
-                            match h {
-                                Some(h)
-                                    if now_ms() - h.renewed_ms < CLAIM_LEASE.as_millis() as i64 =>
-                                {
-                                    return Err(held_by(&h));
-                                }
-                                // Lapsed (its load died): taken over.
-                                _ => {
-                                    let _ = store.delete(&path).await;
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            return Err(journal_error(
-                                &self.shown(&name),
-                                format!("cannot create the claim: {e}"),
-                            ))
-                        }
-                    }
-                }
-                Err(journal_error(
-                    &self.shown(&name),
-                    "another load took the lapsed claim first",
-                ))
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -550,82 +445,8 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-fn child(prefix: &ObjectPath, name: &str) -> ObjectPath {
+pub(super) fn child(prefix: &ObjectPath, name: &str) -> ObjectPath {
     name.split('/').fold(prefix.clone(), |p, part| p.join(part))
-}
-
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this host".into())
-}
-
-/// Who holds a claim.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Holder {
-    load: String,
-    host: String,
-    pid: u32,
-    renewed_ms: i64,
-}
-
-/// A file claimed by this load; released when dropped.
-#[derive(Debug)]
-pub enum Claim {
-    /// The locked file (the OS releases the lock when the process ends).
-    Local(std::fs::File),
-    /// The task renewing the claim object (it deletes the object when stopped).
-    Store(ClaimRenewal),
-}
-
-impl Claim {
-    /// Give the claim up now (an object-store claim is deleted before this returns; one
-    /// merely dropped is deleted by a task, which a process about to exit may not run).
-    pub async fn release(self) {
-        if let Claim::Store(renewal) = self {
-            renewal.task.abort();
-            let _ = renewal.store.delete(&renewal.path).await;
-            // Dropped next: its own delete finds nothing.
-        }
-    }
-}
-
-/// Renews an object-store claim every third of [`CLAIM_LEASE`]; deletes it when dropped.
-#[derive(Debug)]
-pub struct ClaimRenewal {
-    task: tokio::task::JoinHandle<()>,
-    store: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-}
-
-impl Drop for ClaimRenewal {
-    fn drop(&mut self) {
-        self.task.abort();
-        let (store, path) = (Arc::clone(&self.store), self.path.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = store.delete(&path).await;
-            });
-        }
-    }
-}
-
-fn renewing(store: Arc<dyn ObjectStore>, path: ObjectPath, mut holder: Holder) -> ClaimRenewal {
-    let (s, p) = (Arc::clone(&store), path.clone());
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(CLAIM_LEASE / 3).await;
-            holder.renewed_ms = now_ms();
-            let body = PutPayload::from(serde_json::to_vec(&holder).unwrap_or_default());
-            if let Err(e) = s.put(&p, body).await {
-                tracing::warn!(claim = %p, error = %e, "could not renew a load journal claim");
-            }
-        }
-    });
-    ClaimRenewal { task, store, path }
 }
 
 #[cfg(test)]
@@ -673,21 +494,5 @@ mod tests {
         std::fs::write(&path, seal(&serde_json::json!({"journal": "other"}))).unwrap();
         let err = j.entry(url).await.unwrap_err().to_string();
         assert!(err.contains("not an arrow-zerobus load journal"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn a_claimed_file_is_refused_to_a_second_claim_until_released() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = Journal::open(dir.path(), "svc", "main.default.t").unwrap();
-        let first = j.claim("file:///x.parquet", "L1").await.unwrap();
-        let err = j
-            .claim("file:///x.parquet", "L2")
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("being loaded") && err.contains("L1"), "{err}");
-        assert!(j.claim("file:///y.parquet", "L2").await.is_ok());
-        drop(first);
-        assert!(j.claim("file:///x.parquet", "L2").await.is_ok());
     }
 }

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod claim;
 pub mod journal;
 mod options;
 mod plan;
@@ -22,6 +23,7 @@ mod run;
 pub mod sources;
 mod summary;
 
+pub use claim::{Claim, ClaimRenewal, CLAIM_LEASE};
 pub use journal::{default_journal_dir, FileEntry, Journal, LoadRecord};
 pub use options::CopyOptions;
 pub use ranges::RowRanges;

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::journal::{Claim, DeadLettered, FileEntry, Journal};
+use super::claim::Claim;
+use super::journal::{DeadLettered, FileEntry, Journal};
 use super::read::parquet_rows;
 use super::sources::{FileFormat, SourceFile};
 use crate::error::{Result, ZerobusError};

@@ -192,7 +192,9 @@ pub struct LoadSummary {
 }
 
 #[derive(Default)]
-struct Account {
+struct Account<'a> {
+    /// Where each send's receipt goes, if anywhere.
+    receipts: Option<Receipts<'a>>,
     batches_read: u64,
     read: u64,
     acknowledged: u64,
@@ -206,9 +208,22 @@ struct Account {
     first_error: Option<ZerobusError>,
 }
 
-impl Account {
+impl Account<'_> {
+    /// Hand a receipt to the caller's `receipts`, if it asked for them.
+    fn give(&self, receipt: Option<Receipt>) {
+        if let (Some(give), Some(r)) = (self.receipts, receipt) {
+            give(r);
+        }
+    }
+
+    /// Count a send that ended and hand over its receipt, when it ran to its end.
+    fn settle(&mut self, done: std::result::Result<Settled, tokio::task::JoinError>) {
+        let receipt = self.count(done);
+        self.give(receipt);
+    }
+
     /// Count a send that ended; its receipt, when it ran to its end.
-    fn settle(
+    fn count(
         &mut self,
         done: std::result::Result<Settled, tokio::task::JoinError>,
     ) -> Option<Receipt> {
@@ -291,11 +306,6 @@ impl Inner {
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: std::error::Error + 'static,
     {
-        let hand_over = |r: Option<Receipt>| {
-            if let (Some(give), Some(r)) = (receipts, r) {
-                give(r);
-            }
-        };
         let never = Interrupt::new();
         let interrupt = interrupt.unwrap_or(&never);
         let _give_up = self.give_up_with(interrupt);
@@ -303,7 +313,10 @@ impl Inner {
         // Each batch's span is a child of the caller's (e.g. the INSERT's) span.
         let cx = self.otel_context();
         let mut in_flight = FuturesUnordered::new();
-        let mut account = Account::default();
+        let mut account = Account {
+            receipts,
+            ..Account::default()
+        };
         let mut input_complete = false;
         let limit = limit.max(1);
         // Sends of the batch last read, not started yet.
@@ -314,7 +327,7 @@ impl Inner {
         loop {
             while in_flight.len() >= limit {
                 if let Some(done) = in_flight.next().await {
-                    hand_over(account.settle(done));
+                    account.settle(done);
                     progress(account.progress(self));
                 }
             }
@@ -350,38 +363,48 @@ impl Inner {
                     account.read += batch.num_rows() as u64;
                     account.batches_read += 1;
                     progress(account.progress(self));
-                    let seq = account.batches_read - 1;
-                    hand_over(self.queue(seq, batch, &mut pending, &mut account).await);
+                    self.queue(batch, &mut pending, &mut account).await;
                 }
             }
         }
-        while let Some(done) = in_flight.next().await {
-            hand_over(account.settle(done));
-            progress(account.progress(self));
-        }
-        if let Some(r) = self.dead_letter_unstarted(&mut pending, &mut account).await {
-            hand_over(Some(r));
-            progress(account.progress(self));
-        }
+        self.settle_the_rest(&mut in_flight, &mut pending, &mut account, progress)
+            .await;
         self.summary(account, input_complete)
     }
 
-    /// Sends not started (the load stopped) are all of one batch, contiguous: their rows
-    /// go to one dead-letter file, so that every row read is accounted for. Their receipt,
-    /// if there were any.
-    async fn dead_letter_unstarted(
+    /// After the load stopped reading: the sends in flight settled, the sends not started
+    /// dead-lettered.
+    async fn settle_the_rest(
         &self,
+        in_flight: &mut FuturesUnordered<tokio::task::JoinHandle<Settled>>,
         pending: &mut Unsent,
-        account: &mut Account,
-    ) -> Option<Receipt> {
-        let (seq, batch, range) = pending.take_range()?;
+        account: &mut Account<'_>,
+        progress: Progress<'_>,
+    ) {
+        while let Some(done) = in_flight.next().await {
+            account.settle(done);
+            progress(account.progress(self));
+        }
+        if self.dead_letter_unstarted(pending, account).await {
+            progress(account.progress(self));
+        }
+    }
+
+    /// Sends not started (the load stopped) are all of one batch, contiguous: their rows
+    /// go to one dead-letter file, so that every row read is accounted for (their receipt
+    /// handed over). Whether there were any.
+    async fn dead_letter_unstarted(&self, pending: &mut Unsent, account: &mut Account<'_>) -> bool {
+        let Some((seq, batch, range)) = pending.take_range() else {
+            return false;
+        };
         let mut outcome = BatchOutcome::default();
         // A failed write is logged and leaves the rows unaccounted (the summary counts them).
         let _ = self.dead_letter(&batch, range, &mut outcome).await;
         account.dead_lettered += outcome.dead_lettered as u64;
         let r = receipt(seq, range, &outcome);
         account.dead_letters.extend(outcome.dead_letter);
-        Some(r)
+        account.give(Some(r));
+        true
     }
 
     /// A give-up of `interrupt` passed on to this wrapper while the returned watch lives:
@@ -420,18 +443,14 @@ impl Inner {
 
     /// `batch`, read, queued as its sends: whole, or (larger than [`PART_ROWS`] with lanes
     /// to spread over) encoded and checked whole, then cut into parts. A batch refused by
-    /// the check is settled as failed (its receipt: nothing sent).
-    async fn queue(
-        &self,
-        seq: u64,
-        batch: RecordBatch,
-        pending: &mut Unsent,
-        account: &mut Account,
-    ) -> Option<Receipt> {
+    /// the check is settled as failed (its receipt: nothing sent). It is the input's
+    /// batch number `account.batches_read - 1`.
+    async fn queue(&self, batch: RecordBatch, pending: &mut Unsent, account: &mut Account<'_>) {
+        let seq = account.batches_read.saturating_sub(1);
         let n = batch.num_rows();
         if n <= PART_ROWS || self.config().max_streams == 1 {
             pending.queue.push_back(Work::Whole(seq, batch));
-            return None;
+            return;
         }
         let mut outcome = BatchOutcome::default();
         match self.encode_checked(&batch, &mut outcome).await {
@@ -445,14 +464,13 @@ impl Inner {
                         (s, (s + PART_ROWS).min(n)),
                     )
                 }));
-                None
             }
             Err(e) => account.settle(Ok((Err(e), outcome, seq, (0, n)))),
         }
     }
 
     /// The load's result from its account: the totals, or ONE error with every row.
-    fn summary(&self, mut account: Account, input_complete: bool) -> Result<LoadSummary> {
+    fn summary(&self, mut account: Account<'_>, input_complete: bool) -> Result<LoadSummary> {
         let Some(source) = account.first_error.take() else {
             return Ok(LoadSummary {
                 rows: account.acknowledged,
