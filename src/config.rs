@@ -215,6 +215,8 @@ setters! {
     dead_letter_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
     /// Load journal directory.
     journal_dir: impl Into<PathBuf> => |v: _| Some(Into::<PathBuf>::into(v));
+    /// SQL warehouse for CREATE TABLE against a workspace.
+    warehouse_id: impl Into<String> => |v: _| Some(Into::<String>::into(v));
     /// Where the descriptor comes from.
     schema_source: SchemaSource => |v| v;
     /// How batches travel (protobuf records or Arrow Flight).

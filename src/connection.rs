@@ -147,6 +147,9 @@ pub struct ZerobusConnection {
     /// object-store URL several machines share (default:
     /// `crate::load::default_journal_dir`).
     pub journal_dir: Option<PathBuf>,
+    /// The SQL warehouse that runs `CREATE TABLE zerobus.…` against a workspace (Unity
+    /// Catalog's REST API creates external tables only; Zerobus needs managed ones).
+    pub warehouse_id: Option<String>,
     /// Where the descriptor comes from.
     pub schema_source: SchemaSource,
     /// How batches travel: protobuf records (default) or Arrow Flight.
@@ -187,6 +190,7 @@ impl ZerobusConnection {
             retry_max_delay_ms: 30_000,
             dead_letter_dir: None,
             journal_dir: None,
+            warehouse_id: None,
             schema_source: SchemaSource::UnityCatalog,
             transport: Transport::Proto,
             flight_compression: FlightCompression::Lz4,
@@ -384,6 +388,7 @@ impl fmt::Debug for ZerobusConnection {
             .field("retry_max_delay_ms", &self.retry_max_delay_ms)
             .field("dead_letter_dir", &self.dead_letter_dir)
             .field("journal_dir", &self.journal_dir)
+            .field("warehouse_id", &self.warehouse_id)
             .field("schema_source", &self.schema_source)
             .field("transport", &self.transport)
             .field("flight_compression", &self.flight_compression)

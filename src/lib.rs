@@ -17,6 +17,7 @@ pub(crate) mod backoff;
 pub mod config;
 pub mod connection;
 pub mod convert;
+pub mod create_table;
 #[cfg(feature = "datafusion")]
 pub mod datafusion;
 pub mod dead_letter;

@@ -9,12 +9,12 @@ use serde_json::Value;
 use crate::config::WrapperConfig;
 use crate::error::{Detail, Result, ZerobusError};
 
-fn connection(what: &str, url: &str, e: reqwest::Error) -> ZerobusError {
+pub(crate) fn connection(what: &str, url: &str, e: reqwest::Error) -> ZerobusError {
     // reqwest's Display may include the URL, never credentials (they travel in headers).
     ZerobusError::Connection(Detail::new(format!("{what} at {url} failed: {e}")).caused_by(e))
 }
 
-fn http_client() -> Result<reqwest::Client> {
+pub(crate) fn http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -25,7 +25,7 @@ fn http_client() -> Result<reqwest::Client> {
         })
 }
 
-fn uc_base(config: &WrapperConfig) -> Result<String> {
+pub(crate) fn uc_base(config: &WrapperConfig) -> Result<String> {
     Ok(config
         .unity_catalog_base()?
         .as_str()
@@ -34,7 +34,10 @@ fn uc_base(config: &WrapperConfig) -> Result<String> {
 }
 
 /// A workspace token (client credentials, scope `all-apis`) for the UC API.
-async fn workspace_token(http: &reqwest::Client, config: &WrapperConfig) -> Result<String> {
+pub(crate) async fn workspace_token(
+    http: &reqwest::Client,
+    config: &WrapperConfig,
+) -> Result<String> {
     let client_id = config.client_id.as_deref().unwrap_or_default();
     let secret = config
         .client_secret

@@ -15,17 +15,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{table_from_authorization_details, Authority};
-use crate::catalog::{Catalog, CatalogError};
+use crate::auth::table_from_authorization_details;
+use crate::catalog::CatalogError;
+use crate::requests::{error, refuse_without_token, HttpState};
 use crate::types::{UcField, UcType};
-
-pub(crate) struct HttpState {
-    pub catalog: Arc<Catalog>,
-    pub authority: Authority,
-    pub stats: Arc<crate::quota::Stats>,
-    /// The status the token endpoint answers with, and for how many more requests.
-    pub token_fault: Option<(u16, std::sync::atomic::AtomicU32)>,
-}
 
 type Shared = State<Arc<HttpState>>;
 
@@ -42,6 +35,11 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
             "/api/2.1/unity-catalog/tables/{full_name}",
             get(get_table).delete(delete_table),
         )
+        .route("/api/2.0/sql/statements", post(crate::statements::execute))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}",
+            get(crate::statements::status),
+        )
         .with_state(state)
 }
 
@@ -50,8 +48,12 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
 pub const INFO_PATH: &str = "/zerobus-emulator/v1/info";
 
 async fn info() -> Response {
-    Json(json!({"service": "zerobus-emulator", "version": env!("CARGO_PKG_VERSION")}))
-        .into_response()
+    Json(json!({
+        "service": "zerobus-emulator",
+        "version": env!("CARGO_PKG_VERSION"),
+        "sql_warehouse_id": crate::statements::WAREHOUSE_ID,
+    }))
+    .into_response()
 }
 
 /// Per-table figures of the streams: opened, open, records and bytes acknowledged, seconds
@@ -60,14 +62,6 @@ pub const STATS_PATH: &str = "/zerobus-emulator/v1/stats";
 
 async fn stats(State(state): Shared) -> Response {
     Json(json!({"tables": state.stats.snapshot()})).into_response()
-}
-
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error_code": code, "message": message.into()})),
-    )
-        .into_response()
 }
 
 fn catalog_error(e: CatalogError) -> Response {
@@ -163,16 +157,6 @@ async fn token(
         "scope": form.get("scope").cloned().unwrap_or_else(|| "all-apis".into()),
     }))
     .into_response()
-}
-
-/// `None` when the request carries a valid bearer token, else the 401 to answer.
-fn refuse_without_token(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
-    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
-    state
-        .authority
-        .verify(header)
-        .err()
-        .map(|r| error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", r.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,8 @@ mod grpc;
 mod http;
 mod ingest;
 pub mod quota;
+mod requests;
+pub mod statements;
 pub mod storage;
 pub mod types;
 
@@ -402,7 +404,7 @@ impl Emulator {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         });
-        let router = http::router(Arc::new(http::HttpState {
+        let router = http::router(Arc::new(requests::HttpState {
             catalog: catalog.clone(),
             authority,
             stats: stats.clone(),
@@ -410,6 +412,7 @@ impl Emulator {
                 .faults
                 .token_fault
                 .map(|f| (f.status, std::sync::atomic::AtomicU32::new(f.count))),
+            statements: Default::default(),
         }));
         let mut http_stop = shutdown_rx;
         let http_task = tokio::spawn(async move {

@@ -23,6 +23,7 @@ use super::exact_insert::{ExactInsert, EXACT_INSERT};
 use super::factory::ZerobusTableFactory;
 use super::load_history::LoadHistory;
 use crate::connection::ZerobusConnection;
+use crate::create_table::Created;
 use crate::unity_catalog::NewColumn;
 
 /// Names of the Zerobus catalogs registered on a session (kept in its config, because
@@ -80,15 +81,18 @@ fn zerobus_catalogs(ctx: &SessionContext) -> Vec<(String, ZerobusConnection)> {
 }
 
 /// `CREATE TABLE <zerobus catalog>.catalog.schema.table (…)` (or its folded 3-part form):
-/// creates the UC table when the session's Zerobus endpoint is the emulator, refuses with
-/// "create it with Databricks SQL" against a real workspace. Returns `false`, doing
-/// nothing, for any other statement.
-pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement) -> Result<bool> {
+/// creates the managed Delta table, by the SQL warehouse `warehouse_id` when the connection
+/// has one, else on the emulator (see [`crate::create_table`]). Returns where it was made,
+/// or `None`, doing nothing, for any other statement.
+pub async fn create_zerobus_table(
+    ctx: &SessionContext,
+    statement: &DFStatement,
+) -> Result<Option<Created>> {
     let DFStatement::Statement(s) = statement else {
-        return Ok(false);
+        return Ok(None);
     };
     let Statement::CreateTable(create) = s.as_ref() else {
-        return Ok(false);
+        return Ok(None);
     };
     let idents: Vec<&str> = create
         .name
@@ -108,7 +112,7 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
         _ => None,
     };
     let Some(connection) = connection else {
-        return Ok(false);
+        return Ok(None);
     };
     let table = format!("{}.{}", idents[1], idents[2]);
     if create.query.is_some() {
@@ -124,14 +128,6 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
     let config = connection
         .for_table(&table)
         .map_err(DataFusionError::from)?;
-    if create.if_not_exists {
-        let existing = crate::unity_catalog::find_table_columns(&config)
-            .await
-            .map_err(DataFusionError::from)?;
-        if existing.is_some() {
-            return Ok(true);
-        }
-    }
     let columns: Vec<NewColumn> = create
         .columns
         .iter()
@@ -144,10 +140,10 @@ pub async fn create_zerobus_table(ctx: &SessionContext, statement: &DFStatement)
                 .any(|o| matches!(o.option, ColumnOption::NotNull)),
         })
         .collect();
-    crate::unity_catalog::create_table_on_emulator(&config, &columns)
+    let created = crate::create_table::create_table(&config, &columns, create.if_not_exists)
         .await
         .map_err(DataFusionError::from)?;
-    Ok(true)
+    Ok(Some(created))
 }
 
 /// Rewrite every 4-part relation whose first part is one of `catalogs` into the 3-part
@@ -326,7 +322,7 @@ pub async fn sql(ctx: &SessionContext, query: &str) -> Result<DataFrame> {
     let names: Vec<String> = zerobus_catalogs(ctx).into_iter().map(|(n, _)| n).collect();
     fold_zerobus_names(&mut statement, &names);
     hide_option_secrets(&mut statement);
-    if create_zerobus_table(ctx, &statement).await? {
+    if create_zerobus_table(ctx, &statement).await?.is_some() {
         return ctx.read_empty();
     }
     let state = ctx.state();

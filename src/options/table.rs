@@ -115,6 +115,12 @@ pub const OPTIONS: &[ConnectionOption] = &[
         "directory of load journals (COPY INTO, zerobus-sql copy): local or an object-store URL",
     ),
     option(
+        "warehouse_id",
+        "DATABRICKS_WAREHOUSE_ID",
+        Text,
+        "SQL warehouse that runs CREATE TABLE against a workspace",
+    ),
+    option(
         "debug_enabled",
         "ZEROBUS_DEBUG_ENABLED",
         Flag,

@@ -9,6 +9,7 @@ mod common;
 mod bad_input;
 mod ballista;
 mod cli;
+mod create_table;
 mod datafusion_sink;
 mod encode_props;
 mod flight;

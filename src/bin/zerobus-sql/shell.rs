@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow_zerobus_sdk_wrapper::create_table::Created;
 use arrow_zerobus_sdk_wrapper::datafusion::copy_into::{copy_result, run_copy_into};
 use arrow_zerobus_sdk_wrapper::datafusion::{
     copy_into_of, create_zerobus_table, fold_zerobus_names, hide_option_secrets, statement_sql,
@@ -161,9 +162,15 @@ impl Shell {
                 parts.join(".")
             })
             .unwrap_or_default();
-        create_zerobus_table(&self.ctx, statement).await?;
+        let created = create_zerobus_table(&self.ctx, statement).await?;
         if !self.print.quiet {
-            println!("Zerobus table {name} is ready on the emulator.");
+            match created {
+                Some(Created::ByWarehouse(w)) => {
+                    println!("Zerobus table {name} was created by SQL warehouse {w}.")
+                }
+                Some(Created::AlreadyThere) => println!("Zerobus table {name} exists already."),
+                _ => println!("Zerobus table {name} is ready on the emulator."),
+            }
         }
         self.refresh_local_tables();
         Ok(())
