@@ -24,9 +24,11 @@ type Shared = State<Arc<HttpState>>;
 
 pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new()
+        .route("/", get(dashboard))
         .route("/oidc/v1/token", post(token))
         .route(INFO_PATH, get(info))
         .route(STATS_PATH, get(stats))
+        .route(HISTORY_PATH, get(history))
         .route(
             "/api/2.1/unity-catalog/tables",
             post(create_table).get(list_tables),
@@ -41,6 +43,12 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
             get(crate::statements::status),
         )
         .with_state(state)
+}
+
+/// The dashboard: one page embedded in the binary (no external asset), drawing the
+/// stats endpoint every second.
+async fn dashboard() -> Response {
+    axum::response::Html(include_str!("dashboard.html")).into_response()
 }
 
 /// Where the emulator says what it is, so clients can offer emulator-only conveniences
@@ -62,6 +70,14 @@ pub const STATS_PATH: &str = "/zerobus-emulator/v1/stats";
 
 async fn stats(State(state): Shared) -> Response {
     Json(json!({"tables": state.stats.snapshot()})).into_response()
+}
+
+/// A sample a second of every table over the last 5 minutes, for the dashboard's charts:
+/// `{"tables": {"main.default.t": [[unix ms, records, bytes, seconds paced], ...]}}`.
+pub const HISTORY_PATH: &str = "/zerobus-emulator/v1/history";
+
+async fn history(State(state): Shared) -> Response {
+    Json(json!({"tables": state.stats.history()})).into_response()
 }
 
 fn catalog_error(e: CatalogError) -> Response {

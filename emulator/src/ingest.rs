@@ -337,12 +337,14 @@ pub(crate) async fn run<P: Protocol>(
             Turn::Read(Step::Gone) => break,
             Turn::Read(Step::Nothing) => continue,
             Turn::Read(Step::Refuse(status)) => {
+                open.counters().refused(status.message());
                 let _ = ack_tx.send(AckEvent::Fail(status));
                 break;
             }
             Turn::Read(Step::Request(offset, request)) => (offset, request),
         };
         if let Some(refusal) = out_of_order(offset, next_offset) {
+            open.counters().refused(refusal.message());
             let _ = ack_tx.send(AckEvent::Fail(refusal));
             break;
         }
@@ -363,6 +365,9 @@ pub(crate) async fn run<P: Protocol>(
             }
         };
         let failed = matches!(event, AckEvent::Fail(_));
+        if let AckEvent::Fail(status) = &event {
+            open.counters().refused(status.message());
+        }
         let _ = ack_tx.send(event);
         if failed {
             break;

@@ -365,6 +365,7 @@ impl Emulator {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let streams_opened = Arc::new(AtomicU64::new(0));
         let stats = Arc::new(quota::Stats::default());
+        quota::spawn_sampler(stats.clone(), shutdown_rx.clone());
         let service = grpc::ZerobusService {
             shared: Arc::new(ingest::Shared {
                 catalog: catalog.clone(),

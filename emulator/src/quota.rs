@@ -108,6 +108,23 @@ pub struct TableStats {
     pub seconds_paced: f64,
     /// Times a client described the table (Unity Catalog `GET tables/{name}`).
     pub lookups: u64,
+    /// Requests refused (a bad value, a size over the limit, an offset out of order).
+    pub refusals: u64,
+    /// The last [`RECENT_REFUSALS`] refusals, oldest first.
+    pub recent_refusals: Vec<Refusal>,
+}
+
+/// How many refusals [`TableStats::recent_refusals`] keeps.
+pub const RECENT_REFUSALS: usize = 10;
+
+/// A refused request: when (milliseconds since the Unix epoch), and why, in the words the
+/// client got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Refusal {
+    /// When.
+    pub at_ms: i64,
+    /// The refusal's message.
+    pub message: String,
 }
 
 #[derive(Default)]
@@ -118,6 +135,8 @@ pub(crate) struct TableCounters {
     bytes_acknowledged: AtomicU64,
     micros_paced: AtomicU64,
     lookups: AtomicU64,
+    refusals: AtomicU64,
+    recent_refusals: Mutex<std::collections::VecDeque<Refusal>>,
 }
 
 impl TableCounters {
@@ -125,6 +144,25 @@ impl TableCounters {
         self.records_acknowledged
             .fetch_add(records, Ordering::Relaxed);
         self.bytes_acknowledged.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Count a refused request, keeping its message among the recent ones.
+    pub(crate) fn refused(&self, message: &str) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut recent = self
+            .recent_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_REFUSALS {
+            recent.pop_front();
+        }
+        recent.push_back(Refusal {
+            at_ms,
+            message: message.to_string(),
+        });
     }
 
     pub(crate) fn paced(&self, waited: Duration) {
@@ -140,8 +178,29 @@ impl TableCounters {
             bytes_acknowledged: self.bytes_acknowledged.load(Ordering::Relaxed),
             seconds_paced: self.micros_paced.load(Ordering::Relaxed) as f64 / 1e6,
             lookups: self.lookups.load(Ordering::Relaxed),
+            refusals: self.refusals.load(Ordering::Relaxed),
+            recent_refusals: self
+                .recent_refusals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect(),
         }
     }
+}
+
+/// Samples `stats` every second until `stop` says so.
+pub(crate) fn spawn_sampler(stats: Arc<Stats>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => stats.sample(),
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }
 
 /// A stream counted as open until dropped.
@@ -163,7 +222,13 @@ impl Drop for OpenStream {
 #[derive(Default)]
 pub(crate) struct Stats {
     tables: Mutex<HashMap<String, Arc<TableCounters>>>,
+    /// Per table, a sample a second over the last [`HISTORY_SAMPLES`] seconds:
+    /// `[unix ms, records acknowledged, bytes acknowledged, seconds paced]`.
+    history: Mutex<HashMap<String, std::collections::VecDeque<[f64; 4]>>>,
 }
+
+/// Seconds of samples [`Stats`] keeps for the dashboard's charts.
+pub const HISTORY_SAMPLES: usize = 300;
 
 impl Stats {
     fn counters(&self, table: &str) -> Arc<TableCounters> {
@@ -186,6 +251,37 @@ impl Stats {
         counters.streams_opened.fetch_add(1, Ordering::Relaxed);
         counters.streams_open.fetch_add(1, Ordering::Relaxed);
         OpenStream(counters)
+    }
+
+    /// Take one sample of every table for the history.
+    pub(crate) fn sample(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_millis() as f64);
+        let snapshot = self.snapshot();
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for (table, s) in snapshot {
+            let samples = history.entry(table).or_default();
+            if samples.len() == HISTORY_SAMPLES {
+                samples.pop_front();
+            }
+            samples.push_back([
+                now,
+                s.records_acknowledged as f64,
+                s.bytes_acknowledged as f64,
+                s.seconds_paced,
+            ]);
+        }
+    }
+
+    /// The history of every table, by name.
+    pub(crate) fn history(&self) -> std::collections::BTreeMap<String, Vec<[f64; 4]>> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().copied().collect()))
+            .collect()
     }
 
     /// The figures of every table, by name.

@@ -10,6 +10,7 @@ mod bad_input;
 mod ballista;
 mod cli;
 mod create_table;
+mod dashboard;
 mod datafusion_sink;
 mod encode_props;
 mod flight;

@@ -78,9 +78,11 @@ async fn connect(
                 .await
                 .map_err(|e| format!("cannot start the embedded Zerobus emulator: {e}"))?;
             eprintln!(
-                "zerobus-sql: no ZEROBUS_ENDPOINT set; using the embedded Zerobus emulator (warehouse {}). \
-                 Landed rows are readable as <catalog>.<schema>.<table>, e.g. SELECT * FROM main.default.t",
-                emu.warehouse().display()
+                "zerobus-sql: no ZEROBUS_ENDPOINT set; using the embedded Zerobus emulator (warehouse {}, \
+                 dashboard {}/). Landed rows are readable as <catalog>.<schema>.<table>, e.g. SELECT * \
+                 FROM main.default.t",
+                emu.warehouse().display(),
+                emu.http_url()
             );
             let connection = ZerobusConnection::new(emu.grpc_url())
                 .client_id(emu.client_id())
