@@ -541,8 +541,10 @@ async fn create_table_through_sql_works_on_the_emulator_only() {
     .map(|_| ())
     .unwrap_err()
     .to_string();
+    // Without a warehouse, a workspace cannot create a managed table: say what to set.
     assert!(
-        err.contains("create 'main.default.elsewhere' with Databricks SQL"),
+        err.contains("CREATE TABLE main.default.elsewhere")
+            && err.contains("set warehouse_id (--warehouse-id, DATABRICKS_WAREHOUSE_ID)"),
         "{err}"
     );
     emu.shutdown().await;

@@ -147,7 +147,7 @@ impl Shell {
     }
 
     /// `CREATE TABLE zerobus.main.default.t (…)`: on the emulator, create the UC table;
-    /// against a workspace, the library's "create it with Databricks SQL" error.
+    /// against a workspace, by its SQL warehouse (`warehouse_id`), or the error saying to set one.
     async fn create_table(&mut self, statement: &DFStatement) -> Result<()> {
         let name = self
             .zerobus_create(statement)
