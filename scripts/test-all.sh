@@ -15,6 +15,12 @@ cargo fmt --all -- --check
 echo "== module graph (no import cycle, no module importing its parent)"
 python3 scripts/module-cycles.py
 
+echo "== benches/charts drawn from the figures in benches/RESULTS.md"
+charts="$(mktemp -d)"
+python3 benches/compare/charts.py --out "$charts" >/dev/null
+diff -r "$charts" benches/charts || { echo "benches/charts is stale: run python3 benches/compare/charts.py"; exit 1; }
+rm -rf "$charts"
+
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy -j "$jobs" --workspace --all-targets --all-features -- -D warnings
 
@@ -38,7 +44,16 @@ echo "== python tests"
 # Same feature set as the tests above, so nothing is rebuilt: the emulator program and the
 # debug-files example that the Python tests run.
 cargo build -j "$jobs" --workspace --features "$features" --bins --examples
-echo "== pip install . (the Python package, dev profile, same target dir)"
-PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" CARGO_BUILD_JOBS="$jobs" \
-  "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
+echo "== the wheels (dev profile): the library, and the emulator program"
+# The library with `cli` as well, as the tests above were built, so that nothing of
+# DataFusion, delta-rs or the SDK is compiled again (the release wheel has `python` only:
+# scripts/build-wheels.sh).
+wheels="${CARGO_TARGET_DIR:-target}/wheels-test"
+rm -rf "$wheels"
+PATH="$venv/bin:$PATH" CARGO_BUILD_JOBS="$jobs" WHEEL_DIR="$wheels" LIBRARY_FEATURES=python,cli \
+  ./scripts/build-wheels.sh --profile dev --quiet
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$wheels"/arrow_zerobus_sdk_wrapper-*.whl
 "$venv/bin/python" -m pytest -q python/tests
+
+echo "== the packages in a fresh venv, no Rust on PATH: README's Python snippet"
+./scripts/test-packages.sh "$wheels"

@@ -45,6 +45,9 @@ import pyarrow as pa
 import pyarrow.compute
 import pyarrow.ipc
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import charts  # noqa: E402 (benches/compare/charts.py, beside this file)
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
 HERE = Path(__file__).resolve().parent
@@ -260,8 +263,10 @@ def run_quota(args) -> int:
         f"over (streams opened × 100,000); streams opened from `GET /zerobus-emulator/v1/stats` "
         f"(reconnections would count too). \"client cores busy\": the client process's CPU seconds over "
         f"the run's seconds; the emulator process shares the same 2 cores.\n\n" + table_md
+        + "\n\n" + charts.QUOTA_IMAGES
     )
     replace_section(Path(args.out), "Against the service's quota", body)
+    charts.draw(Path(args.out), Path(args.out).parent / "charts")
     print(f"\nwritten to {args.out}")
     return 0
 
@@ -475,8 +480,9 @@ def main() -> int:
         "rows/s: the contender's own clock from creating the stream to the last acknowledgement (file "
         "reading not timed), except zerobus-sql: process wall clock, its query reads the file. CPU and peak "
         "RSS: the whole client process (`wait4`), so loading the data counts there.\n\n"
-        + table_md + "\n" + telemetry,
+        + table_md + "\n" + telemetry + "\n" + charts.NO_QUOTA_IMAGES,
     )
+    charts.draw(Path(args.out), Path(args.out).parent / "charts")
     print(f"\nwritten to {args.out}")
     return 0
 

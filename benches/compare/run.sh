@@ -18,7 +18,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
-PATH="$venv/bin:$PATH" CARGO_BUILD_JOBS="$jobs" \
+# `cli` as well as `python` (a `--features` given here replaces pyproject.toml's): the
+# build above then serves the extension too.
+PATH="$venv/bin:$PATH" CARGO_BUILD_JOBS="$jobs" MATURIN_PEP517_ARGS="--features python,cli" \
   "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 
 echo "== run"

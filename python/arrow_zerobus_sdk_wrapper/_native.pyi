@@ -143,29 +143,3 @@ class InsertTarget:
         **options: Any,
     ) -> None: ...
     def __datafusion_table_provider__(self, session: Any) -> object: ...
-
-class NativeEmulator:
-    def __init__(
-        self,
-        warehouse: str,
-        *,
-        host: str = "127.0.0.1",
-        grpc_port: int = 0,
-        http_port: int = 0,
-        token_ttl_secs: Optional[float] = None,
-        discard: bool = False,
-        close_stream_after_records: Optional[int] = None,
-        unavailable_rate: float = 0.0,
-        stream_max_records_per_sec: int = 100000,
-        stream_max_bytes_per_sec: int = 100000000,
-    ) -> None: ...
-    endpoint: str
-    unity_catalog_url: str
-    client_id: str
-    client_secret: str
-    warehouse: str
-    def create_table(self, name: str, columns: str) -> str: ...
-    def table_location(self, name: str) -> Optional[str]: ...
-    def streams_opened(self) -> int: ...
-    def stats_json(self) -> str: ...
-    def stop(self) -> None: ...

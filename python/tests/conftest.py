@@ -22,6 +22,12 @@ def emulator_binary() -> Path:
     return target / "debug" / "zerobus-emulator"
 
 
+# `arrow_zerobus_sdk_wrapper.emulator.start()` runs the same program (in a fresh
+# environment it finds the one the zerobus-emulator wheel installed).
+if emulator_binary().exists():
+    os.environ.setdefault("ZEROBUS_EMULATOR_BIN", str(emulator_binary()))
+
+
 @dataclass
 class RunningEmulator:
     grpc_url: str

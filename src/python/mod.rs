@@ -4,7 +4,6 @@
 //! exception classes. The Python package (`python/arrow_zerobus_sdk_wrapper`) wraps it.
 
 mod arrow_input;
-mod emulator;
 mod errors;
 mod keywords;
 mod runtime;
@@ -25,7 +24,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sql::fold_sql, m)?)?;
     m.add_function(wrap_pyfunction!(sql::insert_parts, m)?)?;
     m.add_class::<sql::InsertTarget>()?;
-    m.add_class::<emulator::NativeEmulator>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULTS", wrapper::defaults(m.py())?)?;
     Ok(())

@@ -36,9 +36,9 @@ struct Args {
     /// Accepted OAuth client secret.
     #[arg(long, env = "ZEROBUS_EMULATOR_CLIENT_SECRET", default_value = zerobus_emulator::DEFAULT_CLIENT_SECRET, hide_default_value = true, hide_env_values = true)]
     client_secret: String,
-    /// Lifetime of issued tokens, in seconds.
-    #[arg(long, default_value_t = 3600)]
-    token_ttl_secs: u64,
+    /// Lifetime of issued tokens, in seconds (fractions allowed).
+    #[arg(long, default_value_t = 3600.0, value_parser = positive_secs)]
+    token_ttl_secs: f64,
     /// A table to create: 'main.default.t:id BIGINT NOT NULL, name STRING, ...' (repeatable).
     #[arg(long = "table")]
     tables: Vec<TableSpec>,
@@ -74,6 +74,17 @@ struct Args {
     /// Record bytes one stream may take per second (0: no limit).
     #[arg(long, default_value_t = StreamQuota::SERVICE.bytes_per_sec)]
     stream_max_bytes_per_sec: u64,
+    /// Stop (as on SIGTERM) when standard input reaches its end: a parent that holds a pipe
+    /// to it (Python's `emulator.start()`) takes the emulator with it however it exits.
+    #[arg(long)]
+    exit_on_stdin_close: bool,
+}
+
+fn positive_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds above 0")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -100,13 +111,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    let exit_on_stdin_close = args.exit_on_stdin_close;
     let config = EmulatorConfig {
         warehouse: args.warehouse,
         grpc_addr: args.grpc_addr,
         http_addr: args.http_addr,
         client_id: args.client_id,
         client_secret: args.client_secret,
-        token_ttl: Duration::from_secs(args.token_ttl_secs),
+        token_ttl: Duration::from_secs_f64(args.token_ttl_secs),
         tables: args.tables,
         commit_interval: Duration::from_millis(args.commit_interval_ms),
         max_stream_duration: Duration::from_secs(args.max_stream_duration_secs),
@@ -141,13 +153,37 @@ async fn run(args: Args) -> ExitCode {
         );
         let _ = out.flush();
     }
-    wait_for_signal().await;
+    wait_for_signal(exit_on_stdin_close).await;
     tracing::info!("stopping: announcing close to open streams and committing acknowledged data");
     emulator.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Until SIGINT or SIGTERM, or (with `stdin_close`) the end of standard input.
+async fn wait_for_signal(stdin_close: bool) {
+    let closed = stdin_closed(stdin_close);
+    tokio::select! {
+        _ = signalled() => {}
+        _ = closed => tracing::info!("standard input closed"),
+    }
+}
+
+/// Resolves when standard input reaches its end (or fails); never when `watch` is false.
+/// A plain thread reads it, so that a read still blocked at exit does not hold the
+/// runtime's shutdown (a Tokio blocking task would).
+async fn stdin_closed(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+async fn signalled() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
