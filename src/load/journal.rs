@@ -235,6 +235,42 @@ fn unseal<T: for<'de> Deserialize<'de>>(path: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_value(kind).map_err(|e| journal_error(path, format!("is not readable: {e}")))
 }
 
+/// Local journal writes of this process: numbered as they are asked for, and the number
+/// of the snapshot each entry on disk holds.
+struct LocalWrites {
+    next: std::sync::atomic::AtomicU64,
+    landed: std::sync::Mutex<std::collections::HashMap<PathBuf, u64>>,
+}
+
+static LOCAL_WRITES: std::sync::LazyLock<LocalWrites> = std::sync::LazyLock::new(|| LocalWrites {
+    next: std::sync::atomic::AtomicU64::new(0),
+    landed: std::sync::Mutex::new(std::collections::HashMap::new()),
+});
+
+/// Write `bytes` (snapshot number `seq`) to `path` whole: a temporary file of its own,
+/// synced, renamed over the old one. Skipped when a later snapshot already landed: a
+/// write whose caller went away must not overwrite what came after it. One write at a
+/// time in the process (each takes about a millisecond).
+fn write_local(path: &std::path::Path, seq: u64, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut landed = LOCAL_WRITES
+        .landed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if landed.get(path).is_some_and(|&later| later > seq) {
+        return Ok(());
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}-{seq}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)?;
+    landed.insert(path.to_path_buf(), seq);
+    Ok(())
+}
+
 impl Journal {
     /// The journal of `service` + `table` under `dir` (a local directory or an
     /// object-store URL).
@@ -308,16 +344,15 @@ impl Journal {
         match &self.place {
             Where::Local(d) => {
                 let path = d.join(name);
-                let tmp = d.join(format!("{name}.tmp-{}", std::process::id()));
-                // On a blocking thread: the sync to disk takes milliseconds.
-                let written = tokio::task::spawn_blocking(move || {
-                    use std::io::Write;
-                    let mut f = std::fs::File::create(&tmp)?;
-                    f.write_all(&bytes)?;
-                    f.sync_data()?;
-                    std::fs::rename(&tmp, &path)
-                })
-                .await;
+                // Numbered now, in the order the callers asked (their snapshots' order).
+                let seq = LOCAL_WRITES
+                    .next
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // On a blocking thread: the sync to disk takes milliseconds. The thread
+                // finishes even when this future is dropped (an aborted saver), so it
+                // checks that no later snapshot of the entry landed first.
+                let written =
+                    tokio::task::spawn_blocking(move || write_local(&path, seq, &bytes)).await;
                 match written {
                     Ok(r) => r.map_err(|e| failed(&e)),
                     Err(e) => Err(failed(&e)),
@@ -452,6 +487,7 @@ pub(super) fn child(prefix: &ObjectPath, name: &str) -> ObjectPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn identity(url: &str) -> FileIdentity {
         FileIdentity {
@@ -494,5 +530,37 @@ mod tests {
         std::fs::write(&path, seal(&serde_json::json!({"journal": "other"}))).unwrap();
         let err = j.entry(url).await.unwrap_err().to_string();
         assert!(err.contains("not an arrow-zerobus load journal"), "{err}");
+    }
+
+    /// A save whose future is dropped mid-write (the saver aborted, a reader dropped) must
+    /// neither make the next save fail nor land after it: the stale write either goes
+    /// first or not at all. Seen in CI as "cannot write it: No such file or directory"
+    /// when two writes of one entry shared a temporary file name.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_save_neither_fails_nor_overwrites_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), "127.0.0.1_1", "main.default.t").unwrap();
+        let url = "file:///data/a.parquet";
+        let mut e = FileEntry::new(j.service(), "main.default.t", identity(url), "L1");
+        for round in 0..200u64 {
+            e.acknowledged.insert(round * 10, round * 10 + 5);
+            // Polled once (the write starts), then dropped by the elapsed timeout.
+            let _ = tokio::time::timeout(Duration::from_nanos(1), j.save(&e)).await;
+            e.acknowledged.insert(round * 10 + 5, round * 10 + 10);
+            j.save(&e)
+                .await
+                .unwrap_or_else(|err| panic!("round {round}: {err}"));
+            assert_eq!(
+                j.entry(url).await.unwrap().as_ref(),
+                Some(&e),
+                "round {round}"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("main.default.t@127.0.0.1_1/files"))
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".json"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }
