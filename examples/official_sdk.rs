@@ -15,7 +15,12 @@
 //! They send a batch per ingest call and `flush` once at the end.
 //!
 //! `cargo run --release --example official_sdk -- json|proto|proto-mux FILE.arrow TABLE ENDPOINT UC_URL CLIENT_ID`
-//! (the secret from `DATABRICKS_CLIENT_SECRET`). Prints one JSON line: rows and seconds.
+//! (the secret from `DATABRICKS_CLIENT_SECRET`). Prints one JSON line: rows, seconds and
+//! `cpu_seconds` (the process's CPU, every thread, over the timed phase: reading the file
+//! is not counted).
+
+#[path = "common/cpu.rs"]
+mod cpu;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -168,6 +173,7 @@ async fn main() -> Result<(), BoxError> {
         }))
         .build()?;
     let started = Instant::now();
+    let cpu_started = cpu::cpu_seconds();
     let builder = sdk
         .stream_builder()
         .table(table.as_str())
@@ -254,6 +260,7 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(r#"{{"rows": {rows}, "seconds": {seconds:.4}}}"#);
+    let cpu = cpu::cpu_seconds() - cpu_started;
+    println!(r#"{{"rows": {rows}, "seconds": {seconds:.4}, "cpu_seconds": {cpu:.4}}}"#);
     Ok(())
 }

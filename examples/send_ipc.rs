@@ -6,7 +6,12 @@
 //! (the client secret is read from `DATABRICKS_CLIENT_SECRET`, never from the command line;
 //! with `ZEROBUS_BENCH_OTLP=http://host:port` telemetry is on, exported there over
 //! OTLP/HTTP; `ZEROBUS_TRANSPORT=flight` and `ZEROBUS_FLIGHT_COMPRESSION` choose the
-//! transport). Prints one JSON line: rows and seconds.
+//! transport). Prints one JSON line: rows, seconds, and `cpu_seconds`, the process's CPU
+//! time (every thread) from the start of the send to its end, so reading the file is not
+//! counted.
+
+#[path = "common/cpu.rs"]
+mod cpu;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -56,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flight_compression(from_env.flight_compression);
     let wrapper = ZerobusWrapper::new(config.build()?)?;
     let started = Instant::now();
+    let cpu_started = cpu::cpu_seconds();
     let most = AtomicUsize::new(0);
     let input = futures::stream::iter(batches.into_iter().map(Ok::<_, std::convert::Infallible>));
     let summary = wrapper
@@ -65,10 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     wrapper.shutdown().await?;
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu::cpu_seconds() - cpu_started;
     if summary.rows as usize != rows {
         return Err(format!("{} of {rows} rows acknowledged", summary.rows).into());
     }
     let streams = most.load(Ordering::Relaxed);
-    println!(r#"{{"rows": {rows}, "seconds": {secs:.4}, "streams": {streams}}}"#);
+    println!(
+        r#"{{"rows": {rows}, "seconds": {secs:.4}, "cpu_seconds": {cpu:.4}, "streams": {streams}}}"#
+    );
     Ok(())
 }
