@@ -218,10 +218,10 @@ def draw(results: Path, out: Path) -> list[Path]:
             no_quota, "Client CPU seconds per 1M rows, no quota (lower is better)"
         ),
     }
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, chart in charts.items():
         if chart is not None:
+            out.mkdir(parents=True, exist_ok=True)
             (out / name).write_text(chart, encoding="utf-8")
             written.append(out / name)
     return written

@@ -270,7 +270,8 @@ def run_quota(args) -> int:
         + "\n\n" + charts.QUOTA_IMAGES
     )
     replace_section(Path(args.out), "Against the service's quota", body)
-    charts.draw(Path(args.out), Path(args.out).parent / "charts")
+    if not args.only:
+        charts.draw(Path(args.out), Path(args.out).parent / "charts")
     print(f"\nwritten to {args.out}")
     return 0
 
@@ -493,7 +494,8 @@ def main() -> int:
         "process). Peak RSS: the whole client process (`wait4`), so loading the data counts there.\n\n"
         + table_md + "\n" + telemetry + "\n" + charts.NO_QUOTA_IMAGES,
     )
-    charts.draw(Path(args.out), Path(args.out).parent / "charts")
+    if not args.only:
+        charts.draw(Path(args.out), Path(args.out).parent / "charts")
     print(f"\nwritten to {args.out}")
     return 0
 
