@@ -217,11 +217,11 @@ class Emulator:
                 process.kill()
                 process.wait()
                 raise RuntimeError(
-                    f"zerobus emulator did not stop within {timeout} s and was killed\n{self._log_tail()}"
+                    f"zerobus emulator did not stop within {timeout} s and was killed\n{_log_tail(self._log_path)}"
                 ) from None
             code = process.returncode
             if code != 0:
-                raise RuntimeError(f"zerobus emulator exited with {code}\n{self._log_tail()}")
+                raise RuntimeError(f"zerobus emulator exited with {code}\n{_log_tail(self._log_path)}")
         for pipe in (process.stdin, process.stdout):
             if pipe is not None and not pipe.closed:
                 pipe.close()
@@ -238,12 +238,6 @@ class Emulator:
             f"warehouse={self._warehouse!r}, pid={self._process.pid})"
         )
 
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            with open(self._log_path, encoding="utf-8", errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
 
     def _bearer(self) -> str:
         with self._lock:
@@ -279,6 +273,15 @@ class Emulator:
             if e.code == 404:
                 raise LookupError(detail) from None
             raise RuntimeError(f"zerobus emulator: {method} {path}: HTTP {e.code}: {detail}") from None
+
+
+def _log_tail(path: str, lines: int = 20) -> str:
+    """The last ``lines`` lines of the emulator's log at ``path`` ("" if unreadable)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _address(host: str, port: int) -> str:
@@ -373,7 +376,7 @@ def start(
     if ready is None:
         process.kill()
         process.wait()
-        tail = Emulator(process, "", "", os.fspath(warehouse), os.fspath(log_path))._log_tail()
+        tail = _log_tail(os.fspath(log_path))
         why = "did not say it was ready within {} s".format(startup_timeout) if not first else "did not start"
         raise RuntimeError(f"zerobus emulator ({binary}) {why}: {line!r}\n{tail}")
     grpc, http, directory = ready.groups()

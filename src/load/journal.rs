@@ -263,10 +263,15 @@ fn write_local(path: &std::path::Path, seq: u64, bytes: &[u8]) -> std::io::Resul
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}-{seq}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, path)?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     landed.insert(path.to_path_buf(), seq);
     Ok(())
 }
