@@ -1,6 +1,7 @@
 //! Write the benchmark data set of `benches/compare`: `ROWS` rows of the seeded 10-column
-//! mixed schema (`benches/common`), as an Arrow IPC file of 8,192-row batches, and print
-//! the table's Unity Catalog columns.
+//! mixed schema (`benches/common`), as an Arrow IPC file of 8,192-row batches, with its
+//! protobuf descriptor beside it (`OUT.descriptor.pb`, for the official SDK 3.x peer, which
+//! cannot link this crate), and print the table's Unity Catalog columns.
 //!
 //! `cargo run --release --example compare_data -- OUT.arrow [ROWS]`
 
@@ -21,6 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start += n;
     }
     writer.finish()?;
+    let descriptor =
+        arrow_zerobus_sdk_wrapper::convert::descriptor_from_arrow(&data.schema(), "bench")?;
+    std::fs::write(
+        std::path::Path::new(out).with_extension("descriptor.pb"),
+        prost::Message::encode_to_vec(&descriptor),
+    )?;
     println!("{}", common::MIXED_COLUMNS);
     Ok(())
 }

@@ -1,6 +1,7 @@
 """Two builds of a sender, measured in one run: before and after a change.
 
     python3 benches/compare/ab.py --before OLD/send_ipc --after NEW/send_ipc \
+    python3 benches/compare/ab.py --before OLD/zerobus-sql --after NEW/zerobus-sql \
         [--emulator target/release/zerobus-emulator] [--rows 2000000] [--rounds 5] \
         [--env ZEROBUS_TRANSPORT=flight] [--no-quota]
 
@@ -8,7 +9,9 @@ Each round runs both senders (taking turns at going first) against a fresh
 `zerobus-emulator --discard` process, with the service's per-stream quota on unless
 `--no-quota`, on the same seeded Arrow IPC file (examples/compare_data), and reads the
 sender's CPU seconds from `wait4` (the whole process, reading the file included) and, when
-the sender prints `cpu_seconds` (examples/send_ipc does), the send's own. Prints, per build,
+the sender prints `cpu_seconds` (examples/send_ipc does), the send's own. A sender named
+`zerobus-sql*` runs `INSERT INTO … SELECT * FROM` the file (its process CPU only, as in
+run.py: its query reads the file). Prints, per build,
 CPU seconds per 1M rows as min / median / max over the rounds, and the median change.
 Nothing is written.
 """
@@ -41,10 +44,19 @@ def start_emulator(program: str, warehouse: Path, columns: str, quota: bool):
 
 def measured(sender: str, data: Path, grpc: str, http: str, env: dict) -> tuple[float, float]:
     """(process CPU seconds from wait4, the send's own CPU seconds if it printed them, the
-    most streams it had open)."""
+    most streams it had open, peak RSS in MiB)."""
+    if Path(sender).name.startswith("zerobus-sql"):
+        argv = [
+            sender, "--endpoint", grpc, "--unity-catalog-url", http, "--client-id", CLIENT_ID,
+            "--quiet", "--format", "csv",
+            "-c", f"CREATE EXTERNAL TABLE src STORED AS ARROW LOCATION '{data}'",
+            "-c", f"INSERT INTO zerobus.{TABLE} SELECT * FROM src",
+        ]
+    else:
+        argv = [sender, str(data), TABLE, grpc, http, CLIENT_ID]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [sender, str(data), TABLE, grpc, http, CLIENT_ID],
+            argv,
             stdout=out,
             stderr=err,
             env={**os.environ, "DATABRICKS_CLIENT_SECRET": SECRET, **env},
@@ -54,8 +66,10 @@ def measured(sender: str, data: Path, grpc: str, http: str, env: dict) -> tuple[
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{sender} failed: {err.read().decode(errors='replace')[-2000:]}")
-        printed = json.loads(out.read().decode().strip().splitlines()[-1])
-    return usage.ru_utime + usage.ru_stime, printed.get("cpu_seconds"), printed.get("streams")
+        last = (out.read().decode().strip().splitlines() or ["{}"])[-1]
+        printed = json.loads(last) if last.startswith("{") else {}
+    return (usage.ru_utime + usage.ru_stime, printed.get("cpu_seconds"), printed.get("streams"),
+            usage.ru_maxrss / 1024)
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -82,28 +96,31 @@ def main() -> int:
         ).stdout.strip()
         cpu = {"before": [], "after": []}
         send_cpu = {"before": [], "after": []}
+        peak = {"before": [], "after": []}
         for k in range(args.rounds):
             order = ["before", "after"] if k % 2 == 0 else ["after", "before"]
             for which in order:
                 proc, grpc, http = start_emulator(args.emulator, work / f"wh{k}{which}", columns, not args.no_quota)
                 try:
-                    c, s, streams = measured(getattr(args, which), data, grpc, http, env)
+                    c, s, streams, rss = measured(getattr(args, which), data, grpc, http, env)
                 finally:
                     proc.terminate()
                     proc.wait()
                 cpu[which].append(c * 1e6 / args.rows)
+                peak[which].append(rss)
                 if s is not None:
                     send_cpu[which].append(s * 1e6 / args.rows)
                 print(f"round {k + 1} {which}: process {c * 1e6 / args.rows:.3f}, send "
                       f"{'-' if s is None else format(s * 1e6 / args.rows, '.3f')} CPU s per 1M rows, "
-                      f"{streams} streams", flush=True)
+                      f"{streams} streams, peak RSS {rss:.0f} MiB", flush=True)
     quota = "no quota" if args.no_quota else "the service's per-stream quota"
     print(f"\n{args.rows:,} rows, {args.rounds} rounds, {quota}, env {env or '{}'}")
-    print("| build | process CPU s per 1M rows (min / median / max) | the send's own (min / median / max) |")
-    print("|---|---:|---:|")
+    print("| build | process CPU s per 1M rows (min / median / max) | the send's own (min / median / max) "
+          "| peak RSS MiB (min / median / max) |")
+    print("|---|---:|---:|---:|")
     for which in ("before", "after"):
         own = spread(send_cpu[which], ".3f") if send_cpu[which] else "not printed"
-        print(f"| {which} | {spread(cpu[which], '.3f')} | {own} |")
+        print(f"| {which} | {spread(cpu[which], '.3f')} | {own} | {spread(peak[which], '.0f')} |")
     change = statistics.median(cpu["after"]) / statistics.median(cpu["before"]) - 1
     print(f"\nmedian process CPU per row: {change:+.1%}")
     if send_cpu["before"] and send_cpu["after"]:

@@ -50,6 +50,8 @@ import charts  # noqa: E402 (benches/compare/charts.py, beside this file)
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
+# The official Rust SDK 3.x peer, its own Cargo project (benches/compare/official-rust-sdk3).
+SDK3 = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "sdk3" / "release" / "official-rust-sdk3"
 HERE = Path(__file__).resolve().parent
 CLIENT_ID, SECRET = "local", "local-secret"
 
@@ -122,6 +124,10 @@ def contenders(otlp: str):
         ("official Python SDK 1.10: proto records, `ingest_records_offset`", args(*py, "sdk-proto"), {}, False),
         ("official Rust SDK 2.12: Arrow Flight (`build_arrow`, `ingest_batch`)",
          args(ex / "official_sdk", "arrow"), {}, False),
+        ("official Rust SDK 3.1: dynamic proto (prost-reflect), `ingest_records_offset`",
+         args(SDK3, "proto"), {}, False),
+        ("official Rust SDK 3.1: Arrow Flight (`build_arrow`, `ingest_batch`)",
+         args(SDK3, "arrow"), {}, False),
         ("official Python SDK 1.10: Arrow Flight stream", args(*py, "sdk-flight"), {}, False),
     ]
 
@@ -156,6 +162,10 @@ def quota_contenders():
         ("official Rust SDK 2.12: dynamic proto, `.multiplexed(8)`", args(ex / "official_sdk", "proto-mux"),
          {"ZEROBUS_BENCH_MUX": "8"}, False),
         ("official Rust SDK 2.12: Arrow Flight, one stream", args(ex / "official_sdk", "arrow"), {}, False),
+        ("official Rust SDK 3.1: dynamic proto, one stream", args(SDK3, "proto"), {}, False),
+        ("official Rust SDK 3.1: dynamic proto, `.multiplexed(8)`", args(SDK3, "proto-mux"),
+         {"ZEROBUS_BENCH_MUX": "8"}, False),
+        ("official Rust SDK 3.1: Arrow Flight, one stream", args(SDK3, "arrow"), {}, False),
         ("official Python SDK 1.10: proto records, one stream", args(*py, "sdk-proto"), {}, False),
         ("official Python SDK 1.10: Arrow Flight, one stream", args(*py, "sdk-flight"), {}, False),
     ]
@@ -333,6 +343,10 @@ def check(work: Path, data: pa.Table, columns: str, entries, rows: int) -> dict[
     with pa.ipc.new_file(path, subset.schema) as f:
         for b in subset.to_batches(max_chunksize=8192):
             f.write_batch(b)
+    # The official SDK 3.x peer reads the protobuf descriptor beside its data file.
+    descriptor = work / "data.descriptor.pb"
+    if descriptor.exists():
+        (work / "check.descriptor.pb").write_bytes(descriptor.read_bytes())
     want_sum = pa.compute.sum(subset.column("counter")).as_py()
     tables = [f"main.default.check_{i}" for i in range(len(entries))]
     proc, grpc, uc = start_emulator(work / "check-wh", tables, columns, discard=False)

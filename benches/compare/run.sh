@@ -12,6 +12,10 @@ venv="${COMPARE_VENV:-${CARGO_TARGET_DIR:-target}/compare-venv}"
 echo "== cargo build --release (zerobus-sql, zerobus-emulator, examples)"
 cargo build --release -j"$jobs" --workspace --features cli --bins --examples
 
+echo "== cargo build --release: the official Rust SDK 3.x peer (its own project, arrow 60)"
+cargo build --release -j"$jobs" --manifest-path benches/compare/official-rust-sdk3/Cargo.toml \
+  --target-dir "${CARGO_TARGET_DIR:-target}/sdk3"
+
 echo "== venv $venv: pyarrow, deltalake, the official SDK, our package (release)"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
-use arrow_flight::error::FlightError;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::MessageHeader;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
@@ -55,13 +55,6 @@ fn put_result(offset: i64, records: u64, close_ms: Option<u64>) -> PutResult {
     }
     PutResult {
         app_metadata: json.to_string().into_bytes().into(),
-    }
-}
-
-fn status_of(e: FlightError) -> Status {
-    match e {
-        FlightError::Tonic(status) => *status,
-        other => Status::invalid_argument(format!("not an Arrow Flight stream: {other}")),
     }
 }
 
@@ -111,11 +104,7 @@ impl FlightService for FlightIngest {
         })?;
         let table = stream_table(&shared, claims.table.as_deref(), &name)?;
         let full = table.full_name.clone();
-        let mut inbound = FlightDataDecoder::new(
-            request
-                .into_inner()
-                .map_err(|s| FlightError::Tonic(Box::new(s))),
-        );
+        let mut inbound = request.into_inner();
         // The schema comes first; a stream that does not fit the table is refused before
         // it is ready.
         let first = tokio::time::timeout(SCHEMA_TIMEOUT, inbound.next())
@@ -127,21 +116,24 @@ impl FlightService for FlightIngest {
                 ))
             })?;
         let schema = match first {
-            Some(Ok(d)) => match d.payload {
-                DecodedPayload::Schema(schema) => schema,
+            Some(Ok(data)) => match message_kind(&data) {
+                Some(MessageHeader::Schema) => Schema::try_from(&data).map_err(|e| {
+                    Status::invalid_argument(format!("not an Arrow Flight stream: {e}"))
+                })?,
                 _ => {
                     return Err(Status::invalid_argument(
                         "the first message of an Arrow Flight stream must be its schema",
                     ))
                 }
             },
-            Some(Err(e)) => return Err(status_of(e)),
+            Some(Err(status)) => return Err(status),
             None => {
                 return Err(Status::invalid_argument(
                     "the stream ended before its schema",
                 ))
             }
         };
+        let schema = Arc::new(schema);
         let plan =
             FlightPlan::new(&table.columns, table.arrow_schema.clone(), &schema).map_err(|e| {
                 Status::invalid_argument(format!("the schema does not match table '{full}': {e}"))
@@ -150,6 +142,8 @@ impl FlightService for FlightIngest {
         let _ = tx.send(Ok(put_result(-1, 0, None))).await;
         let stream = FlightStream {
             inbound,
+            schema,
+            discard: shared.discard,
             plan,
             name: table.full_name.clone(),
             marker: shared.faults.refuse_records_containing.clone(),
@@ -234,7 +228,11 @@ fn unimplemented(what: &str) -> Status {
 
 /// The record batches of one `DoPut` after its schema.
 struct FlightStream {
-    inbound: FlightDataDecoder,
+    inbound: Streaming<FlightData>,
+    /// The stream's schema, from its first message.
+    schema: SchemaRef,
+    /// Discard mode: record batches are counted, not decoded.
+    discard: bool,
     plan: FlightPlan,
     name: String,
     marker: Option<Vec<u8>>,
@@ -259,38 +257,43 @@ impl FlightStream {
 }
 
 impl Protocol for FlightStream {
-    type Request = (RecordBatch, usize);
+    type Request = (Batch, usize);
     type Out = PutResult;
 
-    async fn next(&mut self, next_offset: i64) -> Step<(RecordBatch, usize)> {
+    async fn next(&mut self, next_offset: i64) -> Step<(Batch, usize)> {
         let name = &self.name;
-        let decoded = match self.inbound.next().await {
+        let data = match self.inbound.next().await {
             Some(Ok(d)) => d,
             None => return Step::Finished,
-            Some(Err(FlightError::Tonic(status))) => {
+            Some(Err(status)) => {
                 tracing::debug!(table = %name, ?status, "client went away");
                 return Step::Gone;
             }
-            Some(Err(e)) => {
-                return Step::Refuse(Status::invalid_argument(format!(
-                    "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
-                    next_offset - 1
-                )))
-            }
         };
-        // Bytes as they came (the IPC message, compressed if the client compressed
-        // it): a decoded batch's buffers share the message's allocation, so their
-        // memory size would count it once per column.
-        let wire = decoded.inner.data_header.len() + decoded.inner.data_body.len();
+        let invalid = |e: &dyn std::fmt::Display| {
+            Step::Refuse(Status::invalid_argument(format!(
+                "table '{name}': a message after offset {} is not valid Arrow IPC: {e}",
+                next_offset - 1
+            )))
+        };
+        // Bytes as they came (the IPC message, compressed if the client compressed it).
+        let wire = data.data_header.len() + data.data_body.len();
+        if data.data_header.is_empty() {
+            return Step::Nothing;
+        }
         let batch =
-            match decoded.payload {
-                DecodedPayload::RecordBatch(b) => b,
-                DecodedPayload::None => return Step::Nothing,
-                DecodedPayload::Schema(_) => return Step::Refuse(Status::invalid_argument(
+            match message_kind(&data) {
+                Some(MessageHeader::RecordBatch) => match self.read(&data) {
+                    Ok(batch) => batch,
+                    Err(e) => return invalid(&e),
+                },
+                Some(MessageHeader::Schema) => return Step::Refuse(Status::invalid_argument(
                     "a stream's schema is sent once, first: open a new stream for another schema",
                 )),
+                // No table takes a dictionary-encoded column, so no stream has dictionaries.
+                _ => return invalid(&"not a record batch"),
             };
-        match offset_of(&decoded.inner.app_metadata) {
+        match offset_of(&data.app_metadata) {
             Ok(offset) => Step::Request(offset, (batch, wire)),
             Err(e) => Step::Refuse(Status::invalid_argument(format!("table '{name}': {e}"))),
         }
@@ -298,7 +301,7 @@ impl Protocol for FlightStream {
 
     fn check(
         &self,
-        (batch, wire): (RecordBatch, usize),
+        (batch, wire): (Batch, usize),
         offset: i64,
         discard: bool,
     ) -> Result<Taken, Status> {
@@ -306,19 +309,24 @@ impl Protocol for FlightStream {
         if wire > MAX_REQUEST_BYTES {
             return Err(ingest::too_large(name, offset, wire, MAX_REQUEST_BYTES));
         }
-        if let Some(marker) = &self.marker {
-            if let Some(row) = row_containing(&batch, marker) {
-                return Err(ingest::marker_refusal(name, offset, row));
+        let records = batch.rows() as u64;
+        let rows = match batch {
+            Batch::Decoded(batch) => {
+                if let Some(marker) = &self.marker {
+                    if let Some(row) = row_containing(&batch, marker) {
+                        return Err(ingest::marker_refusal(name, offset, row));
+                    }
+                }
+                if discard {
+                    Rows::Discarded
+                } else {
+                    let stored = self.plan.to_storage(&batch).map_err(|e| {
+                        Status::invalid_argument(format!("table '{name}', offset {offset}: {e}"))
+                    })?;
+                    Rows::Batch(stored)
+                }
             }
-        }
-        let records = batch.num_rows() as u64;
-        let rows = if discard {
-            Rows::Discarded
-        } else {
-            let stored = self.plan.to_storage(&batch).map_err(|e| {
-                Status::invalid_argument(format!("table '{name}', offset {offset}: {e}"))
-            })?;
-            Rows::Batch(stored)
+            Batch::Counted(_) => Rows::Discarded,
         };
         Ok(Taken {
             rows,
@@ -342,6 +350,63 @@ impl Protocol for FlightStream {
             self.acked.1.load(Ordering::Relaxed),
             Some(CLOSE_GRACE.as_millis() as u64),
         )
+    }
+}
+
+/// A record-batch message as the stream took it.
+enum Batch {
+    /// Decoded (and decompressed) against the stream's schema.
+    Decoded(RecordBatch),
+    /// Only its row count, from the message header: in discard mode, where nothing is
+    /// stored, the body is not decompressed or read, as the protobuf path does not decode
+    /// its records there (only their sizes count).
+    Counted(usize),
+}
+
+impl Batch {
+    fn rows(&self) -> usize {
+        match self {
+            Batch::Decoded(b) => b.num_rows(),
+            Batch::Counted(n) => *n,
+        }
+    }
+}
+
+/// The kind of IPC message `data` carries (`None`: its header is not an IPC message).
+fn message_kind(data: &FlightData) -> Option<MessageHeader> {
+    arrow::ipc::root_as_message(&data.data_header)
+        .ok()
+        .map(|m| m.header_type())
+}
+
+impl FlightStream {
+    /// A record-batch message: decoded, or in discard mode (without the refusal fault,
+    /// which reads values) counted from its header, once the header's body length is
+    /// checked against the body that came.
+    fn read(&self, data: &FlightData) -> Result<Batch, String> {
+        if self.discard && self.marker.is_none() {
+            let message =
+                arrow::ipc::root_as_message(&data.data_header).map_err(|e| e.to_string())?;
+            let header = message
+                .header_as_record_batch()
+                .ok_or("not a record batch")?;
+            let body = usize::try_from(message.bodyLength()).map_err(|e| e.to_string())?;
+            if body > data.data_body.len() {
+                return Err(format!(
+                    "its header announces a body of {body} bytes; {} came",
+                    data.data_body.len()
+                ));
+            }
+            let rows = usize::try_from(header.length()).map_err(|e| e.to_string())?;
+            return Ok(Batch::Counted(rows));
+        }
+        arrow_flight::utils::flight_data_to_arrow_batch(
+            data,
+            self.schema.clone(),
+            &Default::default(),
+        )
+        .map(Batch::Decoded)
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -383,3 +383,107 @@ async fn every_ipc_compression_of_the_sdk_is_read() {
     assert_eq!((distinct, dups, missing.len()), (30_000, 0, 0));
     t.emu.shutdown().await;
 }
+
+/// Discard mode (the benchmarks' peer) counts a Flight batch's rows from its IPC header
+/// without decompressing the body: every codec of the SDK is counted exactly, and a
+/// message whose body is shorter than its header announces is refused as not valid IPC,
+/// not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discard_mode_counts_rows_from_headers_and_refuses_a_short_body() {
+    use arrow::ipc::CompressionType;
+    use arrow_flight::flight_service_client::FlightServiceClient;
+    use futures::StreamExt;
+
+    let t = start(|c| c.with_discard(true)).await;
+    let table = "main.default.flight_discard";
+    t.emu
+        .create_table(table, "id BIGINT NOT NULL, payload STRING")
+        .await
+        .unwrap();
+    let schema = sdk_schema(&t, table).await;
+    let batch = |ids: std::ops::Range<i64>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(ids.clone())),
+                Arc::new(LargeStringArray::from_iter_values(
+                    ids.map(|i| format!("p{i}").repeat(8)),
+                )),
+            ],
+        )
+        .unwrap()
+    };
+    let codecs = [
+        None,
+        Some(CompressionType::LZ4_FRAME),
+        Some(CompressionType::ZSTD),
+    ];
+    for (k, codec) in codecs.into_iter().enumerate() {
+        let mut stream = sdk(&t.emu)
+            .stream_builder()
+            .table(table)
+            .oauth(t.emu.client_id(), t.emu.client_secret())
+            .arrow(schema.clone())
+            .ipc_compression(codec)
+            .build_arrow()
+            .await
+            .expect("arrow stream");
+        let from = k as i64 * 10_000;
+        // Two batches of different sizes per codec: 7,001 + 2,999 rows.
+        for ids in [from..from + 7_001, from + 7_001..from + 10_000] {
+            stream.ingest_batch(batch(ids)).await.expect("ingest_batch");
+        }
+        stream
+            .flush()
+            .await
+            .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+        stream.close().await.expect("close");
+    }
+    let counted = || {
+        t.emu
+            .stats()
+            .get(table)
+            .map_or(0, |s| s.records_acknowledged)
+    };
+    assert_eq!(counted(), 30_000, "every row of every codec counted once");
+
+    // A record batch whose body was cut short: the header still says 500 rows.
+    let token = uc_token(&t.emu).await;
+    let mut messages =
+        arrow_flight::utils::batches_to_flight_data(&schema, vec![batch(0..500)]).unwrap();
+    let mut message = messages.pop().expect("the batch's message");
+    let schema_message = messages.pop().expect("the schema's message");
+    let full = message.data_body.len();
+    message.data_body = message.data_body.slice(0..full / 2);
+    message.app_metadata = br#"{"offset_id": 0}"#.to_vec().into();
+    let mut request = tonic::Request::new(futures::stream::iter([schema_message, message]));
+    let metadata = request.metadata_mut();
+    metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    metadata.insert("x-databricks-zerobus-table-name", table.parse().unwrap());
+    let channel = tonic::transport::Endpoint::from_shared(t.emu.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = FlightServiceClient::new(channel);
+    let mut answers = client
+        .do_put(request)
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let mut refusal = None;
+    while let Some(answer) = answers.next().await {
+        if let Err(status) = answer {
+            refusal = Some(status);
+            break;
+        }
+    }
+    let refusal = refusal.expect("the short message is refused");
+    assert_eq!(refusal.code(), tonic::Code::InvalidArgument, "{refusal:?}");
+    assert!(
+        refusal.message().contains("not valid Arrow IPC") && refusal.message().contains(table),
+        "{refusal:?}"
+    );
+    assert_eq!(counted(), 30_000, "the refused message counted nothing");
+    t.emu.shutdown().await;
+}
