@@ -42,7 +42,7 @@ def start_emulator(program: str, warehouse: Path, columns: str, quota: bool):
     return proc, parts["grpc"], parts["http"]
 
 
-def measured(sender: str, data: Path, grpc: str, http: str, env: dict) -> tuple[float, float]:
+def measured(sender: str, data: Path, grpc: str, http: str, env: dict) -> tuple[float, float | None, int | None, float]:
     """(process CPU seconds from wait4, the send's own CPU seconds if it printed them, the
     most streams it had open, peak RSS in MiB)."""
     if Path(sender).name.startswith("zerobus-sql"):

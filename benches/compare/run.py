@@ -49,9 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import charts  # noqa: E402 (benches/compare/charts.py, beside this file)
 
 REPO = Path(__file__).resolve().parents[2]
-TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
+BUILD = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+TARGET = BUILD / "release"
 # The official Rust SDK 3.x peer, its own Cargo project (benches/compare/official-rust-sdk3).
-SDK3 = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "sdk3" / "release" / "official-rust-sdk3"
+SDK3 = BUILD / "sdk3" / "release" / "official-rust-sdk3"
 HERE = Path(__file__).resolve().parent
 CLIENT_ID, SECRET = "local", "local-secret"
 

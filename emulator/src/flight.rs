@@ -281,13 +281,17 @@ impl Protocol for FlightStream {
         if data.data_header.is_empty() {
             return Step::Nothing;
         }
+        let message = match arrow::ipc::root_as_message(&data.data_header) {
+            Ok(m) => m,
+            Err(e) => return invalid(&e),
+        };
         let batch =
-            match message_kind(&data) {
-                Some(MessageHeader::RecordBatch) => match self.read(&data) {
+            match message.header_type() {
+                MessageHeader::RecordBatch => match self.read(&message, &data) {
                     Ok(batch) => batch,
                     Err(e) => return invalid(&e),
                 },
-                Some(MessageHeader::Schema) => return Step::Refuse(Status::invalid_argument(
+                MessageHeader::Schema => return Step::Refuse(Status::invalid_argument(
                     "a stream's schema is sent once, first: open a new stream for another schema",
                 )),
                 // No table takes a dictionary-encoded column, so no stream has dictionaries.
@@ -380,16 +384,14 @@ fn message_kind(data: &FlightData) -> Option<MessageHeader> {
 }
 
 impl FlightStream {
-    /// A record-batch message: decoded, or in discard mode (without the refusal fault,
-    /// which reads values) counted from its header, once the header's body length is
-    /// checked against the body that came.
-    fn read(&self, data: &FlightData) -> Result<Batch, String> {
+    /// A record-batch `message` (the header of `data`): decoded, or in discard mode
+    /// (without the refusal fault, which reads values) counted from its header, once the
+    /// header's body length is checked against the body that came.
+    fn read(&self, message: &arrow::ipc::Message<'_>, data: &FlightData) -> Result<Batch, String> {
+        let header = message
+            .header_as_record_batch()
+            .ok_or("not a record batch")?;
         if self.discard && self.marker.is_none() {
-            let message =
-                arrow::ipc::root_as_message(&data.data_header).map_err(|e| e.to_string())?;
-            let header = message
-                .header_as_record_batch()
-                .ok_or("not a record batch")?;
             let body = usize::try_from(message.bodyLength()).map_err(|e| e.to_string())?;
             if body > data.data_body.len() {
                 return Err(format!(
@@ -400,10 +402,14 @@ impl FlightStream {
             let rows = usize::try_from(header.length()).map_err(|e| e.to_string())?;
             return Ok(Batch::Counted(rows));
         }
-        arrow_flight::utils::flight_data_to_arrow_batch(
-            data,
+        // The body shared, not copied: the batch's buffers point into the message.
+        arrow::ipc::reader::read_record_batch(
+            &arrow::buffer::Buffer::from(data.data_body.clone()),
+            header,
             self.schema.clone(),
             &Default::default(),
+            None,
+            &message.version(),
         )
         .map(Batch::Decoded)
         .map_err(|e| e.to_string())
