@@ -115,6 +115,8 @@ fn json_rows(batch: &RecordBatch) -> usize {
 fn bench(c: &mut Criterion) {
     for (name, batch) in [
         ("mixed_10_columns", mixed(ROWS)),
+        // The size of the batches a DataFusion query hands the INSERT sink.
+        ("mixed_10_columns_8192_rows", mixed(8192)),
         ("wide_100_columns", wide(ROWS / 10)),
     ] {
         let schema = batch.schema();

@@ -135,7 +135,7 @@ fn bind_scalar(
         }
         Scalar::Float => Node::Fixed32 {
             tag: tag(number, FIXED32),
-            vals: array.as_primitive::<Float32Type>().values().to_vec(),
+            vals: array.as_primitive::<Float32Type>().values().clone(),
             valid,
         },
         Scalar::Double => Node::Fixed64 {
@@ -145,9 +145,10 @@ fn bind_scalar(
                     .as_primitive::<Float32Type>()
                     .values()
                     .iter()
-                    .map(|v| *v as f64)
-                    .collect(),
-                _ => array.as_primitive::<Float64Type>().values().to_vec(),
+                    .map(|v| f64::from(*v))
+                    .collect::<Vec<f64>>()
+                    .into(),
+                _ => array.as_primitive::<Float64Type>().values().clone(),
             },
             valid,
         },

@@ -3,12 +3,13 @@
 //! writes each row's bytes at the row's cursor ([`Node::write`]).
 
 use arrow::array::{
-    BinaryArray, BinaryViewArray, FixedSizeBinaryArray, LargeBinaryArray, LargeStringArray,
-    StringArray, StringViewArray,
+    BinaryArray, BinaryViewArray, FixedSizeBinaryArray, GenericByteArray, GenericByteViewArray,
+    LargeBinaryArray, LargeStringArray, StringArray, StringViewArray,
 };
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{ByteArrayType, ByteViewType};
 
-use super::wire::{put_bytes, put_varint, varint_len, Tag};
+use super::wire::{put_array, put_bytes, put_varint, varint_len, Tag};
 
 /// Bytes of a string or binary column.
 pub(super) enum ByteSource {
@@ -19,6 +20,48 @@ pub(super) enum ByteSource {
     LargeBinary(LargeBinaryArray),
     BinaryView(BinaryViewArray),
     Fixed(FixedSizeBinaryArray),
+}
+
+/// The bytes of value `i` of one kind of byte array, so that the loops over a byte column
+/// are compiled once per kind instead of asking the kind at every value.
+trait ByteValues {
+    fn bytes(&self, i: usize) -> &[u8];
+}
+
+impl<T: ByteArrayType> ByteValues for GenericByteArray<T> {
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> &[u8] {
+        self.value(i).as_ref()
+    }
+}
+
+impl<T: ByteViewType + ?Sized> ByteValues for GenericByteViewArray<T> {
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> &[u8] {
+        self.value(i).as_ref()
+    }
+}
+
+impl ByteValues for FixedSizeBinaryArray {
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> &[u8] {
+        self.value(i)
+    }
+}
+
+/// `$body` with `$a` bound to the array of `$src`, whatever its kind.
+macro_rules! with_byte_values {
+    ($src:expr, $a:ident => $body:expr) => {
+        match $src {
+            ByteSource::Utf8($a) => $body,
+            ByteSource::LargeUtf8($a) => $body,
+            ByteSource::Utf8View($a) => $body,
+            ByteSource::Binary($a) => $body,
+            ByteSource::LargeBinary($a) => $body,
+            ByteSource::BinaryView($a) => $body,
+            ByteSource::Fixed($a) => $body,
+        }
+    };
 }
 
 impl ByteSource {
@@ -38,8 +81,8 @@ impl ByteSource {
 
 pub(super) enum Packed {
     Varint(Vec<u64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+    F32(ScalarBuffer<f32>),
+    F64(ScalarBuffer<f64>),
 }
 
 /// One field, bound to the arrays of one batch. `valid` is the effective validity in the
@@ -50,14 +93,16 @@ pub(super) enum Node {
         vals: Vec<u64>,
         valid: Option<NullBuffer>,
     },
+    /// Values shared with the Arrow array (no copy).
     Fixed32 {
         tag: Tag,
-        vals: Vec<f32>,
+        vals: ScalarBuffer<f32>,
         valid: Option<NullBuffer>,
     },
+    /// Values shared with the Arrow array (no copy) unless widened from f32.
     Fixed64 {
         tag: Tag,
-        vals: Vec<f64>,
+        vals: ScalarBuffer<f64>,
         valid: Option<NullBuffer>,
     },
     Bytes {
@@ -113,10 +158,10 @@ impl Node {
             }
             Node::Bytes { tag, src, valid } => {
                 let t = tag.len();
-                each_valid(out, valid, |i, o| {
-                    let l = src.value(i).len();
+                with_byte_values!(src, a => each_valid(out, valid, |i, o| {
+                    let l = a.bytes(i).len();
                     *o += t + varint_len(l as u64) + l;
-                })
+                }))
             }
             Node::Message {
                 tag,
@@ -179,18 +224,20 @@ impl Node {
             }),
             Node::Fixed32 { tag, vals, valid } => each_valid(cursors, valid, |i, c| {
                 tag.put(buf, c);
-                put_bytes(buf, c, &vals[i].to_le_bytes());
+                put_array(buf, c, vals[i].to_le_bytes());
             }),
             Node::Fixed64 { tag, vals, valid } => each_valid(cursors, valid, |i, c| {
                 tag.put(buf, c);
-                put_bytes(buf, c, &vals[i].to_le_bytes());
+                put_array(buf, c, vals[i].to_le_bytes());
             }),
-            Node::Bytes { tag, src, valid } => each_valid(cursors, valid, |i, c| {
-                let v = src.value(i);
-                tag.put(buf, c);
-                put_varint(buf, c, v.len() as u64);
-                put_bytes(buf, c, v);
-            }),
+            Node::Bytes { tag, src, valid } => {
+                with_byte_values!(src, a => each_valid(cursors, valid, |i, c| {
+                    let v = a.bytes(i);
+                    tag.put(buf, c);
+                    put_varint(buf, c, v.len() as u64);
+                    put_bytes(buf, c, v);
+                }))
+            }
             Node::Message {
                 tag,
                 children,
@@ -260,10 +307,10 @@ impl Packed {
             Packed::Varint(v) => v[s..e].iter().for_each(|x| put_varint(buf, c, *x)),
             Packed::F32(v) => v[s..e]
                 .iter()
-                .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+                .for_each(|x| put_array(buf, c, x.to_le_bytes())),
             Packed::F64(v) => v[s..e]
                 .iter()
-                .for_each(|x| put_bytes(buf, c, &x.to_le_bytes())),
+                .for_each(|x| put_array(buf, c, x.to_le_bytes())),
         }
     }
 }

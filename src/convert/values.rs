@@ -80,8 +80,7 @@ pub(super) fn int_values(
             time_values(at, array, rule, valid)?
         }
         (DataType::Boolean, Rule::Plain) => {
-            let b = array.as_boolean();
-            (0..b.len()).map(|i| b.value(i) as i64).collect()
+            array.as_boolean().values().iter().map(i64::from).collect()
         }
         (other, rule) => {
             return Err(at.error(format!("{other} values cannot be converted as {rule:?}")))
@@ -104,12 +103,19 @@ fn each<T: ArrowPrimitiveType>(
     Ok(out)
 }
 
-/// Every value of a type whose values all fit an i64, as i64.
-fn widened<T: ArrowPrimitiveType>(array: &ArrayRef, valid: &Option<NullBuffer>) -> Result<Vec<i64>>
+/// Every value of a type whose values all fit an i64, as i64 (values under a null too:
+/// they are never sent).
+fn widened<T: ArrowPrimitiveType>(array: &ArrayRef) -> Result<Vec<i64>>
 where
     T::Native: Into<i64>,
 {
-    each::<T>(array, valid, |_, v| Ok(v.into()))
+    let values = array.as_primitive::<T>().values();
+    Ok(values.iter().map(|v| (*v).into()).collect())
+}
+
+/// `(low, high)` as i64.
+fn bounds<T: Into<i64>>(low: T, high: T) -> (i64, i64) {
+    (low.into(), high.into())
 }
 
 /// Integers checked to lie in the column's `min..=max`.
@@ -119,24 +125,29 @@ fn ranged(
     (min, max): (i64, i64),
     valid: &Option<NullBuffer>,
 ) -> Result<Vec<i64>> {
-    let vals = match array.data_type() {
-        DataType::Int8 => widened::<Int8Type>(array, valid)?,
-        DataType::Int16 => widened::<Int16Type>(array, valid)?,
-        DataType::Int32 => widened::<Int32Type>(array, valid)?,
-        DataType::Int64 => widened::<Int64Type>(array, valid)?,
-        DataType::UInt8 => widened::<UInt8Type>(array, valid)?,
-        DataType::UInt16 => widened::<UInt16Type>(array, valid)?,
-        DataType::UInt32 => widened::<UInt32Type>(array, valid)?,
-        _ => each::<UInt64Type>(array, valid, |i, v| {
-            i64::try_from(v).map_err(|_| {
-                at.row_error(
-                    i,
-                    format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
-                )
-            })
-        })?,
+    // Each arm also gives the range of the Arrow type: no value needs checking when the
+    // column holds all of it.
+    let (vals, (low, high)) = match array.data_type() {
+        DataType::Int8 => (widened::<Int8Type>(array)?, bounds(i8::MIN, i8::MAX)),
+        DataType::Int16 => (widened::<Int16Type>(array)?, bounds(i16::MIN, i16::MAX)),
+        DataType::Int32 => (widened::<Int32Type>(array)?, bounds(i32::MIN, i32::MAX)),
+        DataType::Int64 => (widened::<Int64Type>(array)?, (i64::MIN, i64::MAX)),
+        DataType::UInt8 => (widened::<UInt8Type>(array)?, bounds(0u8, u8::MAX)),
+        DataType::UInt16 => (widened::<UInt16Type>(array)?, bounds(0u16, u16::MAX)),
+        DataType::UInt32 => (widened::<UInt32Type>(array)?, bounds(0u32, u32::MAX)),
+        _ => (
+            each::<UInt64Type>(array, valid, |i, v| {
+                i64::try_from(v).map_err(|_| {
+                    at.row_error(
+                        i,
+                        format!("UInt64 value {v} is over the BIGINT maximum {}", i64::MAX),
+                    )
+                })
+            })?,
+            (0, i64::MAX),
+        ),
     };
-    if min > i64::MIN || max < i64::MAX {
+    if low < min || high > max {
         let out_of_range = |(i, v): &(usize, &i64)| (**v < min || **v > max) && is_valid(valid, *i);
         if let Some((i, v)) = vals.iter().enumerate().find(out_of_range) {
             return Err(at.row_error(
@@ -178,7 +189,7 @@ fn time_values(
         }
     };
     match (array.data_type(), rule) {
-        (DataType::Date32, Rule::Days) => widened::<Date32Type>(array, valid),
+        (DataType::Date32, Rule::Days) => widened::<Date32Type>(array),
         (DataType::Date64, Rule::Days) => each::<Date64Type>(array, valid, |i, ms| {
             Ok(whole_day(i, ms)?.div_euclid(MILLIS_PER_DAY))
         }),
@@ -195,7 +206,7 @@ fn time_values(
             each::<TimestampMillisecondType>(array, valid, |i, v| micros(i, v, 1_000, "timestamp"))
         }
         (DataType::Timestamp(TimeUnit::Microsecond, _), _) => {
-            widened::<TimestampMicrosecondType>(array, valid)
+            widened::<TimestampMicrosecondType>(array)
         }
         (DataType::Timestamp(TimeUnit::Nanosecond, _), _) => {
             each::<TimestampNanosecondType>(array, valid, |i, ns| {

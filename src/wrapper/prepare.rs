@@ -46,11 +46,15 @@ impl Inner {
         })?;
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
-        if let Some((i, r)) = rows
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.len() > MAX_RECORD_BYTES)
-        {
+        // No row can be over the limit when all of them together are not.
+        let over = (rows.total_bytes() > MAX_RECORD_BYTES)
+            .then(|| {
+                rows.iter()
+                    .enumerate()
+                    .find(|(_, r)| r.len() > MAX_RECORD_BYTES)
+            })
+            .flatten();
+        if let Some((i, r)) = over {
             return Err(ZerobusError::Conversion(format!(
                 "table '{}', row {i}: the row is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
                 self.table(),
