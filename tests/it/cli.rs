@@ -131,6 +131,57 @@ fn a_parquet_file_loads_into_a_table() {
     }
 }
 
+/// An INSERT from one file reads it as one partition: DataFusion 55's Arrow file source
+/// fetches a whole byte range before its first batch, so a file cut into ranges was read
+/// into memory whole (RESULTS.md). The session default can be set back.
+#[test]
+fn one_file_is_read_whole_by_one_partition_not_in_byte_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = |repartition: Option<bool>| {
+        let dir = &tmp.path().join(format!("warehouse-{repartition:?}"));
+        let set = repartition
+            .map(|on| format!("SET datafusion.optimizer.repartition_file_scans = {on}"))
+            .unwrap_or_else(|| "SELECT 1".into());
+        let (ok, out, err) = run(
+            dir,
+            &[
+                "-c",
+                "CREATE TABLE zerobus.main.default.ranges (id BIGINT NOT NULL, v BIGINT)",
+                "-c",
+                "COPY (SELECT value AS id, value * 7 AS v FROM generate_series(1, 200000)) \
+                 TO 'ids.arrow' STORED AS ARROW",
+                // Files of any size would be cut (the default floor is 10 MiB).
+                "-c",
+                "SET datafusion.optimizer.repartition_file_min_size = 1",
+                "-c",
+                "SET datafusion.execution.target_partitions = 4",
+                "-c",
+                &set,
+                "-c",
+                "EXPLAIN INSERT INTO zerobus.main.default.ranges SELECT * FROM 'ids.arrow'",
+            ],
+        );
+        assert!(ok, "{err}\n{out}");
+        let scan = out
+            .lines()
+            .find(|l| l.contains("DataSourceExec") && l.contains("ids.arrow"))
+            .unwrap_or_else(|| panic!("no scan of ids.arrow in the plan: {out}"))
+            .to_string();
+        std::fs::remove_file(tmp.path().join("ids.arrow")).unwrap();
+        scan
+    };
+    let default = plan(None);
+    assert!(
+        default.contains("1 group") && !default.contains("ids.arrow:"),
+        "one partition reads the whole file: {default}"
+    );
+    let cut = plan(Some(true));
+    assert!(
+        cut.contains("4 groups") && cut.contains("ids.arrow:0.."),
+        "set back, the file is cut into byte ranges: {cut}"
+    );
+}
+
 #[test]
 fn the_copy_subcommand_loads_a_file_and_reports_a_summary() {
     let tmp = tempfile::tempdir().unwrap();
