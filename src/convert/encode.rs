@@ -229,21 +229,17 @@ impl RowEncoder {
         for node in &mut nodes {
             node.add_sizes(&mut self.sizes);
         }
+        // Each row's cursor starts at its offset in the part; its end goes to the offsets.
         let out = &mut self.out;
         let base = out.data.len();
-        let mut end = base;
-        for s in &self.sizes {
-            end += s;
-            out.offsets.push(end);
-        }
-        out.data.resize(end, 0);
-        // Cursors relative to the part's first byte.
         self.cursors.clear();
-        self.cursors.extend(
-            out.offsets[out.offsets.len() - 1 - n..out.offsets.len() - 1]
-                .iter()
-                .map(|o| o - base),
-        );
+        let mut at = 0;
+        for s in &self.sizes {
+            self.cursors.push(at);
+            at += s;
+            out.offsets.push(base + at);
+        }
+        out.data.resize(base + at, 0);
         let buf = &mut out.data[base..];
         for node in &mut nodes {
             node.write(buf, &mut self.cursors);

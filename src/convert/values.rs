@@ -105,12 +105,12 @@ fn each<T: ArrowPrimitiveType>(
 
 /// Every value of a type whose values all fit an i64, as i64 (values under a null too:
 /// they are never sent).
-fn widened<T: ArrowPrimitiveType>(array: &ArrayRef) -> Result<Vec<i64>>
+fn widened<T: ArrowPrimitiveType>(array: &ArrayRef) -> Vec<i64>
 where
     T::Native: Into<i64>,
 {
     let values = array.as_primitive::<T>().values();
-    Ok(values.iter().map(|v| (*v).into()).collect())
+    values.iter().map(|v| (*v).into()).collect()
 }
 
 /// `(low, high)` as i64.
@@ -128,13 +128,13 @@ fn ranged(
     // Each arm also gives the range of the Arrow type: no value needs checking when the
     // column holds all of it.
     let (vals, (low, high)) = match array.data_type() {
-        DataType::Int8 => (widened::<Int8Type>(array)?, bounds(i8::MIN, i8::MAX)),
-        DataType::Int16 => (widened::<Int16Type>(array)?, bounds(i16::MIN, i16::MAX)),
-        DataType::Int32 => (widened::<Int32Type>(array)?, bounds(i32::MIN, i32::MAX)),
-        DataType::Int64 => (widened::<Int64Type>(array)?, (i64::MIN, i64::MAX)),
-        DataType::UInt8 => (widened::<UInt8Type>(array)?, bounds(0u8, u8::MAX)),
-        DataType::UInt16 => (widened::<UInt16Type>(array)?, bounds(0u16, u16::MAX)),
-        DataType::UInt32 => (widened::<UInt32Type>(array)?, bounds(0u32, u32::MAX)),
+        DataType::Int8 => (widened::<Int8Type>(array), bounds(i8::MIN, i8::MAX)),
+        DataType::Int16 => (widened::<Int16Type>(array), bounds(i16::MIN, i16::MAX)),
+        DataType::Int32 => (widened::<Int32Type>(array), bounds(i32::MIN, i32::MAX)),
+        DataType::Int64 => (widened::<Int64Type>(array), (i64::MIN, i64::MAX)),
+        DataType::UInt8 => (widened::<UInt8Type>(array), bounds(0u8, u8::MAX)),
+        DataType::UInt16 => (widened::<UInt16Type>(array), bounds(0u16, u16::MAX)),
+        DataType::UInt32 => (widened::<UInt32Type>(array), bounds(0u32, u32::MAX)),
         _ => (
             each::<UInt64Type>(array, valid, |i, v| {
                 i64::try_from(v).map_err(|_| {
@@ -189,7 +189,7 @@ fn time_values(
         }
     };
     match (array.data_type(), rule) {
-        (DataType::Date32, Rule::Days) => widened::<Date32Type>(array),
+        (DataType::Date32, Rule::Days) => Ok(widened::<Date32Type>(array)),
         (DataType::Date64, Rule::Days) => each::<Date64Type>(array, valid, |i, ms| {
             Ok(whole_day(i, ms)?.div_euclid(MILLIS_PER_DAY))
         }),
@@ -206,7 +206,7 @@ fn time_values(
             each::<TimestampMillisecondType>(array, valid, |i, v| micros(i, v, 1_000, "timestamp"))
         }
         (DataType::Timestamp(TimeUnit::Microsecond, _), _) => {
-            widened::<TimestampMicrosecondType>(array)
+            Ok(widened::<TimestampMicrosecondType>(array))
         }
         (DataType::Timestamp(TimeUnit::Nanosecond, _), _) => {
             each::<TimestampNanosecondType>(array, valid, |i, ns| {

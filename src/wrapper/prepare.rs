@@ -47,13 +47,13 @@ impl Inner {
         encoder.encode_batch(batch)?;
         let rows = encoder.take_rows();
         // No row can be over the limit when all of them together are not.
-        let over = (rows.total_bytes() > MAX_RECORD_BYTES)
-            .then(|| {
-                rows.iter()
-                    .enumerate()
-                    .find(|(_, r)| r.len() > MAX_RECORD_BYTES)
-            })
-            .flatten();
+        let over = match rows.total_bytes() > MAX_RECORD_BYTES {
+            true => rows
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.len() > MAX_RECORD_BYTES),
+            false => None,
+        };
         if let Some((i, r)) = over {
             return Err(ZerobusError::Conversion(format!(
                 "table '{}', row {i}: the row is {} bytes, over Zerobus's {MAX_RECORD_BYTES}-byte limit",
