@@ -3,7 +3,8 @@
 
 use arrow::array::RecordBatch;
 
-use arrow::array::{make_array, MutableArrayData, RecordBatchOptions};
+use arrow::array::{make_array, ArrayData, MutableArrayData, RecordBatchOptions};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 
 use crate::convert::EncodedRows;
 
@@ -113,9 +114,15 @@ fn flight_parts(
         .collect()
 }
 
-/// Rows `range` of `batch` with buffers of their own. A slice shares its parent's
-/// buffers, and the Flight encoder sizes a batch by its buffers: without this, a small
-/// part of a large batch would be split into many tiny messages.
+/// Rows `range` of `batch`, each column with buffers no larger than its rows need (as the
+/// Flight encoder measures them). A slice shares its parent's buffers, and the arrays of
+/// a batch read from Arrow IPC all view one body buffer, whose whole size each of them
+/// reports: the Flight encoder sizes a batch by that sum, and would split a small part
+/// into many tiny messages.
+///
+/// A column is first given views of its own buffers ([`exact_capacity`], no copy); only
+/// a column that is still much larger than its rows (a small part of a large batch) is
+/// copied.
 pub(super) fn compact_part(batch: &RecordBatch, range: (usize, usize)) -> RecordBatch {
     let part = batch.slice(range.0, range.1 - range.0);
     let columns = part
@@ -124,8 +131,13 @@ pub(super) fn compact_part(batch: &RecordBatch, range: (usize, usize)) -> Record
         .map(|c| {
             let data = c.to_data();
             let used = data.get_slice_memory_size().unwrap_or(0);
-            if c.get_buffer_memory_size() <= used + used / 2 + 4096 {
+            let fits = |size: usize| size <= used + used / 2 + 4096;
+            if fits(c.get_buffer_memory_size()) {
                 return c.clone();
+            }
+            let viewed = exact_capacity(&data);
+            if fits(viewed.get_buffer_memory_size()) {
+                return make_array(viewed);
             }
             let mut copy = MutableArrayData::new(vec![&data], false, c.len());
             match copy.try_extend(0, 0, c.len()) {
@@ -138,6 +150,56 @@ pub(super) fn compact_part(batch: &RecordBatch, range: (usize, usize)) -> Record
     let options = RecordBatchOptions::new().with_row_count(Some(part.num_rows()));
     // Same schema, same lengths: cannot fail; the slice itself is the fallback.
     RecordBatch::try_new_with_options(part.schema(), columns, &options).unwrap_or(part)
+}
+
+/// `data` with every buffer (its null bitmap's and its children's too) replaced by a
+/// view of the same bytes whose capacity is its length, so that
+/// `get_buffer_memory_size` counts what the array views, not the allocation the view is
+/// part of. Nothing is copied; the original allocation is kept alive by the views.
+fn exact_capacity(data: &ArrayData) -> ArrayData {
+    let buffers = data.buffers().iter().map(exact_buffer).collect();
+    let children = data.child_data().iter().map(exact_capacity).collect();
+    let nulls = data.nulls().map(|n| {
+        let bits = n.inner();
+        NullBuffer::new(BooleanBuffer::new(
+            exact_buffer(bits.inner()),
+            bits.offset(),
+            bits.len(),
+        ))
+    });
+    let builder = data
+        .clone()
+        .into_builder()
+        .buffers(buffers)
+        .child_data(children)
+        .nulls(nulls);
+    // SAFETY: `data` is valid array data (it comes from an array, whose constructors
+    // validate it). The builder keeps its type, length, offset and number of buffers and
+    // children; each buffer is replaced by `exact_buffer` of it, which views the same
+    // bytes at the same address with the same length (so contents, bounds and alignment
+    // are unchanged); the null bitmap views the same bits with the same offset and
+    // length, and its null count is counted again by `NullBuffer::new`; each child is
+    // this same replacement of a valid child. Validity depends on nothing else (not on
+    // a buffer's capacity), so the result is as valid as `data`.
+    unsafe { builder.build_unchecked() }
+}
+
+/// A view of `buffer`'s bytes whose capacity is its length: the same bytes at the same
+/// address, owned by a clone of `buffer` (no copy).
+fn exact_buffer(buffer: &Buffer) -> Buffer {
+    if buffer.capacity() <= buffer.len() {
+        return buffer.clone();
+    }
+    Buffer::from(bytes::Bytes::from_owner(BufferBytes(buffer.clone())))
+}
+
+/// A [`Buffer`] as the owner of a [`bytes::Bytes`].
+struct BufferBytes(Buffer);
+
+impl AsRef<[u8]> for BufferBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +265,73 @@ mod tests {
             capped,
             vec![(0, 20_000), (20_000, 40_000), (40_000, 50_000)]
         );
+    }
+
+    /// Arrays read from Arrow IPC all view one body buffer. Each part of such a batch
+    /// goes as ONE Flight message without a copy: its columns view the same memory.
+    #[tokio::test]
+    async fn an_ipc_read_batch_goes_in_one_message_without_a_copy() {
+        use arrow::array::{Array, ListArray};
+        use arrow::datatypes::Int64Type;
+        use arrow::ipc::reader::FileReader;
+        use arrow::ipc::writer::FileWriter;
+        use futures::StreamExt;
+
+        let n = 8192;
+        let ids = Int64Array::from_iter_values(0..n as i64);
+        let body =
+            StringArray::from_iter((0..n).map(|i| (i % 7 != 0).then(|| format!("b-{i:040}"))));
+        let lists = ListArray::from_iter_primitive::<Int64Type, _, _>(
+            (0..n).map(|i| Some((0..(i % 5) as i64).map(Some).collect::<Vec<_>>())),
+        );
+        let written = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(ids) as ArrayRef),
+            ("body", Arc::new(body) as ArrayRef),
+            ("list", Arc::new(lists) as ArrayRef),
+        ])
+        .unwrap();
+        let mut file = Vec::new();
+        let mut writer = FileWriter::try_new(&mut file, &written.schema()).unwrap();
+        writer.write(&written).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        let read = FileReader::try_new(std::io::Cursor::new(file), None)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        // The premise: every column reports the whole body, so the encoder would split.
+        let reported: usize = read
+            .columns()
+            .iter()
+            .map(|c| c.get_buffer_memory_size())
+            .sum();
+        assert!(reported > 2 * 1024 * 1024, "{reported}");
+
+        let part = compact_part(&read, (0, n));
+        assert_eq!(part, read);
+        let values = |b: &RecordBatch, i: usize| b.column(i).to_data().buffers()[0].as_ptr();
+        for i in 0..3 {
+            assert_eq!(values(&part, i), values(&read, i), "column {i} was copied");
+        }
+        let nulls = |b: &RecordBatch| b.column(1).nulls().unwrap().buffer().as_ptr();
+        assert_eq!(nulls(&part), nulls(&read));
+        let sized: usize = part
+            .columns()
+            .iter()
+            .map(|c| c.get_buffer_memory_size())
+            .sum();
+        let used: usize = part
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().unwrap())
+            .sum();
+        assert!(sized <= used + 3 * 4096, "{sized} > {used}");
+        let messages = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .build(futures::stream::iter([Ok(part)]))
+            .filter(|m| std::future::ready(m.as_ref().is_ok_and(|m| !m.data_body.is_empty())))
+            .count()
+            .await;
+        assert_eq!(messages, 1);
     }
 }
