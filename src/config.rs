@@ -231,6 +231,8 @@ setters! {
     ack_timeout_ms: u64 => Some;
     /// Most streams open to the table at once.
     max_streams: usize => |v| v;
+    /// Most bytes of rows in flight at once, over every lane and load.
+    max_inflight_bytes: usize => |v| v;
 }
 
 impl WrapperConfigBuilder {

@@ -3,7 +3,7 @@
     python3 benches/compare/ab.py --before OLD/send_ipc --after NEW/send_ipc \
     python3 benches/compare/ab.py --before OLD/zerobus-sql --after NEW/zerobus-sql \
         [--emulator target/release/zerobus-emulator] [--rows 2000000] [--rounds 5] \
-        [--env ZEROBUS_TRANSPORT=flight] [--no-quota]
+        [--env ZEROBUS_TRANSPORT=flight] [--no-quota] [--sql-before SQL] [--sql-before-after SQL]
 
 Each round runs both senders (taking turns at going first) against a fresh
 `zerobus-emulator --discard` process, with the service's per-stream quota on unless
@@ -42,13 +42,16 @@ def start_emulator(program: str, warehouse: Path, columns: str, quota: bool):
     return proc, parts["grpc"], parts["http"]
 
 
-def measured(sender: str, data: Path, grpc: str, http: str, env: dict) -> tuple[float, float | None, int | None, float]:
+def measured(sender: str, data: Path, grpc: str, http: str, env: dict,
+             sql_before: list[str]) -> tuple[float, float | None, int | None, float]:
     """(process CPU seconds from wait4, the send's own CPU seconds if it printed them, the
-    most streams it had open, peak RSS in MiB)."""
+    most streams it had open, peak RSS in MiB). `sql_before`: statements a zerobus-sql
+    sender runs first (e.g. a SET)."""
     if Path(sender).name.startswith("zerobus-sql"):
         argv = [
             sender, "--endpoint", grpc, "--unity-catalog-url", http, "--client-id", CLIENT_ID,
             "--quiet", "--format", "csv",
+            *[arg for sql in sql_before for arg in ("-c", sql)],
             "-c", f"CREATE EXTERNAL TABLE src STORED AS ARROW LOCATION '{data}'",
             "-c", f"INSERT INTO zerobus.{TABLE} SELECT * FROM src",
         ]
@@ -86,6 +89,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for both senders")
     ap.add_argument("--no-quota", action="store_true")
+    ap.add_argument("--sql-before", action="append", default=[], metavar="SQL",
+                    help="a statement zerobus-sql senders run before the INSERT (repeatable), "
+                         "e.g. a SET; the same for both builds")
+    ap.add_argument("--sql-before-after", action="append", default=[], metavar="SQL",
+                    help="as --sql-before, for the after build only: measures a setting "
+                         "with one binary")
     args = ap.parse_args()
     env = dict(e.split("=", 1) for e in args.env)
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +111,8 @@ def main() -> int:
             for which in order:
                 proc, grpc, http = start_emulator(args.emulator, work / f"wh{k}{which}", columns, not args.no_quota)
                 try:
-                    c, s, streams, rss = measured(getattr(args, which), data, grpc, http, env)
+                    sql = args.sql_before + (args.sql_before_after if which == "after" else [])
+                    c, s, streams, rss = measured(getattr(args, which), data, grpc, http, env, sql)
                 finally:
                     proc.terminate()
                     proc.wait()

@@ -127,6 +127,11 @@ class ZerobusWrapper:
             service caps each stream (100,000 records/s); a table or stream of batches
             opens another lane while the open ones have a backlog. Order is kept within
             a lane only; ``max_streams=1`` keeps every row in order.
+        max_inflight_bytes: Most bytes of rows in flight at once, over every stream and
+            every send of this wrapper, counted as Arrow data (default 128 MiB, at least
+            64 KiB). A send waits for room; one larger than the whole budget goes alone.
+            Lower it to bound memory with wide rows; at the quota, ordinary rows keep
+            about 30 MB in flight.
         transport: ``"proto"`` (default): protobuf records over the SDK's gRPC stream;
             ``"flight"``: Arrow batches over its Arrow Flight stream, cast to the table's
             Flight schema. Both accept and refuse the same data; see the README for which
@@ -164,6 +169,7 @@ class ZerobusWrapper:
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,
+        max_inflight_bytes: int = 134217728,
         transport: str = "proto",
         flight_compression: str = "lz4",
         null_collections: str = "refuse",
@@ -188,6 +194,7 @@ class ZerobusWrapper:
             allow_plaintext=allow_plaintext,
             ack_timeout_ms=ack_timeout_ms,
             max_streams=max_streams,
+            max_inflight_bytes=max_inflight_bytes,
             transport=transport,
             flight_compression=flight_compression,
             null_collections=null_collections,

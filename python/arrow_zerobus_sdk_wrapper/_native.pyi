@@ -48,6 +48,7 @@ class NativeWrapper:
         allow_plaintext: bool = False,
         ack_timeout_ms: Optional[int] = None,
         max_streams: int = 16,
+        max_inflight_bytes: int = 134217728,
         transport: str = "proto",
         flight_compression: str = "lz4",
         null_collections: str = "refuse",

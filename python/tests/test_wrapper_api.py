@@ -459,6 +459,20 @@ def test_ack_timeout_ms_reaches_the_stream_and_is_validated(emu, table):
     assert landed_ids(emu, table) == list(range(10))
 
 
+def test_max_inflight_bytes_is_validated_and_a_send_over_it_goes_alone(emu, table):
+    conn = credentials(emu)
+    with pytest.raises(zb.ConfigurationError, match="max_inflight_bytes: 1000 is below"):
+        ZerobusWrapper(emu.endpoint, table, max_inflight_bytes=1000, **conn)
+    with pytest.raises(TypeError, match="max_inflight_bytes"):
+        ZerobusWrapper(emu.endpoint, table, max_inflight_bytes="lots", **conn)
+    # The smallest budget, 64 KiB, under a table of batches of about 180 KiB each: every
+    # send is larger than the whole budget and goes alone; nothing is lost or refused.
+    data = pa.Table.from_batches([ids_batch(k * 10_000, (k + 1) * 10_000) for k in range(5)])
+    with ZerobusWrapper(emu.endpoint, table, max_inflight_bytes=65_536, **conn) as w:
+        assert w.send_batch_sync(data).rows == 50_000
+    assert landed_ids(emu, table) == list(range(50_000))
+
+
 def test_ctrl_c_stops_a_blocking_send_with_the_account(emu, table, tmp_path):
     """KeyboardInterrupt during send_batch_sync of a long table: reading stops, the batches
     in flight settle, and the KeyboardInterrupt carries the load's account as __cause__;

@@ -345,7 +345,8 @@ impl PartitionsProgress {
             all.resize(partition + 1, LoadProgress::default());
         }
         all[partition] = p;
-        all.iter()
+        let total = all
+            .iter()
             .fold(LoadProgress::default(), |t, p| LoadProgress {
                 rows_read: t.rows_read + p.rows_read,
                 rows_acknowledged: t.rows_acknowledged + p.rows_acknowledged,
@@ -353,7 +354,13 @@ impl PartitionsProgress {
                 streams_open: t.streams_open.max(p.streams_open),
                 rows_dead_lettered: t.rows_dead_lettered + p.rows_dead_lettered,
                 retries: t.retries + p.retries,
-            })
+                bytes_in_flight: 0,
+            });
+        // The byte budget is the shared wrapper's too: the latest report is the newest.
+        LoadProgress {
+            bytes_in_flight: p.bytes_in_flight,
+            ..total
+        }
     }
 }
 
@@ -370,6 +377,7 @@ mod tests {
             streams_open: streams,
             rows_dead_lettered: 1,
             retries: 2,
+            bytes_in_flight: read * 100,
         };
         all.report(1, p(10, 5, 2));
         let total = all.report(0, p(7, 7, 1));
@@ -378,6 +386,8 @@ mod tests {
             (total.rows_read, total.rows_acknowledged, total.streams_open),
             (17, 12, 2)
         );
+        // The byte budget is the shared wrapper's too: the latest report holds.
+        assert_eq!(total.bytes_in_flight, 700);
         assert_eq!((total.rows_dead_lettered, total.retries), (2, 4));
         // A partition's later report replaces its earlier one.
         let total = all.report(1, p(20, 20, 0));

@@ -103,6 +103,12 @@ pub const OPTIONS: &[ConnectionOption] = &[
         "most streams open to the table at once (each is capped by the service)",
     ),
     option(
+        "max_inflight_bytes",
+        "ZEROBUS_MAX_INFLIGHT_BYTES",
+        Number,
+        "most bytes of rows in flight at once, over every stream (Arrow bytes)",
+    ),
+    option(
         "dead_letter_dir",
         "ZEROBUS_DEAD_LETTER_DIR",
         Path,

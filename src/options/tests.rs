@@ -22,6 +22,7 @@ fn every_option_value_reads_back_to_the_same_setting() {
         ("retry_max_delay_ms", "70"),
         ("ack_timeout_ms", "900"),
         ("max_streams", "4"),
+        ("max_inflight_bytes", "1048576"),
         ("dead_letter_dir", "/tmp/dl"),
         ("debug_enabled", "true"),
         ("debug_output_dir", "/tmp/dbg"),

@@ -312,6 +312,7 @@ pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict
     d.set_item("allow_plaintext", c.allow_plaintext)?;
     d.set_item("ack_timeout_ms", c.ack_timeout_ms)?;
     d.set_item("max_streams", c.max_streams)?;
+    d.set_item("max_inflight_bytes", c.max_inflight_bytes)?;
     let word = |s: String| s.to_ascii_lowercase();
     d.set_item("transport", word(format!("{:?}", c.transport)))?;
     d.set_item(

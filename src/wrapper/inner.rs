@@ -39,6 +39,8 @@ pub(super) struct Inner {
     pub(super) backoff: Backoff,
     pub(super) telemetry: Option<Telemetry>,
     pub(super) sends: Sends,
+    /// Bytes of rows in flight, over every lane and load (`max_inflight_bytes`).
+    pub(super) budget: super::budget::ByteBudget,
 }
 
 impl Inner {
@@ -90,6 +92,7 @@ impl Inner {
             None
         };
         let lanes = lanes::Lanes::new(config.max_streams);
+        let budget = super::budget::ByteBudget::new(config.max_inflight_bytes);
         let inner = Arc::new(Inner {
             config,
             sdk,
@@ -105,6 +108,7 @@ impl Inner {
             backoff,
             telemetry,
             sends: Sends::default(),
+            budget,
         });
         inner.close_idle_lanes_in_the_background();
         Ok(inner)

@@ -9,6 +9,7 @@
 //! jitter. When attempts run out (or the service refuses the records for good) the
 //! unacknowledged rows are written to a dead-letter file named in the error.
 
+mod budget;
 mod chunks;
 mod classify;
 mod inner;
@@ -115,11 +116,13 @@ impl ZerobusWrapper {
         self.inner.encode_flight(batch).await
     }
 
-    /// Send one batch and wait until every row is durably acknowledged.
+    /// Send one batch and wait until every row is durably acknowledged. Concurrent sends
+    /// share the wrapper's `max_inflight_bytes`: a send waits for room in it first.
     ///
     /// Errors: [`ZerobusError::Conversion`] before anything is sent; after that, a failure
     /// carries the path of the dead-letter file holding the unacknowledged rows.
     pub async fn send_batch(&self, batch: &RecordBatch) -> Result<TransmissionResult> {
+        let _room = self.inner.budget.take(budget::arrow_bytes(batch)).await;
         self.inner.send_batch(batch).await
     }
 

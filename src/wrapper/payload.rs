@@ -6,6 +6,7 @@ use arrow::array::RecordBatch;
 use arrow::array::{make_array, ArrayData, MutableArrayData, RecordBatchOptions};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 
+use super::budget::arrow_bytes;
 use crate::convert::EncodedRows;
 
 /// Most rows of one Arrow Flight message (as [`CHUNK_ROWS`] caps a protobuf request):
@@ -36,12 +37,7 @@ impl Payload {
     pub(crate) fn bytes(&self, range: (usize, usize)) -> usize {
         match self {
             Payload::Proto(rows) => rows.offsets()[range.1] - rows.offsets()[range.0],
-            Payload::Flight(batch) => batch
-                .slice(range.0, range.1 - range.0)
-                .columns()
-                .iter()
-                .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
-                .sum(),
+            Payload::Flight(batch) => arrow_bytes(&batch.slice(range.0, range.1 - range.0)),
         }
     }
 
@@ -96,16 +92,7 @@ fn flight_parts(
     if n == 0 {
         return Vec::new();
     }
-    let bytes: usize = batch
-        .slice(range.0, n)
-        .columns()
-        .iter()
-        .map(|c| {
-            c.to_data()
-                .get_slice_memory_size()
-                .unwrap_or_else(|_| c.get_buffer_memory_size())
-        })
-        .sum();
+    let bytes = arrow_bytes(&batch.slice(range.0, n));
     let per_row = bytes.div_ceil(n).max(1);
     let rows = (FLIGHT_PART_BYTES / per_row).clamp(1, max_rows.max(1));
     (range.0..range.1)

@@ -2,8 +2,11 @@
 //! COPY, `zerobus-sql copy` and Python's Table/stream input.
 //!
 //! At most [`crate::ZerobusWrapper::max_in_flight`] batches are in flight, spread over the
-//! wrapper's lanes (streams) as they saturate. A slot is free before the next batch
-//! is pulled, so no batch is ever taken from the input and then dropped. After the first
+//! wrapper's lanes (streams) as they saturate, and at most `max_inflight_bytes` of their
+//! rows over every load of the wrapper (a send waits for room in that budget; one larger
+//! than all of it goes alone). A slot and room are free before the next batch is pulled,
+//! so no batch is ever taken from the input and then dropped, and at most one batch
+//! read waits for room. After the first
 //! failure nothing more is read; the batches already in flight are settled (acknowledged
 //! or dead-lettered) and ONE error reports the whole account: rows read, acknowledged,
 //! dead-lettered, every dead-letter file, and whether the input was read to its end.
@@ -20,6 +23,7 @@ use arrow::array::RecordBatch;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
+use super::budget::{arrow_bytes, Room};
 use super::interrupt::Interrupt;
 use super::outcome::{BatchOutcome, TransmissionResult};
 use super::payload::Payload;
@@ -52,6 +56,12 @@ impl Work {
             Work::Whole(_, b) => (b, (0, b.num_rows())),
             Work::Part(_, b, _, range) => (b, *range),
         }
+    }
+
+    /// Arrow bytes of the rows this send would send (what it takes of the byte budget).
+    fn bytes(&self) -> usize {
+        let (batch, (s, e)) = self.rows();
+        arrow_bytes(&batch.slice(s, e - s))
     }
 
     /// The batch's place in the input.
@@ -91,6 +101,9 @@ type Settled = (
     u64,
     (usize, usize),
 );
+
+/// What a send task returns: the send settled, and the room it held in the byte budget.
+type Sent = (Settled, Room);
 
 fn receipt(batch: u64, rows: (usize, usize), outcome: &BatchOutcome) -> Receipt {
     Receipt {
@@ -169,6 +182,9 @@ pub struct LoadProgress {
     pub rows_dead_lettered: u64,
     /// Attempts beyond the first, over every send so far.
     pub retries: u64,
+    /// Arrow bytes of the rows in flight now, over every load of the wrapper (at most
+    /// `max_inflight_bytes`, or one send larger than that).
+    pub bytes_in_flight: u64,
 }
 
 /// Called as a load progresses.
@@ -222,6 +238,18 @@ impl Account<'_> {
         self.give(receipt);
     }
 
+    /// [`Self::settle`] a send task's result; its room in the byte budget is given back
+    /// once its rows are counted, so that no more rows are in flight than the budget
+    /// holds, as the progress counts them.
+    fn settle_sent(&mut self, done: std::result::Result<Sent, tokio::task::JoinError>) {
+        let (done, room) = match done {
+            Ok((settled, room)) => (Ok(settled), Some(room)),
+            Err(e) => (Err(e), None),
+        };
+        self.settle(done);
+        drop(room);
+    }
+
     /// Count a send that ended; its receipt, when it ran to its end.
     fn count(
         &mut self,
@@ -266,6 +294,7 @@ impl Account<'_> {
             streams_open: w.streams_open(),
             rows_dead_lettered: self.dead_lettered,
             retries: self.retries,
+            bytes_in_flight: w.budget.in_flight(),
         }
     }
 }
@@ -325,9 +354,12 @@ impl Inner {
             wrapper: Arc::clone(self),
         };
         loop {
-            while in_flight.len() >= limit {
+            // A slot, and (before a batch is read) some room in the byte budget.
+            while in_flight.len() >= limit
+                || (pending.queue.is_empty() && self.budget.is_spent() && !in_flight.is_empty())
+            {
                 if let Some(done) = in_flight.next().await {
-                    account.settle(done);
+                    account.settle_sent(done);
                     progress(account.progress(self));
                 }
             }
@@ -338,8 +370,21 @@ impl Inner {
                 account.first_error = Some(interrupted(self.table()));
                 break;
             }
-            if let Some(work) = pending.queue.pop_front() {
-                in_flight.push(self.start(work, cx.clone()));
+            if let Some(bytes) = pending.queue.front().map(Work::bytes) {
+                // Room for the send; meanwhile the sends in flight settle as they end.
+                let room = tokio::select! {
+                    biased;
+                    _ = interrupt.wait() => continue,
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        account.settle_sent(done);
+                        progress(account.progress(self));
+                        continue;
+                    }
+                    room = self.budget.take(bytes) => room,
+                };
+                if let Some(work) = pending.queue.pop_front() {
+                    in_flight.push(self.start(work, room, cx.clone()));
+                }
                 continue;
             }
             let next = tokio::select! {
@@ -376,13 +421,13 @@ impl Inner {
     /// dead-lettered.
     async fn settle_the_rest(
         &self,
-        in_flight: &mut FuturesUnordered<tokio::task::JoinHandle<Settled>>,
+        in_flight: &mut FuturesUnordered<tokio::task::JoinHandle<Sent>>,
         pending: &mut Unsent,
         account: &mut Account<'_>,
         progress: Progress<'_>,
     ) {
         while let Some(done) = in_flight.next().await {
-            account.settle(done);
+            account.settle_sent(done);
             progress(account.progress(self));
         }
         if self.dead_letter_unstarted(pending, account).await {
@@ -418,13 +463,16 @@ impl Inner {
         }))
     }
 
-    /// `work` sent as a task of its own, in the caller's span `cx`: a JoinHandle that is
-    /// dropped detaches its task rather than abort it.
+    /// `work` sent as a task of its own, in the caller's span `cx`; it returns `room` (in
+    /// the byte budget) with its result, for the load to give back once it has counted
+    /// the rows (a JoinHandle that is dropped detaches its task rather than abort it, and
+    /// the room goes back when the task ends).
     fn start(
         self: &Arc<Self>,
         work: Work,
+        room: Room,
         cx: Option<opentelemetry::Context>,
-    ) -> tokio::task::JoinHandle<Settled> {
+    ) -> tokio::task::JoinHandle<Sent> {
         let w = Arc::clone(self);
         tokio::spawn(async move {
             let (seq, (_, rows)) = (work.seq(), work.rows());
@@ -437,7 +485,7 @@ impl Inner {
                 }
             };
             let (result, outcome) = in_context(cx.as_ref(), sent).await;
-            (result, outcome, seq, rows)
+            ((result, outcome, seq, rows), room)
         })
     }
 

@@ -31,6 +31,17 @@ pub async fn id_body_landed(
     table: &str,
     n: i64,
 ) -> (usize, usize, usize) {
+    id_body_landed_with(emu, table, n, |i| format!("b{i}")).await
+}
+
+/// [`id_body_landed`] of a table whose row `id` has the body `body(id)`.
+#[allow(dead_code)]
+pub async fn id_body_landed_with(
+    emu: &zerobus_emulator::EmulatorHandle,
+    table: &str,
+    n: i64,
+    body_of: impl Fn(i64) -> String,
+) -> (usize, usize, usize) {
     use arrow::array::AsArray;
     let location = emu.table_location(table).expect("table exists");
     let batches = zerobus_emulator::storage::read_table(&location)
@@ -47,7 +58,7 @@ pub async fn id_body_landed(
         }
         let body = b.column_by_name("body").expect("body").as_string::<i32>();
         for i in 0..ids.len() {
-            assert_eq!(body.value(i), format!("b{}", ids.value(i)));
+            assert_eq!(body.value(i), body_of(ids.value(i)));
         }
     }
     let rows = counts.values().sum();

@@ -14,7 +14,7 @@ use crate::common::id_body_batch;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use arrow_zerobus_sdk_wrapper::wrapper::LANE_IDLE;
-use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusWrapper};
+use arrow_zerobus_sdk_wrapper::{WrapperConfig, ZerobusError, ZerobusWrapper};
 use zerobus_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamQuota, TableStats};
 
 const TABLE: &str = "main.default.lanes";
@@ -300,6 +300,13 @@ fn max_streams_is_checked() {
         );
     }
     assert_eq!(base().build().unwrap().max_streams, 16);
+    let e = base().max_inflight_bytes(1000).build().unwrap_err();
+    assert!(matches!(e, ZerobusError::Configuration(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("max_inflight_bytes: 1000 is below"),
+        "{e}"
+    );
+    assert_eq!(base().build().unwrap().max_inflight_bytes, 128 << 20);
     // ZEROBUS_MAX_STREAMS is tested in config.rs (a test that set the process's
     // environment would reach every other test of this binary, and the programs they run).
 }
@@ -321,6 +328,81 @@ async fn one_large_batch_is_spread_over_the_lanes() {
     );
     assert_eq!(landed(&emu, 200_000).await, (200_000, 200_000, 0));
     emu.shutdown().await;
+}
+
+/// Wide rows: `max_inflight_bytes` bounds what a load holds, where the batch bound alone
+/// lets 16 batches be read ahead. Batches of 500 rows of 1,000-byte bodies (about 495
+/// KiB of Arrow each) under a 1 MiB budget: two sends fit in it, a third waits, read
+/// and not started (a send's room is given back once the load has counted its rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_rows_are_held_to_the_byte_budget() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow_zerobus_sdk_wrapper::wrapper::LoadProgress;
+    use std::sync::Mutex;
+
+    let (n, per_batch) = (10_000i64, 500i64);
+    let wide = |ids: std::ops::Range<i64>| {
+        RecordBatch::try_from_iter(vec![
+            (
+                "id",
+                std::sync::Arc::new(Int64Array::from_iter_values(ids.clone())) as _,
+            ),
+            (
+                "body",
+                std::sync::Arc::new(StringArray::from_iter_values(
+                    ids.map(|i| format!("{i:01000}")),
+                )) as _,
+            ),
+        ])
+        .unwrap()
+    };
+    // Most rows read and not yet acknowledged, and most bytes in flight, over one load.
+    let run = |budget: Option<usize>| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = emulator(dir.path(), 4_000, Faults::default()).await;
+        let mut b = WrapperConfig::builder(emu.grpc_url(), TABLE)
+            .client_id(emu.client_id())
+            .client_secret(emu.client_secret())
+            .unity_catalog_url(emu.http_url())
+            .dead_letter_dir(dir.path().join("dead"))
+            .max_streams(4);
+        if let Some(bytes) = budget {
+            b = b.max_inflight_bytes(bytes);
+        }
+        let w = ZerobusWrapper::new(b.build().unwrap()).unwrap();
+        let most = Mutex::new((0u64, 0u64));
+        let seen = |p: LoadProgress| {
+            let mut m = most.lock().unwrap();
+            m.0 = m.0.max(p.rows_read - p.rows_acknowledged);
+            m.1 = m.1.max(p.bytes_in_flight);
+        };
+        let input = (0..n)
+            .step_by(per_batch as usize)
+            .map(|s| Ok::<_, std::convert::Infallible>(wide(s..s + per_batch)));
+        let summary = w
+            .send_all(futures::stream::iter(input), &seen)
+            .await
+            .unwrap();
+        w.shutdown().await.unwrap();
+        assert_eq!(summary.rows, n as u64);
+        let body = |i: i64| format!("{i:01000}");
+        let landed = crate::common::id_body_landed_with(&emu, TABLE, n, body).await;
+        assert_eq!(landed, (n as usize, n as usize, 0));
+        emu.shutdown().await;
+        let most = *most.lock().unwrap();
+        most
+    };
+    let budget = 1024 * 1024;
+    let (held_rows, held_bytes) = run(Some(budget)).await;
+    let (free_rows, _) = run(None).await;
+    println!(
+        "most rows read and not acknowledged: {held_rows} under a 1 MiB budget \
+         ({held_bytes} bytes in flight at most), {free_rows} under the default"
+    );
+    assert!(held_bytes <= budget as u64, "{held_bytes} bytes in flight");
+    assert!(held_rows <= 3 * per_batch as u64, "{held_rows} rows held");
+    // The premise: without the budget the batch bound lets far more be read ahead.
+    assert!(free_rows >= 8 * per_batch as u64, "{free_rows} rows held");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
