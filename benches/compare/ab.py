@@ -27,6 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from insert_argv import insert_argv  # noqa: E402 (benches/compare/insert_argv.py)
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
 CLIENT_ID, SECRET = "local", "local-secret"
@@ -48,13 +51,7 @@ def measured(sender: str, data: Path, grpc: str, http: str, env: dict,
     most streams it had open, peak RSS in MiB). `sql_before`: statements a zerobus-sql
     sender runs first (e.g. a SET)."""
     if Path(sender).name.startswith("zerobus-sql"):
-        argv = [
-            sender, "--endpoint", grpc, "--unity-catalog-url", http, "--client-id", CLIENT_ID,
-            "--quiet", "--format", "csv",
-            *[arg for sql in sql_before for arg in ("-c", sql)],
-            "-c", f"CREATE EXTERNAL TABLE src STORED AS ARROW LOCATION '{data}'",
-            "-c", f"INSERT INTO zerobus.{TABLE} SELECT * FROM src",
-        ]
+        argv = insert_argv(sender, data, TABLE, grpc, http, CLIENT_ID, sql_before)
     else:
         argv = [sender, str(data), TABLE, grpc, http, CLIENT_ID]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

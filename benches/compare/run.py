@@ -47,6 +47,7 @@ import pyarrow.ipc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import charts  # noqa: E402 (benches/compare/charts.py, beside this file)
+from insert_argv import insert_argv  # noqa: E402 (benches/compare/insert_argv.py)
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
@@ -93,12 +94,7 @@ def contenders(otlp: str):
     ex = TARGET / "examples"
 
     def sql(file, table, grpc, uc):
-        return [
-            str(TARGET / "zerobus-sql"), "--endpoint", grpc, "--unity-catalog-url", uc,
-            "--client-id", CLIENT_ID, "--quiet", "--format", "csv",
-            "-c", f"CREATE EXTERNAL TABLE src STORED AS ARROW LOCATION '{file}'",
-            "-c", f"INSERT INTO zerobus.{table} SELECT * FROM src",
-        ]
+        return insert_argv(TARGET / "zerobus-sql", file, table, grpc, uc, CLIENT_ID)
 
     def args(*head):
         return lambda file, table, grpc, uc: [*map(str, head), file, table, grpc, uc, CLIENT_ID]
