@@ -203,11 +203,22 @@ mod tests {
         TableSchema::from_arrow("main.default.t", &Schema::new(fields)).unwrap()
     }
 
+    /// Record-batch messages the Flight encoder makes of `batch`, as the SDK drives it
+    /// (the default 2 MiB split).
+    async fn messages(batch: RecordBatch) -> usize {
+        use futures::StreamExt;
+        arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .with_schema(batch.schema())
+            .build(futures::stream::iter([Ok(batch)]))
+            .filter(|m| std::future::ready(m.as_ref().is_ok_and(|m| !m.data_body.is_empty())))
+            .count()
+            .await
+    }
+
     /// The Flight encoder (as the SDK drives it: default 2 MiB split) makes ONE message of
     /// each part of a large batch's slice, where the slice itself would become dozens.
     #[tokio::test]
     async fn each_part_of_a_slice_is_one_flight_message() {
-        use futures::StreamExt;
         let n = 400_000;
         let t = table(vec![
             Field::new("id", DataType::Int64, false),
@@ -224,15 +235,6 @@ mod tests {
             .unwrap()
             .encode_batch(&batch)
             .unwrap();
-        let messages = |b: RecordBatch| async move {
-            let schema = b.schema();
-            arrow_flight::encode::FlightDataEncoderBuilder::new()
-                .with_schema(schema)
-                .build(futures::stream::iter([Ok(b)]))
-                .filter(|m| std::future::ready(m.as_ref().is_ok_and(|m| !m.data_body.is_empty())))
-                .count()
-                .await
-        };
         let range = (100_000, 160_000);
         let parts = flight_parts(&sent, range, 1_000_000);
         assert!(parts.len() >= 2, "{parts:?}");
@@ -262,7 +264,6 @@ mod tests {
         use arrow::datatypes::Int64Type;
         use arrow::ipc::reader::FileReader;
         use arrow::ipc::writer::FileWriter;
-        use futures::StreamExt;
 
         let n = 8192;
         let ids = Int64Array::from_iter_values(0..n as i64);
@@ -314,11 +315,6 @@ mod tests {
             .map(|c| c.to_data().get_slice_memory_size().unwrap())
             .sum();
         assert!(sized <= used + 3 * 4096, "{sized} > {used}");
-        let messages = arrow_flight::encode::FlightDataEncoderBuilder::new()
-            .build(futures::stream::iter([Ok(part)]))
-            .filter(|m| std::future::ready(m.as_ref().is_ok_and(|m| !m.data_body.is_empty())))
-            .count()
-            .await;
-        assert_eq!(messages, 1);
+        assert_eq!(messages(part).await, 1);
     }
 }
