@@ -22,55 +22,12 @@ use arrow::datatypes::SchemaRef;
 use super::bind::Proto;
 use super::node::Node;
 use super::plan::{plan_message, FieldPlan};
+use super::rows::{EncodedRows, SpareBuffers};
 use super::table_schema::TableSchema;
 use super::values::conversion;
 use super::walk::Walk;
 use crate::connection::NullCollections;
 use crate::error::Result;
-
-/// Encoded rows of one batch: one contiguous buffer and the row boundaries.
-#[derive(Debug, Default, Clone)]
-pub struct EncodedRows {
-    data: Vec<u8>,
-    offsets: Vec<usize>,
-}
-
-impl EncodedRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The encoded bytes of row `i`.
-    pub fn row(&self, i: usize) -> &[u8] {
-        &self.data[self.offsets[i]..self.offsets[i + 1]]
-    }
-
-    /// Rows in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.offsets.windows(2).map(|w| &self.data[w[0]..w[1]])
-    }
-
-    /// Total encoded bytes.
-    pub fn total_bytes(&self) -> usize {
-        self.data.len()
-    }
-
-    /// All rows back to back.
-    pub fn data(&self) -> &[u8] {
-        &self.data
-    }
-
-    /// Row boundaries: row `i` is `data[offsets[i]..offsets[i + 1]]`.
-    pub fn offsets(&self) -> &[usize] {
-        &self.offsets
-    }
-}
 
 /// The plan of batches of `schema` for `table` (both encoders use it): every mismatch in
 /// one [`crate::ZerobusError::Conversion`].
@@ -124,6 +81,8 @@ pub struct RowEncoder {
     sizes: Vec<usize>,
     cursors: Vec<usize>,
     null_collections: NullCollections,
+    /// Buffers of dropped rows, shared with the clones.
+    spare: Arc<SpareBuffers>,
 }
 
 impl Clone for RowEncoder {
@@ -137,6 +96,7 @@ impl Clone for RowEncoder {
             sizes: Vec::new(),
             cursors: Vec::new(),
             null_collections: self.null_collections,
+            spare: self.spare.clone(),
         }
     }
 }
@@ -154,6 +114,7 @@ impl RowEncoder {
             sizes: Vec::new(),
             cursors: Vec::new(),
             null_collections: NullCollections::Refuse,
+            spare: Arc::default(),
         })
     }
 
@@ -164,9 +125,13 @@ impl RowEncoder {
         self
     }
 
-    /// Take the rows of the last `encode_batch`, leaving an empty buffer behind.
+    /// Take the rows of the last `encode_batch`, leaving an empty buffer behind. When the
+    /// rows are dropped, their buffers come back to this encoder and its clones, and a
+    /// later batch is written over them.
     pub fn take_rows(&mut self) -> EncodedRows {
-        std::mem::take(&mut self.out)
+        let mut rows = std::mem::take(&mut self.out);
+        rows.spare = Some(self.spare.clone());
+        rows
     }
 
     /// The schema this encoder was planned for.
@@ -186,11 +151,29 @@ impl RowEncoder {
                 "the batch's schema differs from the schema this encoder was planned for".into(),
             ));
         }
-        let n = batch.num_rows();
+        if self.out.data.capacity() == 0 {
+            if let Some((data, offsets)) = self.spare.take() {
+                (self.out.data, self.out.offsets) = (data, offsets);
+            }
+        }
         self.out.offsets.clear();
-        self.out.offsets.reserve(n + 1);
+        self.out.offsets.reserve(batch.num_rows() + 1);
         self.out.offsets.push(0);
-        self.out.data.clear();
+        let encoded = self.encode_parts(batch);
+        // The buffer may hold a longer earlier batch, or a part that failed: only what the
+        // offsets cover is rows.
+        let end = self.out.offsets.last().copied().unwrap_or(0);
+        self.out.data.truncate(end);
+        if encoded.is_err() {
+            self.out.offsets.truncate(1);
+            self.out.data.clear();
+        }
+        encoded.map(|()| &self.out)
+    }
+
+    /// Encode the rows of `batch` [`PART_ROWS`] at a time.
+    fn encode_parts(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
         let mut first = 0;
         while first < n {
             let len = PART_ROWS.min(n - first);
@@ -201,12 +184,15 @@ impl RowEncoder {
             }
             if first == 0 && len < n {
                 // The whole batch's output, guessed from the first part, in one allocation.
-                let guess = self.out.data.len() / len * (n - len) + self.out.data.len() / 8;
-                self.out.data.reserve(guess);
+                let written = self.out.offsets.last().copied().unwrap_or(0);
+                let guess = written / len * (n - len) + written / 8;
+                self.out
+                    .data
+                    .reserve((written + guess).saturating_sub(self.out.data.len()));
             }
             first += len;
         }
-        Ok(&self.out)
+        Ok(())
     }
 
     /// Encode the rows of `part`, which are the batch's rows from `first` on, after the
@@ -231,7 +217,9 @@ impl RowEncoder {
         }
         // Each row's cursor starts at its offset in the part; its end goes to the offsets.
         let out = &mut self.out;
-        let base = out.data.len();
+        // Rows go after the rows already written; the buffer may be longer (it held an
+        // earlier batch), and every byte up to the part's end is written over below.
+        let base = out.offsets.last().copied().unwrap_or(0);
         self.cursors.clear();
         let mut at = 0;
         for s in &self.sizes {
@@ -239,8 +227,10 @@ impl RowEncoder {
             at += s;
             out.offsets.push(base + at);
         }
-        out.data.resize(base + at, 0);
-        let buf = &mut out.data[base..];
+        if out.data.len() < base + at {
+            out.data.resize(base + at, 0);
+        }
+        let buf = &mut out.data[base..base + at];
         for node in &mut nodes {
             node.write(buf, &mut self.cursors);
         }
@@ -376,6 +366,52 @@ mod tests {
             "the clone starts with no rows"
         );
         assert_eq!(clone.encode_batch(&batch).unwrap().row(2), &[0x08, 0x03]);
+    }
+
+    #[test]
+    fn dropped_rows_give_their_buffer_to_the_next_batch_which_writes_over_every_byte() {
+        // Long rows first, then shorter ones with nulls: a byte of the first batch left
+        // in the second's rows would differ from what a fresh encoder writes.
+        let long = one_column(
+            "s",
+            Arc::new(Strs::from_iter_values(
+                (0..5000).map(|i| format!("{i:0>40}")),
+            )),
+        );
+        let short = one_column(
+            "s",
+            Arc::new(Strs::from_iter(
+                (0..4500).map(|i| (i % 3 != 0).then(|| format!("v{i}"))),
+            )),
+        );
+        let table = TableSchema::from_arrow("main.default.t", &long.schema()).unwrap();
+        let planned = RowEncoder::new(&table, &long.schema()).unwrap();
+
+        let mut first = planned.clone();
+        first.encode_batch(&long).unwrap();
+        let rows = first.take_rows();
+        let buffer = rows.data().as_ptr();
+        drop(rows);
+        assert_eq!(planned.spare.count(), 1, "the dropped rows' buffer is kept");
+
+        // Another clone of the plan (as the next batch of a load gets) takes it.
+        let mut second = planned.clone();
+        let reused = second.encode_batch(&short).unwrap();
+        assert_eq!(
+            reused.data().as_ptr(),
+            buffer,
+            "the kept buffer is written over"
+        );
+        let reused = second.take_rows();
+        assert_eq!(planned.spare.count(), 0);
+        let fresh = RowEncoder::new(&table, &short.schema())
+            .unwrap()
+            .encode_batch(&short)
+            .unwrap()
+            .clone();
+        assert_eq!(reused.offsets(), fresh.offsets());
+        assert_eq!(reused.data(), fresh.data());
+        assert_eq!(reused.total_bytes(), fresh.total_bytes());
     }
 
     #[test]
