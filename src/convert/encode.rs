@@ -160,14 +160,13 @@ impl RowEncoder {
         self.out.offsets.reserve(batch.num_rows() + 1);
         self.out.offsets.push(0);
         let encoded = self.encode_parts(batch);
-        // The buffer may hold a longer earlier batch, or a part that failed: only what the
-        // offsets cover is rows.
-        let end = self.out.offsets.last().copied().unwrap_or(0);
-        self.out.data.truncate(end);
         if encoded.is_err() {
             self.out.offsets.truncate(1);
-            self.out.data.clear();
         }
+        // The buffer may hold a longer earlier batch, or a part that failed: only what the
+        // offsets cover is rows.
+        let end = self.out.end();
+        self.out.data.truncate(end);
         encoded.map(|()| &self.out)
     }
 
@@ -184,7 +183,7 @@ impl RowEncoder {
             }
             if first == 0 && len < n {
                 // The whole batch's output, guessed from the first part, in one allocation.
-                let written = self.out.offsets.last().copied().unwrap_or(0);
+                let written = self.out.end();
                 let guess = written / len * (n - len) + written / 8;
                 self.out
                     .data
@@ -219,7 +218,7 @@ impl RowEncoder {
         let out = &mut self.out;
         // Rows go after the rows already written; the buffer may be longer (it held an
         // earlier batch), and every byte up to the part's end is written over below.
-        let base = out.offsets.last().copied().unwrap_or(0);
+        let base = out.end();
         self.cursors.clear();
         let mut at = 0;
         for s in &self.sizes {

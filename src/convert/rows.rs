@@ -53,6 +53,12 @@ impl EncodedRows {
     pub fn offsets(&self) -> &[usize] {
         &self.offsets
     }
+
+    /// Where the rows written so far end in `data` (which, while a batch is encoded over
+    /// a kept buffer, may be longer).
+    pub(super) fn end(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
 }
 
 impl Drop for EncodedRows {
@@ -81,7 +87,7 @@ pub(super) struct SpareBuffers(Mutex<Vec<(Vec<u8>, Vec<usize>)>>);
 impl SpareBuffers {
     /// Keep `data` and `offsets` for a later batch, unless enough are kept already.
     fn keep(&self, data: Vec<u8>, offsets: Vec<usize>) {
-        let size = |d: &Vec<u8>, o: &Vec<usize>| d.capacity() + o.capacity() * 8;
+        let size = |d: &Vec<u8>, o: &Vec<usize>| d.capacity() + std::mem::size_of_val(o.as_slice());
         if data.capacity() == 0 {
             return;
         }
