@@ -60,7 +60,6 @@ impl Build for Proto {
         Ok(Node::Packed {
             tag: tag(at.number, LEN),
             offsets: rows.offsets,
-            valid: rows.valid,
             vals: packed,
             payload: Vec::new(),
         })

@@ -668,6 +668,57 @@ mod tests {
     }
 
     #[test]
+    fn packed_rows_hold_their_own_elements_and_a_null_row_none_of_those_under_it() {
+        use arrow::array::Float64Array;
+        use arrow::buffer::{NullBuffer, OffsetBuffer};
+        // Row 1 is NULL but its Arrow slot spans two elements (Arrow allows it); row 2 is
+        // empty. Doubles pack 8 bytes each, BIGINTs as varints of their own lengths.
+        let offsets = OffsetBuffer::new(vec![0, 2, 4, 4, 5].into());
+        let nulls = Some(NullBuffer::from(vec![true, false, true, true]));
+        let list = |values: ArrayRef, item: DataType| -> ArrayRef {
+            let field = Arc::new(Field::new("item", item, false));
+            Arc::new(ListArray::new(
+                field,
+                offsets.clone(),
+                values,
+                nulls.clone(),
+            ))
+        };
+        let doubles = list(
+            Arc::new(Float64Array::from(vec![1.5, 2.5, 9.0, 9.0, -3.0])),
+            DataType::Float64,
+        );
+        let longs = list(
+            Arc::new(Int64Array::from(vec![1, 300, 7, 7, -1])),
+            DataType::Int64,
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("d", doubles.data_type().clone(), true),
+            Field::new("l", longs.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![doubles, longs]).unwrap();
+        let table = TableSchema::from_arrow("t", &schema).unwrap();
+        let mut enc = RowEncoder::new(&table, &schema)
+            .unwrap()
+            .with_null_collections(NullCollections::Empty);
+        let rows = enc.encode_batch(&batch).unwrap();
+        let mut row0 = vec![0x0a, 16];
+        row0.extend(1.5f64.to_le_bytes());
+        row0.extend(2.5f64.to_le_bytes());
+        row0.extend([0x12, 3, 0x01, 0xac, 0x02]);
+        assert_eq!(rows.row(0), row0);
+        assert_eq!(rows.row(1), &[] as &[u8]);
+        assert_eq!(rows.row(2), &[] as &[u8]);
+        let mut row3 = vec![0x0a, 8];
+        row3.extend((-3.0f64).to_le_bytes());
+        row3.extend([0x12, 10]);
+        row3.extend([0xff; 9]);
+        row3.push(0x01);
+        assert_eq!(rows.row(3), row3);
+        assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
     fn not_null_columns_and_schema_mismatches_are_named() {
         let table_schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),

@@ -124,11 +124,12 @@ pub(super) enum Node {
         elem_sizes: Vec<usize>,
         elem_cursors: Vec<usize>,
     },
+    /// Numbers packed into one field per row. A null row holds no elements (the walk
+    /// leaves them out), so it writes nothing, as an empty one does.
     Packed {
         tag: Tag,
         /// Row `i` holds elements `offsets[i]..offsets[i + 1]`.
         offsets: Vec<usize>,
-        valid: Option<NullBuffer>,
         vals: Packed,
         payload: Vec<usize>,
     },
@@ -197,20 +198,15 @@ impl Node {
             Node::Packed {
                 tag,
                 offsets,
-                valid,
                 vals,
                 payload,
             } => {
-                payload.clear();
-                payload.resize(out.len(), 0);
-                each_valid(out, valid, |i, o| {
-                    let (s, e) = (offsets[i], offsets[i + 1]);
-                    if s < e {
-                        let p = vals.payload(s, e);
-                        payload[i] = p;
-                        *o += tag.len() + varint_len(p as u64) + p;
-                    }
-                })
+                // A row without elements (empty or null) adds nothing.
+                vals.payloads(offsets, payload);
+                let t = tag.len();
+                for (o, &p) in out.iter_mut().zip(payload.iter()) {
+                    *o += usize::from(p != 0) * (t + varint_len(p as u64)) + p;
+                }
             }
         }
     }
@@ -274,43 +270,78 @@ impl Node {
             Node::Packed {
                 tag,
                 offsets,
-                valid,
                 vals,
                 payload,
-            } => each_valid(cursors, valid, |i, c| {
-                let (s, e) = (offsets[i], offsets[i + 1]);
-                if s < e {
-                    tag.put(buf, c);
-                    put_varint(buf, c, payload[i] as u64);
-                    vals.write(buf, c, s, e);
-                }
-            }),
+            } => vals.write_rows(buf, cursors, *tag, offsets, payload),
         }
     }
 }
 
 impl Packed {
-    /// The bytes of elements `s..e` packed.
-    #[inline]
-    fn payload(&self, s: usize, e: usize) -> usize {
+    /// `payload[i]`: the bytes of row `i`'s elements packed (rows `offsets` apart).
+    fn payloads(&self, offsets: &[usize], payload: &mut Vec<usize>) {
+        payload.clear();
+        let rows = offsets.windows(2);
         match self {
-            Packed::Varint(v) => v[s..e].iter().map(|x| varint_len(*x)).sum(),
-            Packed::F32(_) => (e - s) * 4,
-            Packed::F64(_) => (e - s) * 8,
+            Packed::Varint(v) => {
+                // The bytes of all elements before each one, then each row's as a
+                // difference: no loop per row, whose length varies and mispredicts.
+                let mut before = Vec::with_capacity(v.len() + 1);
+                let mut sum = 0;
+                before.push(0);
+                before.extend(v.iter().map(|x| {
+                    sum += varint_len(*x);
+                    sum
+                }));
+                payload.extend(rows.map(|w| before[w[1]] - before[w[0]]));
+            }
+            Packed::F32(_) => payload.extend(rows.map(|w| (w[1] - w[0]) * 4)),
+            Packed::F64(_) => payload.extend(rows.map(|w| (w[1] - w[0]) * 8)),
         }
     }
 
-    /// Write elements `s..e` at cursor `c`.
-    #[inline]
-    fn write(&self, buf: &mut [u8], c: &mut usize, s: usize, e: usize) {
+    /// Write each row's elements (the key, the payload's length, the elements) at the
+    /// row's cursor; a row without elements writes nothing.
+    fn write_rows(
+        &self,
+        buf: &mut [u8],
+        cursors: &mut [usize],
+        tag: Tag,
+        offsets: &[usize],
+        payload: &[usize],
+    ) {
+        let (b, c, t, o, p) = (buf, cursors, tag, offsets, payload);
         match self {
-            Packed::Varint(v) => v[s..e].iter().for_each(|x| put_varint(buf, c, *x)),
-            Packed::F32(v) => v[s..e]
-                .iter()
-                .for_each(|x| put_array(buf, c, x.to_le_bytes())),
-            Packed::F64(v) => v[s..e]
-                .iter()
-                .for_each(|x| put_array(buf, c, x.to_le_bytes())),
+            Packed::Varint(v) => write_packed(b, c, t, o, p, v, put_varint),
+            Packed::F32(v) => {
+                write_packed(b, c, t, o, p, v, |b, c, x| put_array(b, c, x.to_le_bytes()))
+            }
+            Packed::F64(v) => {
+                write_packed(b, c, t, o, p, v, |b, c, x| put_array(b, c, x.to_le_bytes()))
+            }
+        }
+    }
+}
+
+/// [`Packed::write_rows`] for one element type, `put` writing one element: one loop over
+/// rows with the element's writing inlined, where a closure per row was a call per row.
+#[inline(always)]
+fn write_packed<T: Copy>(
+    buf: &mut [u8],
+    cursors: &mut [usize],
+    tag: Tag,
+    offsets: &[usize],
+    payload: &[usize],
+    vals: &[T],
+    put: impl Fn(&mut [u8], &mut usize, T),
+) {
+    for ((c, w), &p) in cursors.iter_mut().zip(offsets.windows(2)).zip(payload) {
+        if p != 0 {
+            tag.put(buf, c);
+            put_varint(buf, c, p as u64);
+            for x in &vals[w[0]..w[1]] {
+                put(buf, c, *x);
+            }
         }
     }
 }
