@@ -310,28 +310,27 @@ impl Packed {
         offsets: &[usize],
         payload: &[usize],
     ) {
-        let (b, c, t, o, p) = (buf, cursors, tag, offsets, payload);
+        let rows = (tag, offsets, payload);
         match self {
-            Packed::Varint(v) => write_packed(b, c, t, o, p, v, put_varint),
-            Packed::F32(v) => {
-                write_packed(b, c, t, o, p, v, |b, c, x| put_array(b, c, x.to_le_bytes()))
-            }
-            Packed::F64(v) => {
-                write_packed(b, c, t, o, p, v, |b, c, x| put_array(b, c, x.to_le_bytes()))
-            }
+            Packed::Varint(v) => write_packed(buf, cursors, rows, v, put_varint),
+            Packed::F32(v) => write_packed(buf, cursors, rows, v, |b, c, x| {
+                put_array(b, c, x.to_le_bytes())
+            }),
+            Packed::F64(v) => write_packed(buf, cursors, rows, v, |b, c, x| {
+                put_array(b, c, x.to_le_bytes())
+            }),
         }
     }
 }
 
-/// [`Packed::write_rows`] for one element type, `put` writing one element: one loop over
-/// rows with the element's writing inlined, where a closure per row was a call per row.
+/// [`Packed::write_rows`] for one element type (`rows`: the key, the rows' element offsets
+/// and payload sizes), `put` writing one element: one loop over rows with the element's
+/// writing inlined, where a closure per row was a call per row.
 #[inline(always)]
 fn write_packed<T: Copy>(
     buf: &mut [u8],
     cursors: &mut [usize],
-    tag: Tag,
-    offsets: &[usize],
-    payload: &[usize],
+    (tag, offsets, payload): (Tag, &[usize], &[usize]),
     vals: &[T],
     put: impl Fn(&mut [u8], &mut usize, T),
 ) {
